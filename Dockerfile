@@ -1,0 +1,14 @@
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+WORKDIR /app
+
+RUN useradd --create-home --uid 1000 planbeta
+COPY pyproject.toml ./
+COPY . .
+RUN pip install --no-cache-dir . \
+    && SECRET_KEY=build-only python manage.py collectstatic --noinput
+
+USER planbeta
+EXPOSE 8000
+CMD ["gunicorn", "planbeta.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "30", "--access-logfile", "-"]

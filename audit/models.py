@@ -1,0 +1,91 @@
+from django.db import models
+from django.utils import timezone
+
+
+class Severity(models.TextChoices):
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+    CRITICAL = "CRITICAL"
+
+
+class Action(models.TextChoices):
+    LOGIN = "LOGIN"
+    LOGOUT = "LOGOUT"
+    LOGIN_FAILED = "LOGIN_FAILED"
+    LEAD_CREATED = "LEAD_CREATED"
+    LEAD_UPDATED = "LEAD_UPDATED"
+    LEAD_DELETED = "LEAD_DELETED"
+    LEAD_CONVERTED = "LEAD_CONVERTED"
+    INVOICE_GENERATED = "INVOICE_GENERATED"
+    INVOICE_SENT = "INVOICE_SENT"
+    INVOICE_UPDATED = "INVOICE_UPDATED"
+    INVOICE_CANCELLED = "INVOICE_CANCELLED"
+    PAYMENT_RECEIVED = "PAYMENT_RECEIVED"
+    STUDENT_CREATED = "STUDENT_CREATED"
+    LEAD_TO_STUDENT_CONVERSION = "LEAD_TO_STUDENT_CONVERSION"
+    SYSTEM_ERROR = "SYSTEM_ERROR"
+    DATABASE_ERROR = "DATABASE_ERROR"
+    API_ERROR = "API_ERROR"
+    EMAIL_SENT = "EMAIL_SENT"
+    EMAIL_FAILED = "EMAIL_FAILED"
+    USER_CREATED = "USER_CREATED"
+    API_TOKEN_ISSUED = "API_TOKEN_ISSUED"  # noqa: S105
+    API_TOKEN_REVOKED = "API_TOKEN_REVOKED"  # noqa: S105
+    LOCKOUT_CLEARED = "LOCKOUT_CLEARED"
+
+
+class Source(models.TextChoices):
+    REQUEST = "REQUEST"
+    TASK = "TASK"
+    COMMAND = "COMMAND"
+    SYSTEM = "SYSTEM"
+
+
+class AuditLog(models.Model):
+    """One thing that happened: who, what, when, from where, to which entity, with which outcome.
+
+    Append-only: the database refuses UPDATE and DELETE (see migration 0002). The user is stored
+    as a snapshot (id, e-mail, name, role at that moment) rather than a foreign key, so rows stay
+    true after a user is renamed or removed and can be written from a separate connection.
+    """
+
+    action = models.CharField(max_length=64)
+    severity = models.CharField(max_length=8, choices=Severity.choices, default=Severity.INFO)
+    description = models.TextField()
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.SYSTEM)
+
+    user_id = models.BigIntegerField(null=True, blank=True)
+    user_email = models.CharField(max_length=254, blank=True)
+    user_name = models.CharField(max_length=150, blank=True)
+    user_role = models.CharField(max_length=16, blank=True)
+
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    request_path = models.CharField(max_length=512, blank=True)
+    request_method = models.CharField(max_length=8, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+
+    entity_type = models.CharField(max_length=64, blank=True)
+    entity_id = models.CharField(max_length=64, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+
+    error_message = models.TextField(blank=True)
+    error_stack = models.TextField(blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            # The feed and its `after` cursor walk the primary key; these serve the filters.
+            models.Index(fields=["created_at"], name="audit_created_idx"),
+            models.Index(fields=["severity", "created_at"], name="audit_severity_created_idx"),
+            models.Index(fields=["action", "created_at"], name="audit_action_created_idx"),
+            models.Index(fields=["entity_type", "entity_id", "-id"], name="audit_entity_idx"),
+            models.Index(fields=["user_id", "-id"], name="audit_user_idx"),
+            models.Index(fields=["request_id"], name="audit_request_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.severity} {self.action}"

@@ -1,0 +1,178 @@
+"""The one way rows get into the audit trail.
+
+Two kinds of write, chosen explicitly by the caller:
+
+* `audit_record` writes on the caller's connection, inside whatever transaction is open, so a
+  business change and its audit rows commit together or not at all. If it fails, the business
+  change fails with it: no audit, no commit.
+* `audit_record_independent` is for rows that must exist whatever happens to the caller's
+  transaction: the report of a failed operation, a login, an error. It commits on its own and
+  never raises; if it cannot write, the failure goes to the log and to Sentry.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import Any
+
+import sentry_sdk
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+
+from audit.context import current_context
+from audit.models import AuditLog, Severity
+from audit.redaction import redact
+
+logger = logging.getLogger(__name__)
+
+# Set on an exception once a failure row has been written for it, so that outer layers (the API
+# exception handler) do not report the same failure a second time.
+_AUDITED_ATTR = "_planbeta_audited"
+INDEPENDENT_ALIAS = "audit"
+
+
+def audit_record(
+    action: str,
+    *,
+    description: str,
+    severity: str = Severity.INFO,
+    entity: Any = None,
+    entity_type: str = "",
+    entity_id: Any = "",
+    metadata: dict[str, Any] | None = None,
+    actor: Any = None,
+    error: BaseException | None = None,
+) -> AuditLog:
+    """Write an audit row in the caller's transaction and return it."""
+    row = _build(
+        action,
+        description=description,
+        severity=severity,
+        entity=entity,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        metadata=metadata,
+        actor=actor,
+        error=error,
+    )
+    row.save(using=DEFAULT_DB_ALIAS, force_insert=True)
+    return row
+
+
+def audit_record_independent(
+    action: str,
+    *,
+    description: str,
+    severity: str = Severity.ERROR,
+    entity: Any = None,
+    entity_type: str = "",
+    entity_id: Any = "",
+    metadata: dict[str, Any] | None = None,
+    actor: Any = None,
+    error: BaseException | None = None,
+) -> AuditLog | None:
+    """Write an audit row that survives the rollback of any transaction the caller holds.
+
+    Never raises. ERROR and CRITICAL rows about an exception are also sent to Sentry, once.
+    """
+    try:
+        row = _build(
+            action,
+            description=description,
+            severity=severity,
+            entity=entity,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            metadata=metadata,
+            actor=actor,
+            error=error,
+        )
+        alias = INDEPENDENT_ALIAS if _caller_holds_transaction() else DEFAULT_DB_ALIAS
+        with transaction.atomic(using=alias):
+            row.save(using=alias, force_insert=True)
+    except Exception as exc:
+        # The log line names the action and the exception type only: the row's own content may
+        # carry personal data and the exception text may carry a connection string.
+        logger.error(
+            "audit write failed: action=%s severity=%s error=%s",
+            action,
+            severity,
+            type(exc).__name__,
+        )
+        sentry_sdk.capture_exception(exc)
+        row = None
+    if error is not None:
+        if severity in (Severity.ERROR, Severity.CRITICAL) and not is_audited(error):
+            _report_to_sentry(error, action=action, severity=severity)
+        mark_audited(error)
+    return row
+
+
+def mark_audited(exc: BaseException) -> None:
+    setattr(exc, _AUDITED_ATTR, True)
+
+
+def is_audited(exc: BaseException) -> bool:
+    return bool(getattr(exc, _AUDITED_ATTR, False))
+
+
+def _caller_holds_transaction() -> bool:
+    # The atomic block that a test case wraps around each test is not the caller's transaction;
+    # Django makes the same distinction for `atomic(durable=True)`.
+    blocks = connections[DEFAULT_DB_ALIAS].atomic_blocks
+    return any(not getattr(block, "_from_testcase", False) for block in blocks)
+
+
+def _report_to_sentry(error: BaseException, *, action: str, severity: str) -> None:
+    ctx = current_context()
+    with sentry_sdk.new_scope() as scope:
+        scope.set_tag("audit_action", action)
+        scope.set_tag("request_id", ctx.request_id or None)
+        scope.level = "fatal" if severity == Severity.CRITICAL else "error"
+        sentry_sdk.capture_exception(error)
+
+
+def _build(
+    action: str,
+    *,
+    description: str,
+    severity: str,
+    entity: Any,
+    entity_type: str,
+    entity_id: Any,
+    metadata: dict[str, Any] | None,
+    actor: Any,
+    error: BaseException | None,
+) -> AuditLog:
+    ctx = current_context()
+    user = actor if actor is not None else ctx.user
+    if entity is not None:
+        entity_type = entity_type or type(entity).__name__
+        entity_id = entity_id or entity.pk
+    row = AuditLog(
+        action=action,
+        severity=severity,
+        description=description[:2000],
+        source=ctx.source,
+        ip_address=ctx.ip_address,
+        user_agent=ctx.user_agent,
+        request_path=ctx.path,
+        request_method=ctx.method,
+        request_id=ctx.request_id,
+        entity_type=entity_type,
+        entity_id="" if entity_id in (None, "") else str(entity_id),
+        metadata=redact(metadata or {}),
+    )
+    if ctx.label:
+        row.metadata.setdefault("context", ctx.label)
+    if user is not None and getattr(user, "pk", None) is not None:
+        row.user_id = user.pk
+        row.user_email = getattr(user, "email", "")
+        row.user_name = getattr(user, "name", "")
+        row.user_role = getattr(user, "role", "")
+    if error is not None:
+        row.error_message = f"{type(error).__name__}: {error}"[:2000]
+        row.error_stack = "".join(
+            traceback.format_exception(type(error), error, error.__traceback__)
+        )[-10000:]
+    return row

@@ -1,0 +1,95 @@
+import datetime
+import secrets
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Role, User
+from accounts.services import user_create
+from audit.context import audit_context
+from audit.models import Source
+from leads.models import Lead
+from leads.services import lead_create
+
+DEMO_USERS = [
+    ("founder@planbeta.example", "Anita Founder", Role.FOUNDER),
+    ("marketing@planbeta.example", "Rahul Marketing", Role.MARKETING),
+    ("teacher@planbeta.example", "Greta Teacher", Role.TEACHER),
+]
+
+DEMO_LEADS = [
+    (
+        "Arjun Nair",
+        "+919847012345",
+        "arjun.nair@example.com",
+        "META_ADS",
+        "INTERESTED",
+        "HOT",
+        "A1",
+    ),
+    (
+        "Fathima Rahman",
+        "+919746123456",
+        "fathima.r@example.com",
+        "INSTAGRAM",
+        "TRIAL_SCHEDULED",
+        "WARM",
+        "A1_HYBRID_MALAYALAM",
+    ),
+    ("Vishnu Menon", "+918089234567", "", "GOOGLE", "NEW", "COLD", "A2"),
+    (
+        "Sneha Pillai",
+        "+919562345678",
+        "sneha.pillai@example.com",
+        "REFERRAL",
+        "TRIAL_ATTENDED",
+        "HOT",
+        "B1",
+    ),
+    (
+        "Joel Thomas",
+        "+917012456789",
+        "joel.t@example.com",
+        "ORGANIC",
+        "CONTACTED",
+        "WARM",
+        "SPOKEN_GERMAN",
+    ),
+    ("Meera Krishnan", "+919895567890", "meera.k@example.com", "META_ADS", "LOST", "COLD", "B2"),
+]
+
+
+class Command(BaseCommand):
+    help = "Create demo accounts (printing their passwords) and a few leads. Safe to run again."
+
+    def handle(self, *args, **options):
+        with audit_context(source=Source.COMMAND, label="seed_demo"), transaction.atomic():
+            lines = []
+            for email, name, role in DEMO_USERS:
+                password = f"demo-{secrets.token_urlsafe(9)}"
+                user = User.objects.filter(email=email).first()
+                if user is None:
+                    user = user_create(email=email, name=name, role=role, password=password)
+                else:
+                    user.set_password(password)
+                    user.save(update_fields=["password"])
+                lines.append(f"  {role:<9} {email:<28} {password}")
+            founder = User.objects.get(email=DEMO_USERS[0][0])
+            if not Lead.objects.exists():
+                today = timezone.localdate()
+                for i, (name, wa, email, source, status, quality, level) in enumerate(DEMO_LEADS):
+                    lead_create(
+                        actor=founder,
+                        name=name,
+                        whatsapp=wa,
+                        email=email,
+                        source=source,
+                        status=status,
+                        quality=quality,
+                        interested_level=level,
+                        follow_up_date=today + datetime.timedelta(days=i + 1),
+                    )
+        self.stdout.write("Demo accounts (log in at http://127.0.0.1:8000/accounts/login/):")
+        for line in lines:
+            self.stdout.write(line)

@@ -1,0 +1,13 @@
+"""The Celery app and the whole beat schedule."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "planbeta.settings")
+
+app = Celery("planbeta")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+app.conf.beat_schedule = {}

@@ -1,0 +1,16 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from accounts.views import admin_login, home
+
+# Every login, the admin's included, goes through our login page so that it is rate-limited and
+# audited in one place.
+admin.site.login = admin_login
+admin.site.site_header = "Plan Beta back office"
+
+urlpatterns = [
+    path("", home, name="home"),
+    path("accounts/", include("accounts.urls")),
+    path("admin/", admin.site.urls),
+    path("api/", include("planbeta.api_urls")),
+]

@@ -1,0 +1,51 @@
+import pytest
+from django.test import Client
+
+from audit.models import AuditLog
+from audit.services import audit_record
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client_(founder):
+    client = Client()
+    client.force_login(founder)
+    return client
+
+
+def test_founder_sees_audit_rows_in_the_admin(admin_client_):
+    row = audit_record("LEAD_CREATED", description="a lead")
+    assert admin_client_.get("/admin/audit/auditlog/").status_code == 200
+    response = admin_client_.get(f"/admin/audit/auditlog/{row.pk}/change/")
+    assert response.status_code == 200
+    assert b'name="_save"' not in response.content
+
+
+def test_audit_rows_cannot_be_changed_or_deleted_in_the_admin(admin_client_):
+    row = audit_record("LEAD_CREATED", description="a lead")
+    assert (
+        admin_client_.post(
+            f"/admin/audit/auditlog/{row.pk}/change/", {"description": "x"}
+        ).status_code
+        == 403
+    )
+    assert (
+        admin_client_.post(f"/admin/audit/auditlog/{row.pk}/delete/", {"post": "yes"}).status_code
+        == 403
+    )
+    assert admin_client_.get("/admin/audit/auditlog/add/").status_code == 403
+    assert AuditLog.objects.get().description == "a lead"
+
+
+@pytest.mark.parametrize("persona", ["marketing", "teacher"])
+def test_staff_who_are_not_founders_cannot_use_the_admin(request, persona):
+    client = Client()
+    client.force_login(request.getfixturevalue(persona))
+    assert client.get("/admin/audit/auditlog/").status_code in (302, 403)
+    assert client.get("/admin/login/").status_code == 403
+
+
+def test_anonymous_admin_is_sent_to_login():
+    response = Client().get("/admin/")
+    assert response.status_code == 302

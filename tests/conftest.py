@@ -1,0 +1,93 @@
+"""Personas and shared fixtures. App-specific fixtures live in tests/<app>/conftest.py."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.test import Client
+
+from accounts.models import Role
+from tests.factories import make_token, make_user
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+def pytest_collection_modifyitems(config, items):
+    on_postgres = connection.vendor == "postgresql"
+    has_redis = bool(os.environ.get("REDIS_URL"))
+    if os.environ.get("CI") == "true" and not (on_postgres and has_redis):
+        raise pytest.UsageError(
+            "CI runs the whole suite on PostgreSQL and Redis: set DATABASE_URL and REDIS_URL."
+        )
+    skip_pg = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL)")
+    skip_redis = pytest.mark.skip(reason="needs Redis (set REDIS_URL)")
+    for item in items:
+        if "postgres" in item.keywords and not on_postgres:
+            item.add_marker(skip_pg)
+        if "redis" in item.keywords and not has_redis:
+            item.add_marker(skip_redis)
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def founder(db):
+    return make_user(
+        email="founder@example.com", name="Fiona Founder", role=Role.FOUNDER, password=PASSWORD
+    )
+
+
+@pytest.fixture
+def marketing(db):
+    return make_user(
+        email="marketing@example.com", name="Manu Marketing", role=Role.MARKETING, password=PASSWORD
+    )
+
+
+@pytest.fixture
+def teacher(db):
+    return make_user(
+        email="teacher@example.com", name="Tara Teacher", role=Role.TEACHER, password=PASSWORD
+    )
+
+
+@pytest.fixture
+def anon_client():
+    return Client()
+
+
+def _token_client(user) -> Client:
+    raw = make_token(user)
+    return Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+
+@pytest.fixture
+def founder_client(founder):
+    return _token_client(founder)
+
+
+@pytest.fixture
+def marketing_client(marketing):
+    return _token_client(marketing)
+
+
+@pytest.fixture
+def teacher_client(teacher):
+    return _token_client(teacher)
+
+
+@pytest.fixture
+def persona_client(request, anon_client):
+    """Parametrise with indirect=True over "anonymous", "teacher", "marketing", "founder"."""
+    name = request.param
+    if name == "anonymous":
+        return anon_client
+    return request.getfixturevalue(f"{name}_client")
