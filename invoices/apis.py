@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpResponse
+from rest_framework import serializers, status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from invoices import pdf, selectors, services
+from invoices.models import InvoiceStatus
+from leads.models import Level
+from leads.permissions import IsMoneyStaff
+from leads.selectors import lead_get
+from planbeta.money import CurrencyField, MoneyField, MoneyJSONParser
+from planbeta.pagination import KeysetPagination, bad_parameter
+
+
+class ItemInputSerializer(serializers.Serializer):
+    description = serializers.CharField(max_length=200)
+    amount = MoneyField()
+    level = serializers.ChoiceField(choices=Level.values, required=False, allow_blank=True)
+    month = serializers.CharField(max_length=20, required=False, allow_blank=True)
+    batch = serializers.CharField(max_length=60, required=False, allow_blank=True)
+
+
+class InvoiceInputSerializer(serializers.Serializer):
+    currency = CurrencyField()
+    items = ItemInputSerializer(many=True, min_length=1, max_length=services.MAX_ITEMS)
+    discount = MoneyField(allow_zero=True, required=False)
+    payable_now = MoneyField(required=False)
+    due_date = serializers.DateField(required=False)
+    notes = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+
+
+class ItemOutputSerializer(serializers.Serializer):
+    description = serializers.CharField()
+    amount = MoneyField()
+    level = serializers.CharField()
+    month = serializers.CharField()
+    batch = serializers.CharField()
+
+
+class InvoiceOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    invoice_number = serializers.CharField(source="number")
+    lead_id = serializers.IntegerField()
+    lead_name = serializers.CharField(source="lead.name")
+    student_id = serializers.SerializerMethodField()
+    status = serializers.CharField()
+    currency = serializers.CharField()
+    subtotal = MoneyField()
+    discount = MoneyField()
+    total_amount = MoneyField()
+    payable_now = MoneyField()
+    paid_amount = MoneyField()
+    remaining_amount = MoneyField()
+    issue_date = serializers.DateField()
+    due_date = serializers.DateField()
+    notes = serializers.CharField()
+    cancel_reason = serializers.CharField()
+    items = ItemOutputSerializer(many=True, source="items.all")
+    sent_at = serializers.DateTimeField()
+    created_at = serializers.DateTimeField()
+
+    def get_student_id(self, invoice: Any) -> str | None:
+        return selectors.invoice_student_code(invoice)
+
+
+def invoice_data(invoice_id: int) -> dict[str, Any]:
+    return InvoiceOutputSerializer(selectors.invoice_get(invoice_id)).data
+
+
+class _InvoiceApi(APIView):
+    permission_classes = [IsAuthenticated, IsMoneyStaff]
+    parser_classes = [MoneyJSONParser]
+
+
+class InvoiceGenerateApi(_InvoiceApi):
+    def post(self, request: Request, lead_id: int) -> Response:
+        lead = lead_get(lead_id)
+        serializer = InvoiceInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        invoice = services.invoice_generate(
+            lead=lead, actor=request.user, **serializer.validated_data
+        )
+        return Response(invoice_data(invoice.pk), status=status.HTTP_201_CREATED)
+
+
+class InvoiceListApi(_InvoiceApi):
+    def get(self, request: Request) -> Response:
+        invoice_status = request.query_params.get("status", "")
+        if invoice_status and invoice_status not in InvoiceStatus.values:
+            raise bad_parameter("status", f"Use one of {', '.join(InvoiceStatus.values)}.")
+        lead_raw = request.query_params.get("leadId", "")
+        if lead_raw and not lead_raw.isdigit():
+            raise bad_parameter("leadId", "Use a lead id (a whole number).")
+        page = KeysetPagination(request)
+        invoices = page.paginate(
+            selectors.invoice_list(
+                status=invoice_status, lead_id=int(lead_raw) if lead_raw else None
+            )
+        )
+        return page.response(InvoiceOutputSerializer(invoices, many=True).data)
+
+
+class InvoiceDetailApi(_InvoiceApi):
+    def get(self, request: Request, invoice_id: int) -> Response:
+        return Response(invoice_data(invoice_id))
+
+    def patch(self, request: Request, invoice_id: int) -> Response:
+        invoice = selectors.invoice_get(invoice_id)
+        serializer = InvoiceInputSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        services.invoice_update(invoice=invoice, actor=request.user, **serializer.validated_data)
+        return Response(invoice_data(invoice_id))
+
+
+class InvoiceCancelApi(_InvoiceApi):
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+
+    def post(self, request: Request, invoice_id: int) -> Response:
+        invoice = selectors.invoice_get(invoice_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.invoice_cancel(
+            invoice=invoice, reason=serializer.validated_data.get("reason", ""), actor=request.user
+        )
+        return Response(invoice_data(invoice_id))
+
+
+class InvoiceSendApi(_InvoiceApi):
+    def post(self, request: Request, invoice_id: int) -> Response:
+        services.invoice_send(invoice=selectors.invoice_get(invoice_id), actor=request.user)
+        return Response(invoice_data(invoice_id))
+
+
+class InvoicePdfApi(_InvoiceApi):
+    def get(self, request: Request, invoice_id: int) -> HttpResponse:
+        invoice = selectors.invoice_get(invoice_id)
+        response = HttpResponse(pdf.render_invoice_pdf(invoice), content_type="application/pdf")
+        response["Content-Disposition"] = f'inline; filename="{invoice.number}.pdf"'
+        return response
