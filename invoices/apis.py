@@ -28,11 +28,16 @@ class ItemInputSerializer(serializers.Serializer):
 
 class InvoiceInputSerializer(serializers.Serializer):
     currency = CurrencyField()
-    items = ItemInputSerializer(many=True, min_length=1, max_length=services.MAX_ITEMS)
+    items = ItemInputSerializer(many=True)
     discount = MoneyField(allow_zero=True, required=False)
     payable_now = MoneyField(required=False)
     due_date = serializers.DateField(required=False)
     notes = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+
+    def validate_items(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if not 1 <= len(items) <= services.MAX_ITEMS:
+            raise serializers.ValidationError(f"Add between 1 and {services.MAX_ITEMS} items.")
+        return items
 
 
 class ItemOutputSerializer(serializers.Serializer):

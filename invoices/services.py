@@ -99,9 +99,63 @@ def invoice_generate(
     due_date = due_date or issue_date + datetime.timedelta(days=DEFAULT_DUE_DAYS)
     if due_date < issue_date:
         raise _invalid("dueDate", "The due date cannot be before the issue date.")
+    try:
+        return _generate(
+            lead_id=lead.pk,
+            currency=currency,
+            items=items,
+            actor=actor,
+            discount=discount,
+            subtotal=subtotal,
+            total=total,
+            payable_now=payable_now,
+            issue_date=issue_date,
+            due_date=due_date,
+            notes=notes,
+        )
+    except ApplicationError:
+        raise
+    except Exception as exc:
+        audit_record_independent(
+            Action.INVOICE_GENERATED,
+            severity=Severity.ERROR,
+            description=f"Invoice for {lead.name} could not be generated: {type(exc).__name__}",
+            entity_type="Lead",
+            entity_id=lead.pk,
+            metadata={
+                "leadId": lead.pk,
+                "leadName": lead.name,
+                "currency": currency,
+                "subtotal": money_str(subtotal),
+                "discount": money_str(discount),
+                "totalAmount": money_str(total),
+                "payableNow": money_str(payable_now),
+                "items": _items_snapshot(items),
+                "outcome": "rolled_back",
+            },
+            actor=actor,
+            error=exc,
+        )
+        raise
+
+
+def _generate(
+    *,
+    lead_id: int,
+    currency: str,
+    items: list[dict[str, Any]],
+    actor: Any,
+    discount: Decimal,
+    subtotal: Decimal,
+    total: Decimal,
+    payable_now: Decimal,
+    issue_date: datetime.date,
+    due_date: datetime.date,
+    notes: str,
+) -> Invoice:
     with transaction.atomic():
         # Lead first, then the counter: the same order everywhere that takes both.
-        lead = Lead.objects.select_for_update().get(pk=lead.pk)
+        lead = Lead.objects.select_for_update().get(pk=lead_id)
         if lead.converted:
             raise ConflictError(
                 "This lead is already a student; record further payments on their invoice.",
@@ -142,7 +196,7 @@ def invoice_generate(
             },
             actor=actor,
         )
-    return invoice
+        return invoice
 
 
 def _lock_invoice(invoice_id: int) -> Invoice:
