@@ -12,6 +12,7 @@ import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+from django import forms
 from django.conf import settings
 from djangorestframework_camel_case.settings import api_settings as camel_settings
 from djangorestframework_camel_case.util import underscoreize
@@ -120,3 +121,21 @@ class CurrencyField(serializers.ChoiceField):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("error_messages", {"invalid_choice": "Use EUR or INR."})
         super().__init__(choices=CURRENCIES, **kwargs)
+
+
+class MoneyFormField(forms.CharField):
+    """The same strict rules for the staff pages' forms."""
+
+    def __init__(self, *, allow_zero: bool = False, **kwargs: Any) -> None:
+        self.allow_zero = allow_zero
+        kwargs.setdefault("widget", forms.TextInput(attrs={"inputmode": "decimal"}))
+        super().__init__(**kwargs)
+
+    def to_python(self, value: Any) -> Decimal | None:  # type: ignore[override]
+        value = super().to_python(value)
+        if value in self.empty_values:
+            return None
+        try:
+            return parse_money(value, allow_zero=self.allow_zero)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.db.models import Q, QuerySet
+from django.http import HttpRequest
 from django.utils.dateparse import parse_datetime
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -34,14 +35,16 @@ def bad_parameter(name: str, message: str) -> ApplicationError:
 
 
 class KeysetPagination:
-    def __init__(self, request: Request, *, time_field: str = "created_at") -> None:
+    def __init__(self, request: Request | HttpRequest, *, time_field: str = "created_at") -> None:
         self.request = request
+        # Serves DRF requests and plain Django ones (the staff pages) alike.
+        self.params = getattr(request, "query_params", None) or request.GET
         self.time_field = time_field
         self.limit = self._limit()
         self.cursor = self._cursor()
 
     def _limit(self) -> int:
-        raw = self.request.query_params.get("limit")
+        raw = self.params.get("limit")
         if raw is None or raw == "":
             return DEFAULT_LIMIT
         if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
@@ -49,7 +52,7 @@ class KeysetPagination:
         return int(raw)
 
     def _cursor(self) -> tuple[datetime.datetime, int] | None:
-        raw = self.request.query_params.get("cursor")
+        raw = self.params.get("cursor")
         if not raw:
             return None
         try:
