@@ -81,7 +81,7 @@ def test_generating_an_invoice_stores_and_returns_every_amount(marketing_client)
     }
 
 
-def test_payable_now_defaults_to_the_total(marketing_client):
+def test_payable_now_defaults_to_the_total_and_null_is_refused(marketing_client):
     lead = make_lead()
 
     data = post(
