@@ -2,6 +2,7 @@ import datetime
 import json
 
 import pytest
+import time_machine
 
 from audit.models import AuditLog
 from leads.models import Lead
@@ -262,3 +263,18 @@ def test_lead_api_role_matrix(persona_client, request, method, path, ok):
     if EXPECTED[persona]:
         assert Lead.objects.filter(pk=lead.pk, notes="").count() == 1
         assert Lead.objects.count() == 1
+
+
+def test_pages_walk_rows_created_at_the_same_instant_without_skipping_or_repeating(
+    marketing_client,
+):
+    with time_machine.travel(datetime.datetime(2026, 5, 1, 9, 0, tzinfo=datetime.UTC), tick=False):
+        same_moment = [make_lead() for _ in range(5)]
+
+    seen, url = [], "/api/leads?limit=2"
+    while url:
+        page = marketing_client.get(url).json()
+        seen += [lead["id"] for lead in page["results"]]
+        url = page["next"]
+
+    assert seen == [lead.pk for lead in reversed(same_moment)]

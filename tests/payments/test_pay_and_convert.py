@@ -9,6 +9,7 @@ from django.utils import timezone
 from audit.models import AuditLog
 from invoices.models import Invoice
 from leads.models import Lead
+from payments.idempotency import request_hash
 from payments.models import Batch, IdempotencyRecord, Payment, Student
 from tests.factories import make_lead
 from tests.money_factories import make_converted_invoice, make_invoice
@@ -223,8 +224,6 @@ def test_a_request_still_in_flight_is_a_409_and_a_stale_claim_is_taken_over(
     k = key()
     payload = {"paidAmount": "50.00", "idempotencyKey": k}
     # What a first request leaves while it runs: its committed claim.
-    from payments.idempotency import request_hash
-
     IdempotencyRecord.objects.create(
         key=k,
         operation="pay_and_convert",
@@ -256,19 +255,8 @@ def test_a_second_conversion_under_a_new_key_is_a_409_with_a_warning_row(
     marketing_client, marketing
 ):
     invoice = make_invoice(actor=marketing)
+    second_invoice_same_lead = make_invoice(actor=marketing, lead=invoice.lead)
     convert(marketing_client, invoice.pk, {"paidAmount": "50.00", "idempotencyKey": key()})
-    second_invoice_same_lead = Invoice.objects.create(
-        number="PB-1999-0001",
-        year=1999,
-        sequence=1,
-        lead=invoice.lead,
-        currency="EUR",
-        subtotal="134.00",
-        total_amount="134.00",
-        payable_now="134.00",
-        issue_date=invoice.issue_date,
-        due_date=invoice.due_date,
-    )
 
     again = convert(marketing_client, invoice.pk, {"paidAmount": "50.00", "idempotencyKey": key()})
     other = convert(
