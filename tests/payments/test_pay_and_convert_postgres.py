@@ -14,7 +14,7 @@ from leads.models import Lead
 from payments.models import IdempotencyRecord, Payment, Student
 from tests.concurrency import run_concurrently
 from tests.factories import make_token
-from tests.money_factories import make_invoice
+from tests.money_factories import make_converted_invoice, make_invoice
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, databases="__all__")]
 
@@ -150,3 +150,46 @@ def test_after_an_injected_failure_a_retry_with_the_same_key_succeeds(marketing_
     assert Invoice.objects.get().status == "PARTIALLY_PAID"
     # The failed attempt's student code went back with the rollback: no gap.
     assert Student.objects.get().student_code.endswith("-0001")
+
+
+def _client(token):
+    return Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+
+def test_concurrent_conversions_of_different_invoices_get_gapless_unique_student_codes(marketing):
+    invoices = [make_invoice(actor=marketing) for _ in range(10)]
+    token = make_token(marketing)
+
+    def pay(invoice_id):
+        return _client(token).post(
+            f"/api/invoices/{invoice_id}/pay-and-convert",
+            json.dumps({"paidAmount": "50.00", "idempotencyKey": f"key-{invoice_id:08d}"}),
+            content_type="application/json",
+        )
+
+    responses = run_concurrently([lambda pk=i.pk: pay(pk) for i in invoices])
+
+    assert [r.status_code for r in responses] == [201] * 10
+    codes = sorted(Student.objects.values_list("student_code", flat=True))
+    assert [int(code[-4:]) for code in codes] == list(range(1, 11))
+
+
+def test_concurrent_later_payments_never_overpay_the_invoice(marketing):
+    invoice = make_converted_invoice(actor=marketing, amounts=("134.00",), paid="34.00")
+    token = make_token(marketing)
+
+    def pay(i):
+        return _client(token).post(
+            f"/api/invoices/{invoice.pk}/payments",
+            json.dumps({"amount": "60.00", "idempotencyKey": f"later-{i:04d}"}),
+            content_type="application/json",
+        )
+
+    responses = run_concurrently([lambda i=i: pay(i) for i in range(6)])
+
+    assert sorted(r.status_code for r in responses) == [201, 400, 400, 400, 400, 400]
+    invoice.refresh_from_db()
+    student = Student.objects.get()
+    assert (invoice.paid_amount, invoice.status) == (94, "PARTIALLY_PAID")
+    assert (student.total_paid, student.balance) == (94, 40)
+    assert Payment.objects.count() == 2
