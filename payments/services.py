@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.models import Action, Severity
@@ -70,6 +70,13 @@ def _check_amount(amount: Decimal, invoice: Invoice, field: str) -> None:
             code="amount_exceeds_remaining",
             details={field: [f"At most {money_str(invoice.remaining_amount)}."]},
         )
+
+
+def _whatsapp_in_use() -> ConflictError:
+    return ConflictError(
+        "Another student already has this WhatsApp number; correct the lead first.",
+        code="whatsapp_in_use",
+    )
 
 
 def _status_after(invoice: Invoice) -> str:
@@ -198,10 +205,7 @@ def _convert(
         raise _not_payable(invoice)
     _check_amount(amount, invoice, "paidAmount")
     if Student.objects.filter(whatsapp=lead.whatsapp).exists():
-        raise ConflictError(
-            "Another student already has this WhatsApp number; correct the lead first.",
-            code="whatsapp_in_use",
-        )
+        raise _whatsapp_in_use()
     batch = None
     if batch_id is not None:
         batch = Batch.objects.select_for_update().filter(pk=batch_id).first()
@@ -218,22 +222,29 @@ def _convert(
     year = timezone.localdate().year
     status_before = invoice.status
     level = invoice.items.exclude(level="").values_list("level", flat=True).first()
-    student = Student.objects.create(
-        student_code=student_code(year, draw_next_number(StudentCounter, year)),
-        lead=lead,
-        name=lead.name,
-        email=lead.email,
-        whatsapp=lead.whatsapp,
-        level=level or lead.interested_level,
-        batch=batch,
-        currency=invoice.currency,
-        total_amount=invoice.total_amount,
-        total_paid=amount,
-        payment_status=(
-            PaymentStatus.PAID if amount == invoice.total_amount else PaymentStatus.PARTIAL
-        ),
-        created_at=now,
-    )
+    try:
+        student = Student.objects.create(
+            student_code=student_code(year, draw_next_number(StudentCounter, year)),
+            lead=lead,
+            name=lead.name,
+            email=lead.email,
+            whatsapp=lead.whatsapp,
+            level=level or lead.interested_level,
+            batch=batch,
+            currency=invoice.currency,
+            total_amount=invoice.total_amount,
+            total_paid=amount,
+            payment_status=(
+                PaymentStatus.PAID if amount == invoice.total_amount else PaymentStatus.PARTIAL
+            ),
+            created_at=now,
+        )
+    except IntegrityError as exc:
+        # Two leads with one WhatsApp number converting at the same moment: the check above
+        # saw neither, the unique index stops the second.
+        if "whatsapp" not in str(exc):
+            raise
+        raise _whatsapp_in_use() from exc
     payment = Payment.objects.create(
         student=student,
         invoice=invoice,

@@ -13,7 +13,7 @@ from invoices.models import Invoice
 from leads.models import Lead
 from payments.models import IdempotencyRecord, Payment, Student
 from tests.concurrency import run_concurrently
-from tests.factories import make_token
+from tests.factories import make_lead, make_token
 from tests.money_factories import make_converted_invoice, make_invoice
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, databases="__all__")]
@@ -193,3 +193,23 @@ def test_concurrent_later_payments_never_overpay_the_invoice(marketing):
     assert (invoice.paid_amount, invoice.status) == (94, "PARTIALLY_PAID")
     assert (student.total_paid, student.balance) == (94, 40)
     assert Payment.objects.count() == 2
+
+
+def test_two_leads_with_one_whatsapp_converting_at_once_give_one_student_and_a_409(marketing):
+    first = make_invoice(actor=marketing, lead=make_lead(whatsapp="+919847000777"))
+    second = make_invoice(actor=marketing, lead=make_lead(whatsapp="+919847000777"))
+    token = make_token(marketing)
+
+    def pay(invoice_id):
+        return _client(token).post(
+            f"/api/invoices/{invoice_id}/pay-and-convert",
+            json.dumps({"paidAmount": "50.00", "idempotencyKey": f"wa-{invoice_id:08d}"}),
+            content_type="application/json",
+        )
+
+    responses = run_concurrently([lambda: pay(first.pk), lambda: pay(second.pk)])
+
+    assert sorted(r.status_code for r in responses) == [201, 409]
+    assert [r.json()["code"] for r in responses if r.status_code == 409] == ["whatsapp_in_use"]
+    assert Student.objects.count() == 1
+    assert not AuditLog.objects.filter(severity__in=["ERROR", "CRITICAL"]).exists()
