@@ -23,15 +23,18 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
 from payments.models import IdempotencyRecord, IdempotencyState
 from planbeta.errors import ApplicationError, ConflictError
+
+logger = logging.getLogger(__name__)
 
 STALE_AFTER = datetime.timedelta(minutes=2)
 
@@ -120,6 +123,11 @@ def idempotency_complete(
 
 
 def idempotency_release(record: IdempotencyRecord) -> None:
-    IdempotencyRecord.objects.filter(
-        pk=record.pk, state=IdempotencyState.IN_FLIGHT, claim_token=record.claim_token
-    ).delete()
+    """Free the key after a failed attempt. Never raises: it runs while another error is being
+    reported, and a claim it could not delete becomes free after STALE_AFTER anyway."""
+    try:
+        IdempotencyRecord.objects.filter(
+            pk=record.pk, state=IdempotencyState.IN_FLIGHT, claim_token=record.claim_token
+        ).delete()
+    except DatabaseError as exc:
+        logger.error("idempotency release failed: key=%s error=%s", record.key, type(exc).__name__)

@@ -163,7 +163,6 @@ def pay_and_convert(
             )
         raise
     except Exception as exc:
-        idempotency_release(claim)
         audit_record_independent(
             Action.LEAD_TO_STUDENT_CONVERSION,
             severity=Severity.CRITICAL,
@@ -177,6 +176,7 @@ def pay_and_convert(
             actor=actor,
             error=exc,
         )
+        idempotency_release(claim)
         raise
 
 
@@ -422,7 +422,6 @@ def payment_record(
         idempotency_release(claim)
         raise
     except Exception as exc:
-        idempotency_release(claim)
         audit_record_independent(
             Action.PAYMENT_RECEIVED,
             severity=Severity.CRITICAL,
@@ -433,4 +432,5 @@ def payment_record(
             actor=actor,
             error=exc,
         )
+        idempotency_release(claim)
         raise
