@@ -213,3 +213,35 @@ def test_two_leads_with_one_whatsapp_converting_at_once_give_one_student_and_a_4
     assert [r.json()["code"] for r in responses if r.status_code == 409] == ["whatsapp_in_use"]
     assert Student.objects.count() == 1
     assert not AuditLog.objects.filter(severity__in=["ERROR", "CRITICAL"]).exists()
+
+
+def test_a_later_payment_failing_in_the_database_leaves_one_critical_row_and_can_be_retried(
+    marketing_client, marketing
+):
+    invoice = make_converted_invoice(actor=marketing, amounts=("134.00",), paid="34.00")
+    rows_before = AuditLog.objects.count()
+    body = json.dumps({"amount": "100.00", "idempotencyKey": "later-fail-01"})
+    url = f"/api/invoices/{invoice.pk}/payments"
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE payments_payment ADD CONSTRAINT test_refuse CHECK (amount < 0)")
+    try:
+        failed = marketing_client.post(url, body, content_type="application/json")
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE payments_payment DROP CONSTRAINT test_refuse")
+
+    assert failed.status_code == 500
+    assert AuditLog.objects.count() == rows_before + 1
+    row = AuditLog.objects.order_by("-id").first()
+    assert (row.action, row.severity, row.entity_id, row.metadata["amount"]) == (
+        "PAYMENT_RECEIVED",
+        "CRITICAL",
+        str(invoice.pk),
+        "100.00",
+    )
+    invoice.refresh_from_db()
+    assert (invoice.paid_amount, Payment.objects.count()) == (34, 1)
+
+    retried = marketing_client.post(url, body, content_type="application/json")
+
+    assert (retried.status_code, retried.json()["invoiceStatus"]) == (201, "PAID")
