@@ -64,11 +64,11 @@ def _not_payable(invoice: Invoice) -> ConflictError:
 
 def _check_amount(amount: Decimal, invoice: Invoice, field: str) -> None:
     if amount > invoice.remaining_amount:
+        remaining = money_str(invoice.remaining_amount)
         raise ApplicationError(
-            f"The amount is more than what remains on the invoice "
-            f"({invoice.currency} {money_str(invoice.remaining_amount)}).",
+            f"The amount is more than what remains on the invoice ({invoice.currency} {remaining}).",
             code="amount_exceeds_remaining",
-            details={field: [f"At most {money_str(invoice.remaining_amount)}."]},
+            details={field: [f"Only {remaining} remains to be paid on this invoice."]},
         )
 
 

@@ -215,7 +215,10 @@ def test_pay_form_explains_an_amount_above_what_remains(staff, marketing):
     )
 
     assert response.status_code == 400
-    assert 'id="id_paid_amount_error">At most 134.00.' in response.content.decode()
+    assert (
+        'id="id_paid_amount_error">Only 134.00 remains to be paid on this invoice.'
+        in response.content.decode()
+    )
     assert Student.objects.count() == 0
 
 

@@ -348,7 +348,9 @@ def test_a_failed_attempt_does_not_block_a_retry_with_the_same_key(marketing_cli
     )
 
     assert (too_much.status_code, too_much.json()["code"]) == (400, "amount_exceeds_remaining")
-    assert too_much.json()["details"] == {"paidAmount": ["At most 134.00."]}
+    assert too_much.json()["details"] == {
+        "paidAmount": ["Only 134.00 remains to be paid on this invoice."]
+    }
     assert fixed.status_code == 201
 
 

@@ -52,7 +52,9 @@ def test_overpayment_is_refused_and_writes_nothing(marketing_client, marketing):
     response = pay(marketing_client, invoice.pk, {"amount": "34.01", "idempotencyKey": key()})
 
     assert (response.status_code, response.json()["code"]) == (400, "amount_exceeds_remaining")
-    assert response.json()["details"] == {"amount": ["At most 34.00."]}
+    assert response.json()["details"] == {
+        "amount": ["Only 34.00 remains to be paid on this invoice."]
+    }
     assert Payment.objects.count() == 1
     assert AuditLog.objects.count() == rows
     assert IdempotencyRecord.objects.count() == 1  # the conversion's
