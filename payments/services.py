@@ -66,7 +66,7 @@ def _check_amount(amount: Decimal, invoice: Invoice, field: str) -> None:
     if amount > invoice.remaining_amount:
         remaining = money_str(invoice.remaining_amount)
         raise ApplicationError(
-            f"The amount is more than what remains on the invoice ({invoice.currency} {remaining}).",
+            f"The amount is more than the {invoice.currency} {remaining} left on the invoice.",
             code="amount_exceeds_remaining",
             details={field: [f"Only {remaining} remains to be paid on this invoice."]},
         )
