@@ -36,7 +36,7 @@ from django.test.testcases import LiveServerThread  # noqa: E402
 from django.test.utils import override_settings, setup_databases, teardown_databases  # noqa: E402
 
 N = int(os.environ.get("BENCH_N", "400"))  # requests per mode
-BLOCK = 25
+BLOCK = int(os.environ.get("BENCH_BLOCK", "10"))  # requests per mode before switching
 
 
 def main():
