@@ -390,3 +390,14 @@ def test_invoice_api_role_matrix(persona_client, request, marketing, method, pat
         assert Invoice.objects.count() == 1
         assert Invoice.objects.get().status == "DRAFT"
         assert mailoutbox == []
+
+
+def test_the_pdf_copes_with_names_outside_latin_1(marketing_client, marketing):
+    lead = make_lead(name="അനു Müller")
+    invoice = make_invoice(actor=marketing, lead=lead)
+    Invoice.objects.filter(pk=invoice.pk).update(notes="€ 50 paid in cash, danke schön")
+
+    response = marketing_client.get(f"/api/invoices/{invoice.pk}/pdf")
+
+    assert response.status_code == 200
+    assert response.content.startswith(b"%PDF-")
