@@ -56,6 +56,9 @@ def lead_detail(request: HttpRequest, lead_id: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def lead_edit(request: HttpRequest, lead_id: int) -> HttpResponse:
     lead = selectors.lead_get(lead_id)
+    if lead.converted and request.method == "GET":
+        messages.error(request, "This lead has become a student; it can no longer be changed.")
+        return redirect("leads:detail", lead_id=lead.pk)
     form = LeadForm(request.POST or None, initial=LeadForm.initial_for(lead))
     if request.method == "POST" and form.is_valid():
         try:

@@ -32,6 +32,7 @@ PAGES = [
     "/leads/new/",
     "/leads/{lead}/",
     "/leads/{lead}/edit/",
+    "/leads/{converted_lead}/",
     "/invoices/",
     "/invoices/new/for-lead/{lead}/",
     "/invoices/{invoice}/",
@@ -55,7 +56,12 @@ def test_page_role_matrix(who, request, marketing):
     client = Client()
     if who != "anonymous":
         client.force_login(request.getfixturevalue(who))
-    ids = {"lead": lead.pk, "invoice": invoice.pk, "converted": converted.pk}
+    ids = {
+        "lead": lead.pk,
+        "invoice": invoice.pk,
+        "converted": converted.pk,
+        "converted_lead": converted.lead_id,
+    }
 
     for path in PAGES:
         response = client.get(path.format(**ids))
@@ -246,3 +252,19 @@ def test_cancel_and_send_buttons(staff, marketing, mailoutbox):
     assert [m.to for m in mailoutbox] == [["arjun@example.com"]]
     assert Invoice.objects.get(pk=invoice.pk).status == "SENT"
     assert Invoice.objects.get(pk=other.pk).cancel_reason == "wrong course"
+
+
+def test_a_converted_lead_cannot_be_edited_through_the_page(staff, marketing):
+    lead = make_converted_invoice(actor=marketing).lead
+
+    shown = staff.get(f"/leads/{lead.pk}/edit/", follow=True)
+    posted = staff.post(
+        f"/leads/{lead.pk}/edit/",
+        {"name": "Other", "whatsapp": lead.whatsapp, "source": "OTHER", "status": "NEW"},
+    )
+
+    assert "it can no longer be changed" in shown.content.decode()
+    assert posted.status_code == 400
+    assert "it can no longer be changed or deleted" in posted.content.decode()
+    lead.refresh_from_db()
+    assert lead.name != "Other"
