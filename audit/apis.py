@@ -6,7 +6,7 @@ from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import exceptions, serializers
+from rest_framework import serializers
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from accounts.models import Role
 from audit.models import Severity
 from audit.selectors import audit_log_page, audit_log_stats
+from planbeta.errors import ApplicationError
 
 
 class IsFounder(BasePermission):
@@ -143,5 +144,7 @@ def _query_params(request: Request) -> dict[str, str]:
         else:
             params[_PARAMS[key]] = values[0]
     if errors:
-        raise exceptions.ValidationError(errors)
+        raise ApplicationError(
+            "Some query parameters are not valid.", code="validation_error", details=errors
+        )
     return params
