@@ -1,0 +1,129 @@
+import re
+import threading
+
+import pytest
+from django.db import connection
+
+from audit.models import Action, Severity
+from audit.services import audit_record, audit_record_independent
+from tests.conftest import PASSWORD
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+XSS_NAME = "<img src=x onerror=alert(1)>"
+
+
+def _log_in(page, base_url, email, next_path="/dashboard/activity"):
+    page.goto(f"{base_url}/accounts/login/?next={next_path}")
+    page.fill("#id_email", email)
+    page.fill("#id_password", PASSWORD)
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+
+
+def _in_background(fn):
+    """Write as another process would: its own connection, committed before the next poll."""
+
+    def run():
+        try:
+            fn()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+
+
+def test_founder_watches_the_feed_update_live(live_server, new_page, founder, settings):
+    from playwright.sync_api import expect
+
+    settings.ACTIVITY_POLL_SECONDS = 1
+    audit_record(
+        Action.LEAD_CREATED,
+        description=f"Lead {XSS_NAME} created (source META_ADS)",
+        entity_type="Lead",
+        entity_id=41,
+        metadata={"leadName": XSS_NAME},
+        actor=founder,
+    )
+    page = new_page()
+    dialogs, csp_errors = [], []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.on(
+        "console",
+        lambda m: csp_errors.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+
+    _log_in(page, live_server.url, founder.email)
+    assert page.url == f"{live_server.url}/dashboard/activity"
+    entries = page.locator("#feed > li.entry")
+    # The login itself is in the feed, newest first, above the lead.
+    expect(entries).to_have_count(2)
+    expect(entries.nth(0).locator(".action")).to_have_text("LOGIN")
+    expect(entries.nth(1).locator(".description")).to_have_text(
+        f"Lead {XSS_NAME} created (source META_ADS)"
+    )
+    assert page.locator("#feed img").count() == 0
+    expect(entries.nth(1).locator(".who")).to_have_text("Fiona Founder <founder@example.com>")
+    expect(entries.nth(0).locator(".ip")).to_have_text("IP 127.0.0.1")
+    # Date with the time of day and the time zone.
+    when = re.compile(r"\d{2}:\d{2}:\d{2} GMT\+5:30$")
+    expect(entries.nth(1).locator(".when")).to_have_text(when)
+    expect(page.locator("#stat-total")).to_have_text("2")
+
+    page.evaluate("window.__notReloaded = true")
+    _in_background(
+        lambda: audit_record_independent(
+            Action.PAYMENT_RECEIVED,
+            severity=Severity.ERROR,
+            description="Payment for PB-2026-0007 failed",
+            entity_type="Invoice",
+            entity_id=7,
+            error=RuntimeError("gateway said no"),
+        )
+    )
+    expect(entries).to_have_count(3, timeout=5000)
+    expect(entries.nth(0).locator(".action")).to_have_text("PAYMENT_RECEIVED")
+    expect(entries.nth(0).locator(".badge")).to_have_text("ERROR")
+    expect(entries.nth(0).locator(".error-message")).to_have_text("RuntimeError: gateway said no")
+    assert page.evaluate("window.__notReloaded") is True
+    expect(page.locator("#stat-errors")).to_have_text("1")
+
+    page.click("button[data-view=errors]")
+    expect(entries).to_have_count(1)
+    expect(entries.nth(0).locator(".description")).to_have_text("Payment for PB-2026-0007 failed")
+
+    page.click("button[data-view=all]")
+    expect(entries).to_have_count(3)
+    entries.nth(2).locator(".entity-link").click()
+    expect(page.locator("#entity-filter-label")).to_have_text("Lead #41")
+    expect(entries).to_have_count(1)
+
+    assert dialogs == []
+    assert csp_errors == []
+
+
+def test_auto_refresh_toggle_stops_polling(live_server, new_page, founder, settings):
+    from playwright.sync_api import expect
+
+    settings.ACTIVITY_POLL_SECONDS = 1
+    page = new_page()
+    _log_in(page, live_server.url, founder.email)
+    entries = page.locator("#feed > li.entry")
+    expect(entries).to_have_count(1)
+    page.uncheck("#auto-refresh")
+    _in_background(lambda: audit_record(Action.LEAD_CREATED, description="while paused"))
+    page.wait_for_timeout(2500)  # more than two poll intervals of real browser time
+    expect(entries).to_have_count(1)
+    page.check("#auto-refresh")
+    expect(entries).to_have_count(2)
+    expect(entries.nth(0).locator(".description")).to_have_text("while paused")
+
+
+def test_marketing_user_is_refused(live_server, new_page, marketing):
+    page = new_page()
+    _log_in(page, live_server.url, marketing.email, next_path="/")
+    response = page.goto(f"{live_server.url}/dashboard/activity")
+    assert response.status == 403
+    assert page.locator("#feed").count() == 0
