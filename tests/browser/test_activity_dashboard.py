@@ -71,6 +71,7 @@ def test_founder_watches_the_feed_update_live(live_server, new_page, founder, se
     when = re.compile(r"\d{2}:\d{2}:\d{2} GMT\+5:30$")
     expect(entries.nth(1).locator(".when")).to_have_text(when)
     expect(page.locator("#stat-total")).to_have_text("2")
+    expect(page.locator("#chart svg rect.bar-total")).to_have_count(24)
 
     page.evaluate("window.__notReloaded = true")
     _in_background(
@@ -104,21 +105,51 @@ def test_founder_watches_the_feed_update_live(live_server, new_page, founder, se
     assert csp_errors == []
 
 
-def test_auto_refresh_toggle_stops_polling(live_server, new_page, founder, settings):
+def _set_hidden(page, hidden: bool) -> None:
+    page.evaluate(
+        """(hidden) => {
+            Object.defineProperty(document, "hidden", {configurable: true, get: () => hidden});
+            document.dispatchEvent(new Event("visibilitychange"));
+        }""",
+        hidden,
+    )
+
+
+def test_polls_every_ten_seconds_pauses_when_off_or_hidden_and_catches_up(
+    live_server, new_page, founder
+):
     from playwright.sync_api import expect
 
-    settings.ACTIVITY_POLL_SECONDS = 1
     page = new_page()
+    page.clock.install()  # the page's timers run on a clock the test moves
+    polls = []
+    page.on("request", lambda r: polls.append(r.url) if "after=" in r.url else None)
     _log_in(page, live_server.url, founder.email)
     entries = page.locator("#feed > li.entry")
-    expect(entries).to_have_count(1)
-    page.uncheck("#auto-refresh")
-    _in_background(lambda: audit_record(Action.LEAD_CREATED, description="while paused"))
-    page.wait_for_timeout(2500)  # more than two poll intervals of real browser time
-    expect(entries).to_have_count(1)
-    page.check("#auto-refresh")
+    expect(entries).to_have_count(1)  # the login
+
+    _in_background(lambda: audit_record(Action.LEAD_CREATED, description="first"))
+    page.clock.run_for(9_000)
+    assert polls == []
+    page.clock.run_for(1_000)  # the default interval: 10 s
     expect(entries).to_have_count(2)
-    expect(entries.nth(0).locator(".description")).to_have_text("while paused")
+    assert len(polls) == 1
+
+    page.uncheck("#auto-refresh")
+    _in_background(lambda: audit_record(Action.LEAD_CREATED, description="while off"))
+    page.clock.run_for(60_000)
+    assert len(polls) == 1
+    page.check("#auto-refresh")  # catches up at once
+    expect(entries.nth(0).locator(".description")).to_have_text("while off")
+    assert len(polls) == 2
+
+    _set_hidden(page, True)
+    _in_background(lambda: audit_record(Action.LEAD_CREATED, description="while hidden"))
+    page.clock.run_for(60_000)
+    assert len(polls) == 2
+    _set_hidden(page, False)
+    expect(entries.nth(0).locator(".description")).to_have_text("while hidden")
+    expect(entries).to_have_count(4)
 
 
 def test_marketing_user_is_refused(live_server, new_page, marketing):
