@@ -158,3 +158,36 @@ def test_marketing_user_is_refused(live_server, new_page, marketing):
     response = page.goto(f"{live_server.url}/dashboard/activity")
     assert response.status == 403
     assert page.locator("#feed").count() == 0
+
+
+def test_api_docs_render_under_the_content_security_policy(live_server, new_page, founder):
+    from playwright.sync_api import expect
+
+    page = new_page()
+    csp_errors = []
+    page.on(
+        "console",
+        lambda m: csp_errors.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    _log_in(page, live_server.url, founder.email, next_path="/api/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Plan Beta back office API")
+    expect(page.locator(".swagger-ui")).to_contain_text("/api/system/audit-logs")
+    assert csp_errors == []
+
+
+def test_admin_pages_work_under_the_content_security_policy(live_server, new_page, founder):
+    from playwright.sync_api import expect
+
+    page = new_page()
+    csp_errors = []
+    page.on(
+        "console",
+        lambda m: csp_errors.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    _log_in(page, live_server.url, founder.email, next_path="/admin/")
+    expect(page.locator("#site-name")).to_contain_text("Plan Beta back office")
+    page.goto(f"{live_server.url}/admin/audit/auditlog/")
+    expect(page.locator("#changelist")).to_be_visible()
+    page.locator("#result_list tbody a").first.click()
+    expect(page.locator(".field-action")).to_contain_text("LOGIN")
+    assert csp_errors == []
