@@ -83,11 +83,22 @@ def _bounded_cursor(alias: str, timeout_ms: int) -> Iterator[Any]:
     SET LOCAL ends with the transaction, so the limit never leaks into the connection that the
     rest of the request (or the next request) uses.
     """
+    deadline = getattr(_budget, "deadline", None)
+    if deadline is not None:
+        remaining = (deadline - time.perf_counter()) * 1000
+        if remaining < 50:
+            raise TimeoutError("health check time budget exhausted")
+        timeout_ms = min(timeout_ms, remaining)
     conn = connections[alias]
     with transaction.atomic(using=alias), conn.cursor() as cursor:
         if conn.vendor == "postgresql":
             cursor.execute("SET LOCAL statement_timeout = %s", [f"{int(timeout_ms)}ms"])
         yield cursor
+
+
+# One deadline for all database checks of a report, so that a database that is up but crawling
+# cannot add up each check's own timeout.
+_budget = threading.local()
 
 
 # --- database ---------------------------------------------------------------------------------
@@ -123,7 +134,7 @@ def check_database_performance() -> CheckResult:
         fields.update(
             queryTime=f"{elapsed:.0f}ms",
             message=(
-                f"Probe query cancelled after {timeout}ms"
+                "Probe query cancelled by the statement timeout"
                 if cancelled
                 else f"Probe query failed ({type(exc).__name__})"
             ),
@@ -321,11 +332,15 @@ def run_checks() -> dict[str, Any]:
     started = time.perf_counter()
     results: dict[str, CheckResult] = {"database": check_database()}
     db_up = results["database"].status == HEALTHY
-    for name, fn in _DB_CHECKS:
-        if not db_up:
-            results[name] = CheckResult(UNHEALTHY, {"message": "Skipped: database unavailable"})
-            continue
-        results[name] = _guarded(name, fn)
+    _budget.deadline = time.perf_counter() + float(_setting("HEALTH_DB_BUDGET_MS", 2000)) / 1000
+    try:
+        for name, fn in _DB_CHECKS:
+            if not db_up:
+                results[name] = CheckResult(UNHEALTHY, {"message": "Skipped: database unavailable"})
+                continue
+            results[name] = _guarded(name, fn)
+    finally:
+        _budget.deadline = None
     for name, fn in _OTHER_CHECKS:
         results[name] = _guarded(name, fn)
     return {

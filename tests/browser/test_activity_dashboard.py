@@ -90,6 +90,9 @@ def test_founder_watches_the_feed_update_live(live_server, new_page, founder, se
     expect(entries.nth(0).locator(".error-message")).to_have_text("RuntimeError: gateway said no")
     assert page.evaluate("window.__notReloaded") is True
     expect(page.locator("#stat-errors")).to_have_text("1")
+    top = page.locator("#top-actions li")
+    expect(top).to_have_count(3)
+    expect(top.nth(0)).to_have_text("LEAD_CREATED1")  # ties by name: 1 each
 
     page.click("button[data-view=errors]")
     expect(entries).to_have_count(1)

@@ -196,7 +196,8 @@ def test_a_probe_query_that_hangs_is_cancelled_by_the_statement_timeout(founder_
     assert response.status_code == 200
     perf = response.json()["checks"]["databasePerformance"]
     assert perf["status"] == "degraded"
-    assert perf["message"] == "Probe query cancelled after 300ms"
+    assert perf["message"] == "Probe query cancelled by the statement timeout"
+    assert 300 <= int(perf["queryTime"].removesuffix("ms")) < 1000
     assert elapsed < 1.5
 
 
@@ -398,3 +399,28 @@ def test_the_cached_result_expires_after_a_few_seconds(anon_client, audit_rows, 
         assert anon_client.get(HEALTH).json()["status"] == "healthy"
         clock.shift(2)
         assert anon_client.get(HEALTH).status_code == 503
+
+
+@pytest.mark.postgres
+def test_all_database_checks_share_one_time_budget(founder_client, settings):
+    settings.HEALTH_DB_BUDGET_MS = 400
+    settings.HEALTH_DB_PROBE_SQL = "SELECT pg_sleep(5)"
+    started = time.monotonic()
+    response = founder_client.get(HEALTH)
+    elapsed = time.monotonic() - started
+    body = response.json()
+    assert response.status_code == 200
+    perf = body["checks"]["databasePerformance"]
+    assert perf["message"] == "Probe query cancelled by the statement timeout"
+    assert 400 <= int(perf["queryTime"].removesuffix("ms")) < 600
+    assert body["checks"]["errorRate"] == {
+        "status": "degraded",
+        "message": "Check failed (TimeoutError)",
+    }
+    assert elapsed < 1.0
+
+
+def test_head_is_answered_like_get(anon_client):
+    response = anon_client.head(HEALTH)
+    assert response.status_code == 200
+    assert response.content == b""
