@@ -355,7 +355,8 @@ def run_checks() -> dict[str, Any]:
 
 def _guarded(name: str, fn: Callable[[], CheckResult]) -> CheckResult:
     # A check that breaks (a timeout, a missing table) makes the system degraded, not the endpoint
-    # a 500: the uptime monitor must still get a body. The connection check alone decides 503.
+    # a 500: the uptime monitor must still get a body. Only a failed connection check or a measured
+    # error rate above the threshold make it unhealthy.
     try:
         return fn()
     except Exception as exc:
