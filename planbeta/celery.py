@@ -11,7 +11,10 @@ app = Celery("planbeta")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-app.conf.beat_schedule = {}
+app.conf.beat_schedule = {
+    # The health check reports this heartbeat's age: beat, broker and a worker all work.
+    "monitoring-heartbeat": {"task": "monitoring.heartbeat", "schedule": 60.0},
+}
 
 REQUEST_ID_HEADER = "planbeta_request_id"
 
