@@ -3,6 +3,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -11,7 +18,7 @@ from rest_framework.views import APIView
 
 from invoices import pdf, selectors, services
 from invoices.models import InvoiceStatus
-from leads.models import Level
+from leads.apis import LevelField
 from leads.permissions import IsMoneyStaff
 from leads.selectors import lead_get
 from planbeta.money import CurrencyField, MoneyField, MoneyJSONParser
@@ -21,7 +28,7 @@ from planbeta.pagination import KeysetPagination, bad_parameter
 class ItemInputSerializer(serializers.Serializer):
     description = serializers.CharField(max_length=200)
     amount = MoneyField()
-    level = serializers.ChoiceField(choices=Level.values, required=False, allow_blank=True)
+    level = LevelField()
     month = serializers.CharField(max_length=20, required=False, allow_blank=True)
     batch = serializers.CharField(max_length=60, required=False, allow_blank=True)
 
@@ -84,6 +91,9 @@ class _InvoiceApi(APIView):
 
 
 class InvoiceGenerateApi(_InvoiceApi):
+    @extend_schema(
+        tags=["invoices"], request=InvoiceInputSerializer, responses={201: InvoiceOutputSerializer}
+    )
     def post(self, request: Request, lead_id: int) -> Response:
         lead = lead_get(lead_id)
         serializer = InvoiceInputSerializer(data=request.data)
@@ -95,6 +105,16 @@ class InvoiceGenerateApi(_InvoiceApi):
 
 
 class InvoiceListApi(_InvoiceApi):
+    @extend_schema(
+        tags=["invoices"],
+        parameters=[
+            OpenApiParameter("status", str, enum=InvoiceStatus.values),
+            OpenApiParameter("leadId", int),
+            OpenApiParameter("limit", int, description="1-200, default 50"),
+            OpenApiParameter("cursor", str, description="from the previous page's `next`"),
+        ],
+        responses={200: InvoiceOutputSerializer(many=True)},
+    )
     def get(self, request: Request) -> Response:
         invoice_status = request.query_params.get("status", "")
         if invoice_status and invoice_status not in InvoiceStatus.values:
@@ -112,9 +132,13 @@ class InvoiceListApi(_InvoiceApi):
 
 
 class InvoiceDetailApi(_InvoiceApi):
+    @extend_schema(tags=["invoices"], responses={200: InvoiceOutputSerializer})
     def get(self, request: Request, invoice_id: int) -> Response:
         return Response(invoice_data(invoice_id))
 
+    @extend_schema(
+        tags=["invoices"], request=InvoiceInputSerializer, responses={200: InvoiceOutputSerializer}
+    )
     def patch(self, request: Request, invoice_id: int) -> Response:
         invoice = selectors.invoice_get(invoice_id)
         serializer = InvoiceInputSerializer(data=request.data, partial=True)
@@ -124,9 +148,13 @@ class InvoiceDetailApi(_InvoiceApi):
 
 
 class InvoiceCancelApi(_InvoiceApi):
+    @extend_schema_serializer(component_name="InvoiceCancelInput")
     class InputSerializer(serializers.Serializer):
         reason = serializers.CharField(max_length=1000, required=False, allow_blank=True)
 
+    @extend_schema(
+        tags=["invoices"], request=InputSerializer, responses={200: InvoiceOutputSerializer}
+    )
     def post(self, request: Request, invoice_id: int) -> Response:
         invoice = selectors.invoice_get(invoice_id)
         serializer = self.InputSerializer(data=request.data)
@@ -138,12 +166,21 @@ class InvoiceCancelApi(_InvoiceApi):
 
 
 class InvoiceSendApi(_InvoiceApi):
+    @extend_schema(
+        tags=["invoices"],
+        request=None,
+        responses={
+            200: InvoiceOutputSerializer,
+            502: OpenApiResponse(description="the mail server refused or was unreachable"),
+        },
+    )
     def post(self, request: Request, invoice_id: int) -> Response:
         services.invoice_send(invoice=selectors.invoice_get(invoice_id), actor=request.user)
         return Response(invoice_data(invoice_id))
 
 
 class InvoicePdfApi(_InvoiceApi):
+    @extend_schema(tags=["invoices"], responses={(200, "application/pdf"): OpenApiTypes.BINARY})
     def get(self, request: Request, invoice_id: int) -> HttpResponse:
         invoice = selectors.invoice_get(invoice_id)
         response = HttpResponse(pdf.render_invoice_pdf(invoice), content_type="application/pdf")

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -30,6 +32,13 @@ class PhoneField(serializers.CharField):
             raise serializers.ValidationError(str(exc)) from exc
 
 
+class LevelField(serializers.ChoiceField):
+    """A course level, or blank when not yet known."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(choices=Level.choices, required=False, allow_blank=True, **kwargs)
+
+
 class LeadInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=150)
     whatsapp = PhoneField(max_length=40)
@@ -38,9 +47,7 @@ class LeadInputSerializer(serializers.Serializer):
     source = serializers.ChoiceField(choices=LeadSource.values)
     status = serializers.ChoiceField(choices=EDITABLE_STATUSES, required=False)
     quality = serializers.ChoiceField(choices=LeadQuality.values, required=False, allow_blank=True)
-    interested_level = serializers.ChoiceField(
-        choices=Level.values, required=False, allow_blank=True
-    )
+    interested_level = LevelField()
     notes = serializers.CharField(required=False, allow_blank=True, max_length=5000)
     follow_up_date = serializers.DateField(required=False, allow_null=True)
 
@@ -75,6 +82,17 @@ class _LeadApi(APIView):
 class LeadCollectionApi(_LeadApi):
     """GET: list leads (filters status, q, converted). POST: create a lead."""
 
+    @extend_schema(
+        tags=["leads"],
+        parameters=[
+            OpenApiParameter("status", str, enum=LeadStatus.values),
+            OpenApiParameter("q", str, description="name, e-mail, WhatsApp or phone contains"),
+            OpenApiParameter("converted", bool),
+            OpenApiParameter("limit", int, description="1-200, default 50"),
+            OpenApiParameter("cursor", str, description="from the previous page's `next`"),
+        ],
+        responses={200: LeadOutputSerializer(many=True)},
+    )
     def get(self, request: Request) -> Response:
         params = request.query_params
         lead_status = params.get("status", "")
@@ -92,6 +110,9 @@ class LeadCollectionApi(_LeadApi):
         )
         return page.response(LeadOutputSerializer(leads, many=True).data)
 
+    @extend_schema(
+        tags=["leads"], request=LeadInputSerializer, responses={201: LeadOutputSerializer}
+    )
     def post(self, request: Request) -> Response:
         serializer = LeadInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -102,9 +123,13 @@ class LeadCollectionApi(_LeadApi):
 class LeadDetailApi(_LeadApi):
     """GET one lead, PATCH it (not once converted), DELETE it (not once converted or invoiced)."""
 
+    @extend_schema(tags=["leads"], responses={200: LeadOutputSerializer})
     def get(self, request: Request, lead_id: int) -> Response:
         return Response(LeadOutputSerializer(selectors.lead_get(lead_id)).data)
 
+    @extend_schema(
+        tags=["leads"], request=LeadInputSerializer, responses={200: LeadOutputSerializer}
+    )
     def patch(self, request: Request, lead_id: int) -> Response:
         lead = selectors.lead_get(lead_id)
         serializer = LeadInputSerializer(data=request.data, partial=True)
@@ -112,6 +137,7 @@ class LeadDetailApi(_LeadApi):
         lead = services.lead_update(lead=lead, actor=request.user, **serializer.validated_data)
         return Response(LeadOutputSerializer(selectors.lead_get(lead.pk)).data)
 
+    @extend_schema(tags=["leads"], responses={204: OpenApiTypes.NONE})
     def delete(self, request: Request, lead_id: int) -> Response:
         services.lead_delete(lead=selectors.lead_get(lead_id), actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -3,13 +3,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from invoices.apis import invoice_data
+from invoices.apis import InvoiceOutputSerializer, invoice_data
 from invoices.selectors import invoice_get
 from leads.permissions import IsMoneyStaff
 from payments import selectors, services
@@ -49,6 +51,26 @@ class PaymentOutputSerializer(serializers.Serializer):
     invoice_id = serializers.IntegerField()
     student_id = serializers.CharField(source="student.student_code")
     paid_at = serializers.DateTimeField()
+
+
+class MoneyResultSerializer(serializers.Serializer):
+    """The documented shape of a pay-and-convert or payment answer (built by render_result)."""
+
+    success = serializers.BooleanField()
+    student_id = serializers.CharField()
+    student = StudentOutputSerializer()
+    payment = PaymentOutputSerializer()
+    invoice = InvoiceOutputSerializer()
+    invoice_status = serializers.CharField()
+
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description="instead of idempotencyKey in the body",
+)
 
 
 def idempotency_key_from(request: Request, body_key: str) -> str:
@@ -95,6 +117,7 @@ class _MoneyApi(APIView):
 
 
 class PayAndConvertApi(_MoneyApi):
+    @extend_schema_serializer(component_name="PayAndConvertInput")
     class InputSerializer(serializers.Serializer):
         paid_amount = MoneyField()
         method = serializers.ChoiceField(
@@ -110,6 +133,12 @@ class PayAndConvertApi(_MoneyApi):
             max_length=200, required=False, allow_blank=True, default=""
         )
 
+    @extend_schema(
+        tags=["payments"],
+        request=InputSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={201: MoneyResultSerializer},
+    )
     def post(self, request: Request, invoice_id: int) -> Response:
         invoice = invoice_get(invoice_id)
         serializer = self.InputSerializer(data=request.data)
@@ -130,6 +159,7 @@ class PayAndConvertApi(_MoneyApi):
 
 
 class PaymentRecordApi(_MoneyApi):
+    @extend_schema_serializer(component_name="PaymentInput")
     class InputSerializer(serializers.Serializer):
         amount = MoneyField()
         method = serializers.ChoiceField(
@@ -142,6 +172,12 @@ class PaymentRecordApi(_MoneyApi):
             max_length=200, required=False, allow_blank=True, default=""
         )
 
+    @extend_schema(
+        tags=["payments"],
+        request=InputSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={201: MoneyResultSerializer},
+    )
     def post(self, request: Request, invoice_id: int) -> Response:
         invoice = invoice_get(invoice_id)
         serializer = self.InputSerializer(data=request.data)
@@ -161,6 +197,16 @@ class PaymentRecordApi(_MoneyApi):
 
 
 class StudentListApi(_MoneyApi):
+    @extend_schema(
+        tags=["students"],
+        parameters=[
+            OpenApiParameter("q", str, description="name, student code or WhatsApp contains"),
+            OpenApiParameter("paymentStatus", str, enum=PaymentStatus.values),
+            OpenApiParameter("limit", int, description="1-200, default 50"),
+            OpenApiParameter("cursor", str, description="from the previous page's `next`"),
+        ],
+        responses={200: StudentOutputSerializer(many=True)},
+    )
     def get(self, request: Request) -> Response:
         payment_status = request.query_params.get("paymentStatus", "")
         if payment_status and payment_status not in PaymentStatus.values:
@@ -175,5 +221,6 @@ class StudentListApi(_MoneyApi):
 
 
 class StudentDetailApi(_MoneyApi):
+    @extend_schema(tags=["students"], responses={200: StudentOutputSerializer})
     def get(self, request: Request, student_id: int) -> Response:
         return Response(StudentOutputSerializer(selectors.student_get(student_id)).data)

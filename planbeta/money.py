@@ -16,6 +16,8 @@ from django import forms
 from django.conf import settings
 from djangorestframework_camel_case.settings import api_settings as camel_settings
 from djangorestframework_camel_case.util import underscoreize
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
@@ -100,6 +102,7 @@ def money_str(value: Decimal | None) -> str | None:
     return str(Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP))
 
 
+@extend_schema_field(OpenApiTypes.DECIMAL)
 class MoneyField(serializers.Field):
     """A strictly parsed positive amount (or >= 0 with allow_zero) that renders as "134.00"."""
 

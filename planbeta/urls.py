@@ -16,4 +16,5 @@ urlpatterns = [
     path("leads/", include("leads.urls")),
     path("invoices/", include("invoices.urls")),
     path("payments/", include("payments.urls")),
+    path("dashboard/", include("monitoring.urls")),
 ]

@@ -268,3 +268,21 @@ def test_a_converted_lead_cannot_be_edited_through_the_page(staff, marketing):
     assert "it can no longer be changed or deleted" in posted.content.decode()
     lead.refresh_from_db()
     assert lead.name != "Other"
+
+
+def test_staff_pages_carry_no_inline_script_the_content_security_policy_would_block(
+    staff, marketing
+):
+    lead = make_lead()
+    invoice = make_invoice(actor=marketing, lead=lead)
+
+    for path in (
+        f"/leads/{lead.pk}/",
+        f"/invoices/{invoice.pk}/",
+        f"/payments/invoice/{invoice.pk}/convert/",
+    ):
+        response = staff.get(path)
+        html = response.content.decode()
+        assert "script-src 'self'" in response["Content-Security-Policy"]
+        assert "<script>" not in html and "onsubmit=" not in html and "onclick=" not in html
+        assert '<script src="/static/js/staff_forms.js" defer></script>' in html
