@@ -243,12 +243,7 @@ def invoice_update(*, invoice: Invoice, actor: Any, **changes: Any) -> Invoice:
         for field, after in new_values.items():
             before = getattr(invoice, field)
             if before != after:
-                plain = (
-                    (lambda v: v.isoformat())
-                    if isinstance(after, datetime.date)
-                    else (money_str if isinstance(after, Decimal) else (lambda v: v))
-                )
-                diff[_camel(field)] = {"before": plain(before), "after": plain(after)}
+                diff[_camel(field)] = {"before": _plain(before), "after": _plain(after)}
                 setattr(invoice, field, after)
         if "items" in changes and _items_snapshot(old_items) != _items_snapshot(items):
             diff["items"] = {"before": _items_snapshot(old_items), "after": _items_snapshot(items)}
@@ -264,6 +259,15 @@ def invoice_update(*, invoice: Invoice, actor: Any, **changes: Any) -> Invoice:
                 actor=actor,
             )
     return invoice
+
+
+def _plain(value: Any) -> Any:
+    """A value as audit metadata holds it: money as "134.00", dates as ISO strings."""
+    if isinstance(value, Decimal):
+        return money_str(value)
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    return value
 
 
 def _camel(name: str) -> str:
