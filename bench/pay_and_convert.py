@@ -4,51 +4,94 @@ Run:
   DATABASE_URL=postgres://postgres@127.0.0.1:5432/planbeta_bench \
     .venv/bin/python bench/pay_and_convert.py
 
-Creates (and drops) its own database from DATABASE_URL's name, starts Django's threaded live
-server on 127.0.0.1, prepares one invoice per request through the services, then POSTs
-/api/invoices/{id}/pay-and-convert with a Bearer token — alternately in blocks with the four
-business audit rows written (production) and with them switched off through the
-BENCH_WITHOUT_BUSINESS_AUDIT setting, which only this process sets. Prints both and the ratio.
+Creates (and drops) its own database from DATABASE_URL's name and starts two gunicorn servers
+on 127.0.0.1 as production runs them (sync worker, persistent database connection): one with the
+normal app, one with bench/wsgi_without_audit.py, which switches the four business audit rows
+off through the BENCH_WITHOUT_BUSINESS_AUDIT setting (only that process sets it). One invoice is
+prepared per request through the services; requests then alternate between the two servers in
+blocks, so load from elsewhere on the machine hits both alike. Prints both and the ratio.
 """
 
 import http.client
 import json
 import os
+import socket
 import statistics
+import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "planbeta.settings")
 # Production-like: DEBUG off (no query log kept in memory), plain HTTP on loopback.
 os.environ.setdefault("DEBUG", "0")
 os.environ.setdefault("SECRET_KEY", "bench-only-" + uuid.uuid4().hex)
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 
-import django
+import django  # noqa: E402 - after the environment above
 
 django.setup()
 
 from django.db import connection, connections  # noqa: E402
-from django.test.testcases import LiveServerThread  # noqa: E402
-from django.test.utils import override_settings, setup_databases, teardown_databases  # noqa: E402
+from django.test.utils import setup_databases, teardown_databases  # noqa: E402
 
 N = int(os.environ.get("BENCH_N", "400"))  # requests per mode
 BLOCK = int(os.environ.get("BENCH_BLOCK", "10"))  # requests per mode before switching
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_gunicorn(app: str, port: int, database_url: str) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "LOG_LEVEL": "WARNING",
+    }
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            app,
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--pythonpath",
+            str(ROOT),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return process
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"gunicorn {app} did not start")
 
 
 def main():
     if connection.vendor != "postgresql":
         sys.exit("Set DATABASE_URL to a PostgreSQL database.")
     old = setup_databases(verbosity=0, interactive=False)
-    server = LiveServerThread("127.0.0.1", lambda handler: handler, port=0)
-    server.daemon = True
-    server.start()
-    server.is_ready.wait()
-    if server.error:
-        raise server.error
+    db = connection.settings_dict
+    database_url = (
+        f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    )
+    servers = {}
     try:
         from decimal import Decimal
 
@@ -58,6 +101,11 @@ def main():
         from leads.services import lead_create
         from tests.factories import make_token, make_user
 
+        ports = {"with": free_port(), "without": free_port()}
+        servers["with"] = start_gunicorn("planbeta.wsgi:application", ports["with"], database_url)
+        servers["without"] = start_gunicorn(
+            "bench.wsgi_without_audit:application", ports["without"], database_url
+        )
         user = make_user(email="bench@example.com", role=Role.MARKETING)
         token = make_token(user)
 
@@ -79,10 +127,10 @@ def main():
                 ids.append(invoice.pk)
             return ids
 
-        def pay(invoice_id):
+        def pay(mode, invoice_id):
             body = json.dumps({"paidAmount": "100.00", "idempotencyKey": f"bench-{uuid.uuid4()}"})
             headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
-            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+            conn = http.client.HTTPConnection("127.0.0.1", ports[mode], timeout=10)
             t0 = time.perf_counter()
             conn.request("POST", f"/api/invoices/{invoice_id}/pay-and-convert", body, headers)
             response = conn.getresponse()
@@ -93,22 +141,22 @@ def main():
             return elapsed
 
         warm = invoice_ids(40, 0)
-        for invoice_id in warm:
-            pay(invoice_id)
+        for i, invoice_id in enumerate(warm):
+            pay("with" if i % 2 else "without", invoice_id)
         todo = invoice_ids(2 * N, 100)
         samples = {"with": [], "without": []}
         for start in range(0, 2 * N, 2 * BLOCK):
-            with_ids = todo[start : start + BLOCK]
-            without_ids = todo[start + BLOCK : start + 2 * BLOCK]
-            samples["with"] += [pay(i) for i in with_ids]
-            with override_settings(BENCH_WITHOUT_BUSINESS_AUDIT=True):
-                samples["without"] += [pay(i) for i in without_ids]
+            samples["with"] += [pay("with", i) for i in todo[start : start + BLOCK]]
+            samples["without"] += [
+                pay("without", i) for i in todo[start + BLOCK : start + 2 * BLOCK]
+            ]
 
         rows = AuditLog.objects.filter(action="LEAD_TO_STUDENT_CONVERSION").count()
         print(
-            f"PostgreSQL {connection.pg_version}; {N} pay-and-convert requests per mode over HTTP"
+            f"PostgreSQL {connection.pg_version}; gunicorn, 1 sync worker per mode; "
+            f"{N} pay-and-convert requests per mode over HTTP"
         )
-        print(f"(LEAD_TO_STUDENT_CONVERSION rows written: {rows}, expected {N + len(warm)})")
+        print(f"(LEAD_TO_STUDENT_CONVERSION rows written: {rows}, expected {N + len(warm) // 2})")
         stats = {}
         for mode, values in samples.items():
             values.sort()
@@ -127,7 +175,9 @@ def main():
             f"mean {ratio_mean:.3f} ({(ratio_mean - 1) * 100:+.1f} %)"
         )
     finally:
-        server.terminate()
+        for process in servers.values():
+            process.terminate()
+            process.wait(timeout=10)
         connections.close_all()
         teardown_databases(old, verbosity=0)
 
