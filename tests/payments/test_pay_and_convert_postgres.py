@@ -11,7 +11,7 @@ from django.test import Client
 from audit.models import AuditLog
 from invoices.models import Invoice
 from leads.models import Lead
-from payments.models import IdempotencyRecord, Payment, Student
+from payments.models import Batch, IdempotencyRecord, Payment, Student
 from tests.concurrency import run_concurrently
 from tests.factories import make_lead, make_token
 from tests.money_factories import make_converted_invoice, make_invoice
@@ -247,3 +247,28 @@ def test_a_later_payment_failing_in_the_database_leaves_one_critical_row_and_can
     retried = marketing_client.post(url, body, content_type="application/json")
 
     assert (retried.status_code, retried.json()["invoiceStatus"]) == (201, "PAID")
+
+
+def test_concurrent_conversions_into_a_batch_never_exceed_its_seats(marketing):
+    batch = Batch.objects.create(code="A1-MAR-MOR-01", level="A1", timing="MORNING", seats=2)
+    invoices = [make_invoice(actor=marketing) for _ in range(5)]
+    token = make_token(marketing)
+
+    def pay(invoice_id):
+        return _client(token).post(
+            f"/api/invoices/{invoice_id}/pay-and-convert",
+            json.dumps(
+                {
+                    "paidAmount": "50.00",
+                    "batchId": batch.pk,
+                    "idempotencyKey": f"b-{invoice_id:08d}",
+                }
+            ),
+            content_type="application/json",
+        )
+
+    responses = run_concurrently([lambda pk=i.pk: pay(pk) for i in invoices])
+
+    assert sorted(r.status_code for r in responses) == [201, 201, 409, 409, 409]
+    assert {r.json()["code"] for r in responses if r.status_code == 409} == {"batch_full"}
+    assert batch.students.count() == 2
