@@ -30,7 +30,7 @@ class ItemForm(forms.Form):
 
 
 ItemFormSet = forms.formset_factory(
-    ItemForm, extra=3, min_num=1, validate_min=True, max_num=20, validate_max=True
+    ItemForm, extra=3, min_num=1, validate_min=True, max_num=20, validate_max=True, can_delete=True
 )
 
 

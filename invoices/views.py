@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
@@ -25,11 +26,7 @@ def invoice_create(request: HttpRequest, lead_id: int) -> HttpResponse:
     form = InvoiceForm(request.POST or None, initial={"currency": "EUR"})
     items = ItemFormSet(request.POST or None, prefix="items")
     if request.method == "POST" and form.is_valid() & items.is_valid():
-        rows: list[dict[str, Any]] = [
-            {k: v for k, v in f.cleaned_data.items() if k != "DELETE"}
-            for f in items
-            if f.has_changed() and f.cleaned_data
-        ]
+        rows = _item_rows(items)
         data = {k: v for k, v in form.cleaned_data.items() if v not in (None, "")}
         try:
             invoice = services.invoice_generate(lead=lead, items=rows, actor=request.user, **data)
@@ -45,6 +42,71 @@ def invoice_create(request: HttpRequest, lead_id: int) -> HttpResponse:
         {"form": form, "items": items, "lead": lead},
         status=status,
     )
+
+
+@money_staff_required
+@require_http_methods(["GET", "POST"])
+def invoice_edit(request: HttpRequest, invoice_id: int) -> HttpResponse:
+    invoice = selectors.invoice_get(invoice_id)
+    if invoice.status not in OPEN_STATUSES:
+        messages.error(
+            request, f"A {invoice.get_status_display().lower()} invoice cannot be edited."
+        )
+        return redirect("invoices:detail", invoice_id=invoice.pk)
+    form = InvoiceForm(
+        request.POST or None,
+        initial={
+            "currency": invoice.currency,
+            "discount": invoice.discount,
+            "payable_now": invoice.payable_now,
+            "due_date": invoice.due_date,
+            "notes": invoice.notes,
+        },
+    )
+    items = ItemFormSet(
+        request.POST or None,
+        prefix="items",
+        initial=[
+            {
+                "description": i.description,
+                "amount": i.amount,
+                "level": i.level,
+                "month": i.month,
+                "batch": i.batch,
+            }
+            for i in invoice.items.all()
+        ],
+    )
+    if request.method == "POST" and form.is_valid() & items.is_valid():
+        data = dict(form.cleaned_data)
+        data["discount"] = data["discount"] or Decimal("0.00")
+        if not data["due_date"]:
+            del data["due_date"]
+        # An emptied "payable now" means the whole total, as when generating.
+        try:
+            services.invoice_update(
+                invoice=invoice, actor=request.user, items=_item_rows(items), **data
+            )
+        except ApplicationError as exc:
+            add_service_error(form, exc)
+        else:
+            messages.success(request, f"Invoice {invoice.number} saved.")
+            return redirect("invoices:detail", invoice_id=invoice.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "invoices/invoice_form.html",
+        {"form": form, "items": items, "lead": invoice.lead, "invoice": invoice},
+        status=status,
+    )
+
+
+def _item_rows(items: Any) -> list[dict[str, Any]]:
+    return [
+        {k: v for k, v in f.cleaned_data.items() if k != "DELETE"}
+        for f in items
+        if f.cleaned_data and (f.has_changed() or f.initial) and not f.cleaned_data.get("DELETE")
+    ]
 
 
 @money_staff_required

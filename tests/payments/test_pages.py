@@ -36,6 +36,7 @@ PAGES = [
     "/invoices/",
     "/invoices/new/for-lead/{lead}/",
     "/invoices/{invoice}/",
+    "/invoices/{invoice}/edit/",
     "/invoices/{invoice}/pdf/",
     "/payments/invoice/{invoice}/convert/",
     "/payments/invoice/{converted}/record/",
@@ -286,3 +287,43 @@ def test_staff_pages_carry_no_inline_script_the_content_security_policy_would_bl
         assert "script-src 'self'" in response["Content-Security-Policy"]
         assert "<script>" not in html and "onsubmit=" not in html and "onclick=" not in html
         assert '<script src="/static/js/staff_forms.js" defer></script>' in html
+
+
+def test_editing_an_invoice_through_the_form_records_before_and_after(staff, marketing):
+    invoice = make_invoice(actor=marketing, amounts=("134.00", "156.00"))
+    form = {
+        "currency": "EUR",
+        "discount": "20.00",
+        "payable_now": "",
+        "due_date": invoice.due_date.isoformat(),
+        "notes": "",
+        "items-TOTAL_FORMS": "2",
+        "items-INITIAL_FORMS": "2",
+        "items-MIN_NUM_FORMS": "1",
+        "items-MAX_NUM_FORMS": "20",
+        "items-0-description": "German Language Course",
+        "items-0-amount": "134.00",
+        "items-0-level": "A1",
+        "items-1-description": "German Language Course",
+        "items-1-amount": "156.00",
+        "items-1-level": "A1",
+        "items-1-DELETE": "on",
+    }
+
+    response = staff.post(f"/invoices/{invoice.pk}/edit/", form)
+
+    assert (response.status_code, response["Location"]) == (302, f"/invoices/{invoice.pk}/")
+    invoice.refresh_from_db()
+    assert (invoice.subtotal, invoice.total_amount, invoice.payable_now) == (134, 114, 114)
+    assert invoice.items.count() == 1
+    changes = AuditLog.objects.get(action="INVOICE_UPDATED").metadata["changes"]
+    assert changes["totalAmount"] == {"before": "290.00", "after": "114.00"}
+    assert len(changes["items"]["before"]) == 2 and len(changes["items"]["after"]) == 1
+
+
+def test_a_paid_invoice_cannot_be_edited_through_the_page(staff, marketing):
+    invoice = make_converted_invoice(actor=marketing, paid="134.00")
+
+    response = staff.get(f"/invoices/{invoice.pk}/edit/", follow=True)
+
+    assert "A paid invoice cannot be edited." in response.content.decode()
