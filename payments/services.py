@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.models import Action, Severity
-from audit.services import audit_record, audit_record_independent
+from audit.services import audit_record, audit_record_independent, audit_record_many
 from invoices.models import OPEN_STATUSES, Invoice, InvoiceStatus
 from invoices.numbering import draw_next_number, student_code
 from invoices.services import amounts_metadata
@@ -46,12 +46,20 @@ class MoneyResult:
 Renderer = Callable[[MoneyResult], dict[str, Any]]
 
 
-def _audit(action: str, **kwargs: Any) -> None:
+def _audit_off() -> bool:
     # Lets bench/pay_and_convert.py measure what the audit trail costs. Not defined in settings:
-    # only the benchmark process sets it, through override_settings.
-    if getattr(settings, "BENCH_WITHOUT_BUSINESS_AUDIT", False):
-        return
-    audit_record(action, **kwargs)
+    # only the benchmark's own WSGI module sets it.
+    return getattr(settings, "BENCH_WITHOUT_BUSINESS_AUDIT", False)
+
+
+def _audit(action: str, **kwargs: Any) -> None:
+    if not _audit_off():
+        audit_record(action, **kwargs)
+
+
+def _audit_many(entries: list[dict[str, Any]]) -> None:
+    if not _audit_off():
+        audit_record_many(entries)
 
 
 def _not_payable(invoice: Invoice) -> ConflictError:
@@ -274,62 +282,67 @@ def _convert(
             **amounts_metadata(invoice),
         }
     )
-    _audit(
-        Action.LEAD_TO_STUDENT_CONVERSION,
-        description=(
-            f"{lead.name} converted to student {student.student_code}: paid "
-            f"{invoice.currency} {money_str(amount)} on invoice {invoice.number}"
-        ),
-        entity=invoice,
-        metadata=context,
-        actor=actor,
-    )
-    _audit(
-        Action.PAYMENT_RECEIVED,
-        description=(
-            f"{invoice.currency} {money_str(amount)} received from {lead.name} "
-            f"({method}) on invoice {invoice.number}"
-        ),
-        entity=payment,
-        metadata={
-            "invoiceNumber": invoice.number,
-            "studentId": student.student_code,
-            "amount": money_str(amount),
-            "currency": invoice.currency,
-            "method": method,
-            "transactionId": transaction_id,
-            "invoiceStatusBefore": status_before,
-            "invoiceStatusAfter": invoice.status,
-            "remainingAmount": money_str(invoice.remaining_amount),
-            "idempotencyKey": idempotency_key,
-        },
-        actor=actor,
-    )
-    _audit(
-        Action.STUDENT_CREATED,
-        description=f"Student {student.student_code} ({student.name}) created",
-        entity=student,
-        metadata={
-            "studentId": student.student_code,
-            "leadId": lead.pk,
-            "invoiceNumber": invoice.number,
-            "batch": batch.code if batch else None,
-            "totalAmount": money_str(student.total_amount),
-            "totalPaid": money_str(student.total_paid),
-            "currency": student.currency,
-        },
-        actor=actor,
-    )
-    _audit(
-        Action.LEAD_CONVERTED,
-        description=f"Lead {lead.name} converted to student {student.student_code}",
-        entity=lead,
-        metadata={
-            "leadName": lead.name,
-            "studentId": student.student_code,
-            "invoiceNumber": invoice.number,
-        },
-        actor=actor,
+    # One INSERT for the four rows rather than four: bench/pay_and_convert.py shows the difference.
+    _audit_many(
+        [
+            {
+                "action": Action.LEAD_TO_STUDENT_CONVERSION,
+                "description": (
+                    f"{lead.name} converted to student {student.student_code}: paid "
+                    f"{invoice.currency} {money_str(amount)} on invoice {invoice.number}"
+                ),
+                "entity": invoice,
+                "metadata": context,
+                "actor": actor,
+            },
+            {
+                "action": Action.PAYMENT_RECEIVED,
+                "description": (
+                    f"{invoice.currency} {money_str(amount)} received from {lead.name} "
+                    f"({method}) on invoice {invoice.number}"
+                ),
+                "entity": payment,
+                "metadata": {
+                    "invoiceNumber": invoice.number,
+                    "studentId": student.student_code,
+                    "amount": money_str(amount),
+                    "currency": invoice.currency,
+                    "method": method,
+                    "transactionId": transaction_id,
+                    "invoiceStatusBefore": status_before,
+                    "invoiceStatusAfter": invoice.status,
+                    "remainingAmount": money_str(invoice.remaining_amount),
+                    "idempotencyKey": idempotency_key,
+                },
+                "actor": actor,
+            },
+            {
+                "action": Action.STUDENT_CREATED,
+                "description": f"Student {student.student_code} ({student.name}) created",
+                "entity": student,
+                "metadata": {
+                    "studentId": student.student_code,
+                    "leadId": lead.pk,
+                    "invoiceNumber": invoice.number,
+                    "batch": batch.code if batch else None,
+                    "totalAmount": money_str(student.total_amount),
+                    "totalPaid": money_str(student.total_paid),
+                    "currency": student.currency,
+                },
+                "actor": actor,
+            },
+            {
+                "action": Action.LEAD_CONVERTED,
+                "description": f"Lead {lead.name} converted to student {student.student_code}",
+                "entity": lead,
+                "metadata": {
+                    "leadName": lead.name,
+                    "studentId": student.student_code,
+                    "invoiceNumber": invoice.number,
+                },
+                "actor": actor,
+            },
+        ]
     )
     return MoneyResult(invoice=invoice, student=student, payment=payment)
 
