@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from django.db import transaction
@@ -7,6 +8,21 @@ from django.db import transaction
 from audit.models import Action
 from audit.services import audit_record
 from leads.models import Lead
+from planbeta.errors import ConflictError
+
+EDITABLE_FIELDS = (
+    "name",
+    "whatsapp",
+    "email",
+    "phone",
+    "source",
+    "status",
+    "quality",
+    "interested_level",
+    "notes",
+    "follow_up_date",
+    "assigned_to",
+)
 
 
 def lead_create(*, actor: Any, **fields: Any) -> Lead:
@@ -21,3 +37,81 @@ def lead_create(*, actor: Any, **fields: Any) -> Lead:
             actor=actor,
         )
     return lead
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    if hasattr(value, "pk"):
+        return value.pk
+    return value
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def _lock_open_lead(lead_id: int) -> Lead:
+    lead = Lead.objects.select_for_update().get(pk=lead_id)
+    if lead.converted:
+        raise ConflictError(
+            "This lead has become a student; it can no longer be changed or deleted.",
+            code="lead_converted",
+        )
+    return lead
+
+
+def lead_update(*, lead: Lead, actor: Any, **changes: Any) -> Lead:
+    """Apply changes to a lead that is not converted; LEAD_UPDATED records each changed field."""
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise TypeError(f"not editable: {sorted(unknown)}")
+    with transaction.atomic():
+        # Locked so that a conversion running at the same moment cannot slip in between the
+        # converted check and the write.
+        lead = _lock_open_lead(lead.pk)
+        diff = {}
+        for field, after in changes.items():
+            before = getattr(lead, field)
+            if before != after:
+                diff[_camel(field)] = {"before": _plain(before), "after": _plain(after)}
+                setattr(lead, field, after)
+        if diff:
+            lead.save()
+            audit_record(
+                Action.LEAD_UPDATED,
+                description=f"Lead {lead.name} updated: {', '.join(diff)}",
+                entity=lead,
+                metadata={"leadName": lead.name, "changes": diff},
+                actor=actor,
+            )
+    return lead
+
+
+def lead_delete(*, lead: Lead, actor: Any) -> None:
+    """Delete a lead that is neither converted nor invoiced (invoice numbers must never vanish)."""
+    with transaction.atomic():
+        lead = _lock_open_lead(lead.pk)
+        if lead.invoices.exists():
+            raise ConflictError(
+                "This lead has invoices; cancel them instead of deleting the lead.",
+                code="lead_has_invoices",
+            )
+        snapshot = {
+            "leadName": lead.name,
+            "whatsapp": lead.whatsapp,
+            "email": lead.email,
+            "source": lead.source,
+            "status": lead.status,
+        }
+        lead_id = lead.pk
+        lead.delete()
+        audit_record(
+            Action.LEAD_DELETED,
+            description=f"Lead {snapshot['leadName']} deleted",
+            entity_type="Lead",
+            entity_id=lead_id,
+            metadata=snapshot,
+            actor=actor,
+        )

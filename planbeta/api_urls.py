@@ -6,6 +6,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 urlpatterns = [
     path("", include("accounts.api_urls")),
+    path("", include("leads.api_urls")),
+    path("", include("invoices.api_urls")),
+    path("", include("payments.api_urls")),
     path("system/", include("monitoring.api_urls")),
     path("schema", SpectacularAPIView.as_view(), name="api-schema"),
     # Swagger UI sets a few inline styles; scripts stay 'self' only.

@@ -13,5 +13,8 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("planbeta.api_urls")),
+    path("leads/", include("leads.urls")),
+    path("invoices/", include("invoices.urls")),
+    path("payments/", include("payments.urls")),
     path("dashboard/", include("monitoring.urls")),
 ]

@@ -1,5 +1,7 @@
 import datetime
 import secrets
+import uuid
+from decimal import Decimal
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -9,8 +11,12 @@ from accounts.models import Role, User
 from accounts.services import user_create
 from audit.context import audit_context
 from audit.models import Source
+from invoices.services import invoice_generate
 from leads.models import Lead
 from leads.services import lead_create
+from payments.apis import render_result
+from payments.models import Batch
+from payments.services import pay_and_convert
 
 DEMO_USERS = [
     ("founder@planbeta.example", "Anita Founder", Role.FOUNDER),
@@ -90,6 +96,52 @@ class Command(BaseCommand):
                         interested_level=level,
                         follow_up_date=today + datetime.timedelta(days=i + 1),
                     )
+                _seed_money(founder)
         self.stdout.write("Demo accounts (log in at http://127.0.0.1:8000/accounts/login/):")
         for line in lines:
             self.stdout.write(line)
+
+
+def _seed_money(actor: User) -> None:
+    """Two open invoices and one lead already converted, made the way staff would make them."""
+    batch, _ = Batch.objects.get_or_create(
+        code="A1-JAN-EVE-01", defaults={"level": "A1", "timing": "EVENING", "seats": 10}
+    )
+    Batch.objects.get_or_create(
+        code="B1-FEB-MOR-01", defaults={"level": "B1", "timing": "MORNING", "seats": 12}
+    )
+    course = "German Language Course"
+    arjun = Lead.objects.get(whatsapp="+919847012345")
+    invoice = invoice_generate(
+        lead=arjun,
+        currency="EUR",
+        items=[{"description": course, "amount": Decimal("134.00"), "level": "A1"}],
+        payable_now=Decimal("100.00"),
+        actor=actor,
+    )
+    pay_and_convert(
+        invoice=invoice,
+        amount=Decimal("100.00"),
+        method="UPI",
+        transaction_id="UPI-DEMO-0001",
+        batch_id=batch.pk,
+        idempotency_key=f"seed-{uuid.uuid4()}",
+        actor=actor,
+        render=render_result,
+    )
+    invoice_generate(
+        lead=Lead.objects.get(whatsapp="+919562345678"),
+        currency="INR",
+        items=[{"description": course, "amount": Decimal("18000.00"), "level": "B1"}],
+        discount=Decimal("1000.00"),
+        payable_now=Decimal("5000.00"),
+        actor=actor,
+    )
+    invoice_generate(
+        lead=Lead.objects.get(whatsapp="+919746123456"),
+        currency="INR",
+        items=[
+            {"description": course, "amount": Decimal("10000.00"), "level": "A1_HYBRID_MALAYALAM"}
+        ],
+        actor=actor,
+    )

@@ -1,0 +1,188 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+)
+from rest_framework import serializers, status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from invoices import pdf, selectors, services
+from invoices.models import InvoiceStatus
+from leads.apis import LevelField
+from leads.permissions import IsMoneyStaff
+from leads.selectors import lead_get
+from planbeta.money import CurrencyField, MoneyField, MoneyJSONParser
+from planbeta.pagination import KeysetPagination, bad_parameter
+
+
+class ItemInputSerializer(serializers.Serializer):
+    description = serializers.CharField(max_length=200)
+    amount = MoneyField()
+    level = LevelField()
+    month = serializers.CharField(max_length=20, required=False, allow_blank=True)
+    batch = serializers.CharField(max_length=60, required=False, allow_blank=True)
+
+
+class InvoiceInputSerializer(serializers.Serializer):
+    currency = CurrencyField()
+    items = ItemInputSerializer(many=True)
+    discount = MoneyField(allow_zero=True, required=False)
+    payable_now = MoneyField(required=False)
+    due_date = serializers.DateField(required=False)
+    notes = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+
+    def validate_items(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if not 1 <= len(items) <= services.MAX_ITEMS:
+            raise serializers.ValidationError(f"Add between 1 and {services.MAX_ITEMS} items.")
+        return items
+
+
+class ItemOutputSerializer(serializers.Serializer):
+    description = serializers.CharField()
+    amount = MoneyField()
+    level = serializers.CharField()
+    month = serializers.CharField()
+    batch = serializers.CharField()
+
+
+class InvoiceOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    invoice_number = serializers.CharField(source="number")
+    lead_id = serializers.IntegerField()
+    lead_name = serializers.CharField(source="lead.name")
+    student_id = serializers.SerializerMethodField()
+    status = serializers.CharField()
+    currency = serializers.CharField()
+    subtotal = MoneyField()
+    discount = MoneyField()
+    total_amount = MoneyField()
+    payable_now = MoneyField()
+    paid_amount = MoneyField()
+    remaining_amount = MoneyField()
+    issue_date = serializers.DateField()
+    due_date = serializers.DateField()
+    notes = serializers.CharField()
+    cancel_reason = serializers.CharField()
+    items = ItemOutputSerializer(many=True, source="items.all")
+    sent_at = serializers.DateTimeField()
+    created_at = serializers.DateTimeField()
+
+    def get_student_id(self, invoice: Any) -> str | None:
+        return selectors.invoice_student_code(invoice)
+
+
+def invoice_data(invoice_id: int) -> dict[str, Any]:
+    return InvoiceOutputSerializer(selectors.invoice_get(invoice_id)).data
+
+
+class _InvoiceApi(APIView):
+    permission_classes = [IsAuthenticated, IsMoneyStaff]
+    parser_classes = [MoneyJSONParser]
+
+
+class InvoiceGenerateApi(_InvoiceApi):
+    @extend_schema(
+        tags=["invoices"], request=InvoiceInputSerializer, responses={201: InvoiceOutputSerializer}
+    )
+    def post(self, request: Request, lead_id: int) -> Response:
+        lead = lead_get(lead_id)
+        serializer = InvoiceInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        invoice = services.invoice_generate(
+            lead=lead, actor=request.user, **serializer.validated_data
+        )
+        return Response(invoice_data(invoice.pk), status=status.HTTP_201_CREATED)
+
+
+class InvoiceListApi(_InvoiceApi):
+    @extend_schema(
+        tags=["invoices"],
+        parameters=[
+            OpenApiParameter("status", str, enum=InvoiceStatus.values),
+            OpenApiParameter("leadId", int),
+            OpenApiParameter("limit", int, description="1-200, default 50"),
+            OpenApiParameter("cursor", str, description="from the previous page's `next`"),
+        ],
+        responses={200: InvoiceOutputSerializer(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        invoice_status = request.query_params.get("status", "")
+        if invoice_status and invoice_status not in InvoiceStatus.values:
+            raise bad_parameter("status", f"Use one of {', '.join(InvoiceStatus.values)}.")
+        lead_raw = request.query_params.get("leadId", "")
+        if lead_raw and not lead_raw.isdigit():
+            raise bad_parameter("leadId", "Use a lead id (a whole number).")
+        page = KeysetPagination(request)
+        invoices = page.paginate(
+            selectors.invoice_list(
+                status=invoice_status, lead_id=int(lead_raw) if lead_raw else None
+            )
+        )
+        return page.response(InvoiceOutputSerializer(invoices, many=True).data)
+
+
+class InvoiceDetailApi(_InvoiceApi):
+    @extend_schema(tags=["invoices"], responses={200: InvoiceOutputSerializer})
+    def get(self, request: Request, invoice_id: int) -> Response:
+        return Response(invoice_data(invoice_id))
+
+    @extend_schema(
+        tags=["invoices"], request=InvoiceInputSerializer, responses={200: InvoiceOutputSerializer}
+    )
+    def patch(self, request: Request, invoice_id: int) -> Response:
+        invoice = selectors.invoice_get(invoice_id)
+        serializer = InvoiceInputSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        services.invoice_update(invoice=invoice, actor=request.user, **serializer.validated_data)
+        return Response(invoice_data(invoice_id))
+
+
+class InvoiceCancelApi(_InvoiceApi):
+    @extend_schema_serializer(component_name="InvoiceCancelInput")
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+
+    @extend_schema(
+        tags=["invoices"], request=InputSerializer, responses={200: InvoiceOutputSerializer}
+    )
+    def post(self, request: Request, invoice_id: int) -> Response:
+        invoice = selectors.invoice_get(invoice_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.invoice_cancel(
+            invoice=invoice, reason=serializer.validated_data.get("reason", ""), actor=request.user
+        )
+        return Response(invoice_data(invoice_id))
+
+
+class InvoiceSendApi(_InvoiceApi):
+    @extend_schema(
+        tags=["invoices"],
+        request=None,
+        responses={
+            200: InvoiceOutputSerializer,
+            502: OpenApiResponse(description="the mail server refused or was unreachable"),
+        },
+    )
+    def post(self, request: Request, invoice_id: int) -> Response:
+        services.invoice_send(invoice=selectors.invoice_get(invoice_id), actor=request.user)
+        return Response(invoice_data(invoice_id))
+
+
+class InvoicePdfApi(_InvoiceApi):
+    @extend_schema(tags=["invoices"], responses={(200, "application/pdf"): OpenApiTypes.BINARY})
+    def get(self, request: Request, invoice_id: int) -> HttpResponse:
+        invoice = selectors.invoice_get(invoice_id)
+        response = HttpResponse(pdf.render_invoice_pdf(invoice), content_type="application/pdf")
+        response["Content-Disposition"] = f'inline; filename="{invoice.number}.pdf"'
+        return response

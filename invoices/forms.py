@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from django import forms
+
+from invoices.models import Currency
+from leads.models import Level
+from planbeta.money import MoneyFormField
+
+
+class InvoiceForm(forms.Form):
+    currency = forms.ChoiceField(choices=Currency.choices)
+    discount = MoneyFormField(allow_zero=True, required=False, help_text="Leave empty for none.")
+    payable_now = MoneyFormField(
+        required=False, label="Payable now", help_text="Leave empty to ask for the full total."
+    )
+    due_date = forms.DateField(
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Leave empty for 7 days from today.",
+    )
+    notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+
+
+class ItemForm(forms.Form):
+    description = forms.CharField(max_length=200, initial="German Language Course")
+    amount = MoneyFormField()
+    level = forms.ChoiceField(choices=[("", "—"), *Level.choices], required=False)
+    month = forms.CharField(max_length=20, required=False)
+    batch = forms.CharField(max_length=60, required=False, label="Batch timing")
+
+
+ItemFormSet = forms.formset_factory(
+    ItemForm, extra=3, min_num=1, validate_min=True, max_num=20, validate_max=True, can_delete=True
+)
+
+
+class CancelForm(forms.Form):
+    reason = forms.CharField(max_length=1000, required=False)

@@ -1,0 +1,374 @@
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit.models import Action, Severity
+from audit.services import audit_record, audit_record_independent
+from invoices import mailer, pdf
+from invoices.models import OPEN_STATUSES, Invoice, InvoiceCounter, InvoiceItem, InvoiceStatus
+from invoices.numbering import draw_next_number, invoice_number
+from leads.models import Lead
+from planbeta.errors import ApplicationError, ConflictError
+from planbeta.money import money_str
+
+DEFAULT_DUE_DAYS = 7
+MAX_ITEMS = 20
+
+
+def _invalid(field: str, message: str) -> ApplicationError:
+    return ApplicationError(
+        "Some fields are not valid.", code="validation_error", details={field: [message]}
+    )
+
+
+def _totals(
+    items: list[dict[str, Any]], discount: Decimal, payable_now: Decimal | None
+) -> tuple[Decimal, Decimal, Decimal]:
+    if not 1 <= len(items) <= MAX_ITEMS:
+        raise _invalid("items", f"Add between 1 and {MAX_ITEMS} items.")
+    subtotal = sum((item["amount"] for item in items), Decimal("0.00"))
+    total = subtotal - discount
+    if total <= 0:
+        raise _invalid("discount", "The discount must be smaller than the sum of the items.")
+    if payable_now is None:
+        payable_now = total
+    if not Decimal("0") < payable_now <= total:
+        raise _invalid("payableNow", f"Payable now must be more than 0 and at most {total:.2f}.")
+    return subtotal, total, payable_now
+
+
+def _items_snapshot(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "description": item["description"],
+            "amount": money_str(item["amount"]),
+            "level": item.get("level", ""),
+            "month": item.get("month", ""),
+            "batch": item.get("batch", ""),
+        }
+        for item in items
+    ]
+
+
+def _create_items(invoice: Invoice, items: list[dict[str, Any]]) -> None:
+    InvoiceItem.objects.bulk_create(
+        InvoiceItem(
+            invoice=invoice,
+            position=i,
+            description=item["description"],
+            amount=item["amount"],
+            level=item.get("level", ""),
+            month=item.get("month", ""),
+            batch=item.get("batch", ""),
+        )
+        for i, item in enumerate(items, start=1)
+    )
+
+
+def amounts_metadata(invoice: Invoice) -> dict[str, Any]:
+    return {
+        "currency": invoice.currency,
+        "subtotal": money_str(invoice.subtotal),
+        "discount": money_str(invoice.discount),
+        "totalAmount": money_str(invoice.total_amount),
+        "payableNow": money_str(invoice.payable_now),
+        "paidAmount": money_str(invoice.paid_amount),
+        "remainingAmount": money_str(invoice.remaining_amount),
+    }
+
+
+def invoice_generate(
+    *,
+    lead: Lead,
+    currency: str,
+    items: list[dict[str, Any]],
+    actor: Any,
+    discount: Decimal = Decimal("0.00"),
+    payable_now: Decimal | None = None,
+    due_date: datetime.date | None = None,
+    notes: str = "",
+) -> Invoice:
+    """Issue the next invoice number of the year to a lead, with its items and INVOICE_GENERATED."""
+    subtotal, total, payable_now = _totals(items, discount, payable_now)
+    issue_date = timezone.localdate()
+    due_date = due_date or issue_date + datetime.timedelta(days=DEFAULT_DUE_DAYS)
+    if due_date < issue_date:
+        raise _invalid("dueDate", "The due date cannot be before the issue date.")
+    try:
+        return _generate(
+            lead_id=lead.pk,
+            currency=currency,
+            items=items,
+            actor=actor,
+            discount=discount,
+            subtotal=subtotal,
+            total=total,
+            payable_now=payable_now,
+            issue_date=issue_date,
+            due_date=due_date,
+            notes=notes,
+        )
+    except ApplicationError:
+        raise
+    except Exception as exc:
+        audit_record_independent(
+            Action.INVOICE_GENERATED,
+            severity=Severity.ERROR,
+            description=f"Invoice for {lead.name} could not be generated: {type(exc).__name__}",
+            entity_type="Lead",
+            entity_id=lead.pk,
+            metadata={
+                "leadId": lead.pk,
+                "leadName": lead.name,
+                "currency": currency,
+                "subtotal": money_str(subtotal),
+                "discount": money_str(discount),
+                "totalAmount": money_str(total),
+                "payableNow": money_str(payable_now),
+                "items": _items_snapshot(items),
+                "outcome": "rolled_back",
+            },
+            actor=actor,
+            error=exc,
+        )
+        raise
+
+
+def _generate(
+    *,
+    lead_id: int,
+    currency: str,
+    items: list[dict[str, Any]],
+    actor: Any,
+    discount: Decimal,
+    subtotal: Decimal,
+    total: Decimal,
+    payable_now: Decimal,
+    issue_date: datetime.date,
+    due_date: datetime.date,
+    notes: str,
+) -> Invoice:
+    with transaction.atomic():
+        # Lead first, then the counter: the same order everywhere that takes both.
+        lead = Lead.objects.select_for_update().get(pk=lead_id)
+        if lead.converted:
+            raise ConflictError(
+                "This lead is already a student; record further payments on their invoice.",
+                code="lead_converted",
+            )
+        sequence = draw_next_number(InvoiceCounter, issue_date.year)
+        invoice = Invoice.objects.create(
+            number=invoice_number(issue_date.year, sequence),
+            year=issue_date.year,
+            sequence=sequence,
+            lead=lead,
+            currency=currency,
+            subtotal=subtotal,
+            discount=discount,
+            total_amount=total,
+            payable_now=payable_now,
+            issue_date=issue_date,
+            due_date=due_date,
+            notes=notes,
+            created_by=actor,
+        )
+        _create_items(invoice, items)
+        audit_record(
+            Action.INVOICE_GENERATED,
+            description=(
+                f"Invoice {invoice.number} for {lead.name}: {invoice.currency} "
+                f"{money_str(total)}, {money_str(payable_now)} payable now"
+            ),
+            entity=invoice,
+            metadata={
+                "invoiceNumber": invoice.number,
+                "leadId": lead.pk,
+                "leadName": lead.name,
+                **amounts_metadata(invoice),
+                "remainingAfterPayableNow": money_str(total - payable_now),
+                "dueDate": due_date.isoformat(),
+                "items": _items_snapshot(items),
+            },
+            actor=actor,
+        )
+        return invoice
+
+
+def _lock_invoice(invoice_id: int) -> Invoice:
+    return Invoice.objects.select_for_update().select_related("lead").get(pk=invoice_id)
+
+
+def invoice_update(*, invoice: Invoice, actor: Any, **changes: Any) -> Invoice:
+    """Edit a DRAFT or SENT invoice; totals are recomputed, INVOICE_UPDATED keeps before/after."""
+    with transaction.atomic():
+        invoice = _lock_invoice(invoice.pk)
+        if invoice.status not in OPEN_STATUSES:
+            raise ConflictError(
+                f"A {invoice.get_status_display().lower()} invoice cannot be edited.",
+                code="invoice_not_editable",
+            )
+        old_items = [
+            {
+                "description": i.description,
+                "amount": i.amount,
+                "level": i.level,
+                "month": i.month,
+                "batch": i.batch,
+            }
+            for i in invoice.items.all()
+        ]
+        items = changes.get("items", old_items)
+        discount = changes.get("discount", invoice.discount)
+        payable_now = changes.get("payable_now", invoice.payable_now)
+        if "payable_now" not in changes and invoice.payable_now == invoice.total_amount:
+            payable_now = None  # it was "pay everything now": it follows the new total
+        subtotal, total, payable_now = _totals(items, discount, payable_now)
+        new_values = {
+            "currency": changes.get("currency", invoice.currency),
+            "subtotal": subtotal,
+            "discount": discount,
+            "total_amount": total,
+            "payable_now": payable_now,
+            "due_date": changes.get("due_date", invoice.due_date),
+            "notes": changes.get("notes", invoice.notes),
+        }
+        if new_values["due_date"] < invoice.issue_date:
+            raise _invalid("dueDate", "The due date cannot be before the issue date.")
+        diff: dict[str, Any] = {}
+        for field, after in new_values.items():
+            before = getattr(invoice, field)
+            if before != after:
+                diff[_camel(field)] = {"before": _plain(before), "after": _plain(after)}
+                setattr(invoice, field, after)
+        if "items" in changes and _items_snapshot(old_items) != _items_snapshot(items):
+            diff["items"] = {"before": _items_snapshot(old_items), "after": _items_snapshot(items)}
+            invoice.items.all().delete()
+            _create_items(invoice, items)
+        if diff:
+            invoice.save()
+            audit_record(
+                Action.INVOICE_UPDATED,
+                description=f"Invoice {invoice.number} updated: {', '.join(diff)}",
+                entity=invoice,
+                metadata={"invoiceNumber": invoice.number, "changes": diff},
+                actor=actor,
+            )
+    return invoice
+
+
+def _plain(value: Any) -> Any:
+    """A value as audit metadata holds it: money as "134.00", dates as ISO strings."""
+    if isinstance(value, Decimal):
+        return money_str(value)
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    return value
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def invoice_cancel(*, invoice: Invoice, reason: str, actor: Any) -> Invoice:
+    """Cancel an invoice on which no money was received; the number stays used (never reissued)."""
+    with transaction.atomic():
+        invoice = _lock_invoice(invoice.pk)
+        if invoice.paid_amount > 0 or invoice.status in (
+            InvoiceStatus.PARTIALLY_PAID,
+            InvoiceStatus.PAID,
+        ):
+            raise ConflictError(
+                "Money was received on this invoice; it cannot be cancelled.",
+                code="invoice_has_payments",
+            )
+        if invoice.status == InvoiceStatus.CANCELLED:
+            raise ConflictError("This invoice is already cancelled.", code="invoice_cancelled")
+        before = invoice.status
+        invoice.status = InvoiceStatus.CANCELLED
+        invoice.cancel_reason = reason
+        invoice.save(update_fields=["status", "cancel_reason", "updated_at"])
+        audit_record(
+            Action.INVOICE_CANCELLED,
+            description=f"Invoice {invoice.number} cancelled: {reason or 'no reason given'}",
+            entity=invoice,
+            metadata={
+                "invoiceNumber": invoice.number,
+                "reason": reason,
+                "statusBefore": before,
+                **amounts_metadata(invoice),
+            },
+            actor=actor,
+        )
+    return invoice
+
+
+def invoice_send(*, invoice: Invoice, actor: Any) -> Invoice:
+    """E-mail the invoice PDF to the lead, then mark it SENT.
+
+    The mail goes out before any transaction is opened (a slow SMTP server must not hold row
+    locks), and the status changes only after the server accepted it. If it refuses or is down,
+    an EMAIL_FAILED row is written, the invoice stays as it was, and the caller may retry.
+    """
+    invoice = Invoice.objects.select_related("lead").get(pk=invoice.pk)
+    if invoice.status not in OPEN_STATUSES:
+        raise ConflictError(
+            f"A {invoice.get_status_display().lower()} invoice cannot be sent.",
+            code="invoice_not_sendable",
+        )
+    if not invoice.lead.email:
+        raise ApplicationError(
+            "This lead has no e-mail address; add one to the lead first.",
+            code="lead_has_no_email",
+        )
+    document = pdf.render_invoice_pdf(invoice)
+    context = {
+        "invoiceNumber": invoice.number,
+        "leadId": invoice.lead_id,
+        "recipient": invoice.lead.email,
+        **amounts_metadata(invoice),
+    }
+    try:
+        mailer.send_invoice(invoice, document)
+    except mailer.EmailDeliveryError as exc:
+        audit_record_independent(
+            Action.EMAIL_FAILED,
+            severity=Severity.ERROR,
+            description=f"Invoice {invoice.number} could not be e-mailed to {invoice.lead.email}",
+            entity=invoice,
+            metadata={**context, "retryable": exc.retryable},
+            actor=actor,
+            error=exc,
+        )
+        raise ApplicationError(
+            "The mail server did not accept the e-mail; the invoice was not sent. Try again later.",
+            code="email_failed",
+            status_code=502,
+        ) from exc
+    with transaction.atomic():
+        invoice = _lock_invoice(invoice.pk)
+        before = invoice.status
+        if invoice.status == InvoiceStatus.DRAFT:
+            invoice.status = InvoiceStatus.SENT
+        invoice.sent_at = timezone.now()
+        invoice.save(update_fields=["status", "sent_at", "updated_at"])
+        audit_record(
+            Action.EMAIL_SENT,
+            description=f"Invoice {invoice.number} e-mailed to {invoice.lead.email}",
+            entity=invoice,
+            metadata=context,
+            actor=actor,
+        )
+        audit_record(
+            Action.INVOICE_SENT,
+            description=f"Invoice {invoice.number} sent to {invoice.lead.name}",
+            entity=invoice,
+            metadata={**context, "statusBefore": before, "statusAfter": invoice.status},
+            actor=actor,
+        )
+    return invoice

@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from leads import selectors, services
+from leads.models import LeadQuality, LeadSource, LeadStatus, Level
+from leads.permissions import IsMoneyStaff
+from leads.validators import normalize_phone
+from planbeta.money import MoneyJSONParser
+from planbeta.pagination import KeysetPagination, bad_parameter
+
+# CONVERTED is reached only through pay-and-convert.
+EDITABLE_STATUSES = [s for s in LeadStatus.values if s != LeadStatus.CONVERTED]
+
+
+class PhoneField(serializers.CharField):
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        if value == "":
+            return value
+        try:
+            return normalize_phone(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+
+
+class LevelField(serializers.ChoiceField):
+    """A course level, or blank when not yet known."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(choices=Level.choices, required=False, allow_blank=True, **kwargs)
+
+
+class LeadInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=150)
+    whatsapp = PhoneField(max_length=40)
+    email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
+    phone = PhoneField(required=False, allow_blank=True, max_length=40)
+    source = serializers.ChoiceField(choices=LeadSource.values)
+    status = serializers.ChoiceField(choices=EDITABLE_STATUSES, required=False)
+    quality = serializers.ChoiceField(choices=LeadQuality.values, required=False, allow_blank=True)
+    interested_level = LevelField()
+    notes = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+    follow_up_date = serializers.DateField(required=False, allow_null=True)
+
+
+class LeadOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    whatsapp = serializers.CharField()
+    email = serializers.CharField()
+    phone = serializers.CharField()
+    source = serializers.CharField()
+    status = serializers.CharField()
+    quality = serializers.CharField()
+    interested_level = serializers.CharField()
+    notes = serializers.CharField()
+    follow_up_date = serializers.DateField()
+    converted = serializers.BooleanField()
+    converted_at = serializers.DateTimeField()
+    student_id = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    def get_student_id(self, lead: Any) -> str | None:
+        return selectors.lead_student_code(lead)
+
+
+class _LeadApi(APIView):
+    permission_classes = [IsAuthenticated, IsMoneyStaff]
+    parser_classes = [MoneyJSONParser]
+
+
+class LeadCollectionApi(_LeadApi):
+    """GET: list leads (filters status, q, converted). POST: create a lead."""
+
+    @extend_schema(
+        tags=["leads"],
+        parameters=[
+            OpenApiParameter("status", str, enum=LeadStatus.values),
+            OpenApiParameter("q", str, description="name, e-mail, WhatsApp or phone contains"),
+            OpenApiParameter("converted", bool),
+            OpenApiParameter("limit", int, description="1-200, default 50"),
+            OpenApiParameter("cursor", str, description="from the previous page's `next`"),
+        ],
+        responses={200: LeadOutputSerializer(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        params = request.query_params
+        lead_status = params.get("status", "")
+        if lead_status and lead_status not in LeadStatus.values:
+            raise bad_parameter("status", f"Use one of {', '.join(LeadStatus.values)}.")
+        converted_raw = params.get("converted", "")
+        converted = {"true": True, "false": False, "": None}.get(converted_raw.lower())
+        if converted_raw and converted is None:
+            raise bad_parameter("converted", "Use true or false.")
+        page = KeysetPagination(request)
+        leads = page.paginate(
+            selectors.lead_list(
+                status=lead_status, q=params.get("q", "").strip(), converted=converted
+            )
+        )
+        return page.response(LeadOutputSerializer(leads, many=True).data)
+
+    @extend_schema(
+        tags=["leads"], request=LeadInputSerializer, responses={201: LeadOutputSerializer}
+    )
+    def post(self, request: Request) -> Response:
+        serializer = LeadInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        lead = services.lead_create(actor=request.user, **serializer.validated_data)
+        return Response(LeadOutputSerializer(lead).data, status=status.HTTP_201_CREATED)
+
+
+class LeadDetailApi(_LeadApi):
+    """GET one lead, PATCH it (not once converted), DELETE it (not once converted or invoiced)."""
+
+    @extend_schema(tags=["leads"], responses={200: LeadOutputSerializer})
+    def get(self, request: Request, lead_id: int) -> Response:
+        return Response(LeadOutputSerializer(selectors.lead_get(lead_id)).data)
+
+    @extend_schema(
+        tags=["leads"], request=LeadInputSerializer, responses={200: LeadOutputSerializer}
+    )
+    def patch(self, request: Request, lead_id: int) -> Response:
+        lead = selectors.lead_get(lead_id)
+        serializer = LeadInputSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        lead = services.lead_update(lead=lead, actor=request.user, **serializer.validated_data)
+        return Response(LeadOutputSerializer(selectors.lead_get(lead.pk)).data)
+
+    @extend_schema(tags=["leads"], responses={204: OpenApiTypes.NONE})
+    def delete(self, request: Request, lead_id: int) -> Response:
+        services.lead_delete(lead=selectors.lead_get(lead_id), actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from leads import selectors, services
+from leads.forms import LeadFilterForm, LeadForm, add_service_error
+from leads.permissions import money_staff_required
+from planbeta.errors import ApplicationError
+from planbeta.pagination import KeysetPagination
+
+
+@money_staff_required
+def lead_list(request: HttpRequest) -> HttpResponse:
+    filters = LeadFilterForm(request.GET)
+    data = filters.cleaned_data if filters.is_valid() else {}
+    converted = {"true": True, "false": False}.get(data.get("converted", ""))
+    try:
+        page = KeysetPagination(request)
+    except ApplicationError:
+        return redirect("leads:list")
+    leads = page.paginate(
+        selectors.lead_list(
+            status=data.get("status", ""), q=data.get("q", "").strip(), converted=converted
+        )
+    )
+    return render(
+        request,
+        "leads/lead_list.html",
+        {"leads": leads, "filters": filters, "next_url": page.next_url()},
+    )
+
+
+@money_staff_required
+@require_http_methods(["GET", "POST"])
+def lead_create(request: HttpRequest) -> HttpResponse:
+    form = LeadForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        lead = services.lead_create(actor=request.user, **form.cleaned_data)
+        messages.success(request, f"Lead {lead.name} created.")
+        return redirect("leads:detail", lead_id=lead.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "leads/lead_form.html", {"form": form, "lead": None}, status=status)
+
+
+@money_staff_required
+def lead_detail(request: HttpRequest, lead_id: int) -> HttpResponse:
+    lead = selectors.lead_get(lead_id)
+    invoices = lead.invoices.order_by("-created_at", "-id")
+    return render(request, "leads/lead_detail.html", {"lead": lead, "invoices": invoices})
+
+
+@money_staff_required
+@require_http_methods(["GET", "POST"])
+def lead_edit(request: HttpRequest, lead_id: int) -> HttpResponse:
+    lead = selectors.lead_get(lead_id)
+    if lead.converted and request.method == "GET":
+        messages.error(request, "This lead has become a student; it can no longer be changed.")
+        return redirect("leads:detail", lead_id=lead.pk)
+    form = LeadForm(request.POST or None, initial=LeadForm.initial_for(lead))
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.lead_update(lead=lead, actor=request.user, **form.cleaned_data)
+        except ApplicationError as exc:
+            add_service_error(form, exc)
+        else:
+            messages.success(request, "Lead saved.")
+            return redirect("leads:detail", lead_id=lead.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "leads/lead_form.html", {"form": form, "lead": lead}, status=status)
+
+
+@money_staff_required
+@require_POST
+def lead_delete(request: HttpRequest, lead_id: int) -> HttpResponse:
+    lead = selectors.lead_get(lead_id)
+    try:
+        services.lead_delete(lead=lead, actor=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("leads:detail", lead_id=lead.pk)
+    messages.success(request, f"Lead {lead.name} deleted.")
+    return redirect("leads:list")

@@ -1,0 +1,226 @@
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from rest_framework import serializers
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from invoices.apis import InvoiceOutputSerializer, invoice_data
+from invoices.selectors import invoice_get
+from leads.permissions import IsMoneyStaff
+from payments import selectors, services
+from payments.idempotency import Replay
+from payments.models import PaymentMethod, PaymentStatus
+from planbeta.errors import ApplicationError
+from planbeta.money import MoneyField, MoneyJSONParser
+from planbeta.pagination import KeysetPagination, bad_parameter
+
+IDEMPOTENCY_KEY_RE = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+
+
+class StudentOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    student_id = serializers.CharField(source="student_code")
+    name = serializers.CharField()
+    email = serializers.CharField()
+    whatsapp = serializers.CharField()
+    level = serializers.CharField()
+    batch = serializers.CharField(source="batch.code", default=None)
+    currency = serializers.CharField()
+    total_amount = MoneyField()
+    total_paid = MoneyField()
+    balance = MoneyField()
+    payment_status = serializers.CharField()
+    lead_id = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+
+class PaymentOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    amount = MoneyField()
+    currency = serializers.CharField()
+    method = serializers.CharField()
+    transaction_id = serializers.CharField()
+    status = serializers.CharField()
+    invoice_id = serializers.IntegerField()
+    student_id = serializers.CharField(source="student.student_code")
+    paid_at = serializers.DateTimeField()
+
+
+class MoneyResultSerializer(serializers.Serializer):
+    """The documented shape of a pay-and-convert or payment answer (built by render_result)."""
+
+    success = serializers.BooleanField()
+    student_id = serializers.CharField()
+    student = StudentOutputSerializer()
+    payment = PaymentOutputSerializer()
+    invoice = InvoiceOutputSerializer()
+    invoice_status = serializers.CharField()
+
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description="instead of idempotencyKey in the body",
+)
+
+
+def idempotency_key_from(request: Request, body_key: str) -> str:
+    header_key = request.headers.get("Idempotency-Key", "").strip()
+    if body_key and header_key and body_key != header_key:
+        raise _key_error("The Idempotency-Key header and idempotencyKey in the body differ.")
+    key = body_key or header_key
+    if not key:
+        raise _key_error("Send an idempotency key (for example a UUID) with every payment.")
+    if not IDEMPOTENCY_KEY_RE.fullmatch(key):
+        raise _key_error("Use 8 to 128 letters, digits, dots, colons, hyphens or underscores.")
+    return key
+
+
+def _key_error(message: str) -> ApplicationError:
+    return ApplicationError(
+        "Some fields are not valid.", code="validation_error", details={"idempotencyKey": [message]}
+    )
+
+
+def render_result(result: services.MoneyResult) -> dict[str, Any]:
+    invoice = invoice_data(result.invoice.pk)
+    return {
+        "success": True,
+        "student_id": result.student.student_code,
+        "student": StudentOutputSerializer(result.student).data,
+        "payment": PaymentOutputSerializer(result.payment).data,
+        "invoice": invoice,
+        "invoice_status": invoice["status"],
+    }
+
+
+def _respond(outcome: services.MoneyResult | Replay) -> Response:
+    if isinstance(outcome, Replay):
+        return Response(
+            outcome.body, status=outcome.status_code, headers={"Idempotent-Replayed": "true"}
+        )
+    return Response(outcome.body, status=outcome.status_code)
+
+
+class _MoneyApi(APIView):
+    permission_classes = [IsAuthenticated, IsMoneyStaff]
+    parser_classes = [MoneyJSONParser]
+
+
+class PayAndConvertApi(_MoneyApi):
+    @extend_schema_serializer(component_name="PayAndConvertInput")
+    class InputSerializer(serializers.Serializer):
+        paid_amount = MoneyField()
+        method = serializers.ChoiceField(
+            choices=PaymentMethod.values, default=PaymentMethod.BANK_TRANSFER
+        )
+        transaction_id = serializers.CharField(
+            max_length=100, required=False, allow_blank=True, default=""
+        )
+        batch_id = serializers.IntegerField(
+            required=False, allow_null=True, min_value=1, default=None
+        )
+        idempotency_key = serializers.CharField(
+            max_length=200, required=False, allow_blank=True, default=""
+        )
+
+    @extend_schema(
+        tags=["payments"],
+        request=InputSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={201: MoneyResultSerializer},
+    )
+    def post(self, request: Request, invoice_id: int) -> Response:
+        invoice = invoice_get(invoice_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        key = idempotency_key_from(request, data.pop("idempotency_key"))
+        outcome = services.pay_and_convert(
+            invoice=invoice,
+            amount=data["paid_amount"],
+            method=data["method"],
+            transaction_id=data["transaction_id"],
+            batch_id=data["batch_id"],
+            idempotency_key=key,
+            actor=request.user,
+            render=render_result,
+        )
+        return _respond(outcome)
+
+
+class PaymentRecordApi(_MoneyApi):
+    @extend_schema_serializer(component_name="PaymentInput")
+    class InputSerializer(serializers.Serializer):
+        amount = MoneyField()
+        method = serializers.ChoiceField(
+            choices=PaymentMethod.values, default=PaymentMethod.BANK_TRANSFER
+        )
+        transaction_id = serializers.CharField(
+            max_length=100, required=False, allow_blank=True, default=""
+        )
+        idempotency_key = serializers.CharField(
+            max_length=200, required=False, allow_blank=True, default=""
+        )
+
+    @extend_schema(
+        tags=["payments"],
+        request=InputSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={201: MoneyResultSerializer},
+    )
+    def post(self, request: Request, invoice_id: int) -> Response:
+        invoice = invoice_get(invoice_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        key = idempotency_key_from(request, data.pop("idempotency_key"))
+        outcome = services.payment_record(
+            invoice=invoice,
+            amount=data["amount"],
+            method=data["method"],
+            transaction_id=data["transaction_id"],
+            idempotency_key=key,
+            actor=request.user,
+            render=render_result,
+        )
+        return _respond(outcome)
+
+
+class StudentListApi(_MoneyApi):
+    @extend_schema(
+        tags=["students"],
+        parameters=[
+            OpenApiParameter("q", str, description="name, student code or WhatsApp contains"),
+            OpenApiParameter("paymentStatus", str, enum=PaymentStatus.values),
+            OpenApiParameter("limit", int, description="1-200, default 50"),
+            OpenApiParameter("cursor", str, description="from the previous page's `next`"),
+        ],
+        responses={200: StudentOutputSerializer(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        payment_status = request.query_params.get("paymentStatus", "")
+        if payment_status and payment_status not in PaymentStatus.values:
+            raise bad_parameter("paymentStatus", f"Use one of {', '.join(PaymentStatus.values)}.")
+        page = KeysetPagination(request)
+        students = page.paginate(
+            selectors.student_list(
+                q=request.query_params.get("q", "").strip(), payment_status=payment_status
+            )
+        )
+        return page.response(StudentOutputSerializer(students, many=True).data)
+
+
+class StudentDetailApi(_MoneyApi):
+    @extend_schema(tags=["students"], responses={200: StudentOutputSerializer})
+    def get(self, request: Request, student_id: int) -> Response:
+        return Response(StudentOutputSerializer(selectors.student_get(student_id)).data)

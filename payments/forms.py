@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import uuid
+
+from django import forms
+
+from payments.models import Batch, PaymentMethod
+from planbeta.money import MoneyFormField
+
+
+class _PaymentForm(forms.Form):
+    """Carries the idempotency key made when the form was rendered: a double click or a resent
+    POST repeats the same key and so replays instead of paying twice."""
+
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=128)
+    method = forms.ChoiceField(choices=PaymentMethod.choices, initial=PaymentMethod.BANK_TRANSFER)
+    transaction_id = forms.CharField(
+        max_length=100, required=False, label="Bank or UPI transaction id"
+    )
+
+    @classmethod
+    def fresh(cls, **kwargs) -> _PaymentForm:
+        return cls(
+            initial={"idempotency_key": f"form-{uuid.uuid4()}", **kwargs.pop("initial", {})},
+            **kwargs,
+        )
+
+
+class PayAndConvertForm(_PaymentForm):
+    paid_amount = MoneyFormField(label="Amount received")
+    batch = forms.ModelChoiceField(
+        queryset=Batch.objects.order_by("code"), required=False, empty_label="No batch yet"
+    )
+    field_order = ["paid_amount", "method", "transaction_id", "batch", "idempotency_key"]
+
+
+class PaymentForm(_PaymentForm):
+    amount = MoneyFormField(label="Amount received")
+    field_order = ["amount", "method", "transaction_id", "idempotency_key"]

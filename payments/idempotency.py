@@ -1,0 +1,133 @@
+"""Exactly-once money requests, keyed by the client's idempotency key.
+
+The design, chosen for PostgreSQL's READ COMMITTED:
+
+1. The request is validated first; invalid input never creates a record.
+2. The key is *claimed* by inserting an IN_FLIGHT record in its own short transaction that
+   commits at once. The unique index on `key` is the arbiter: a concurrent request with the same
+   key blocks on the index entry until the claim commits, then gets an IntegrityError and reads
+   the committed record — COMPLETED → replay its stored answer; IN_FLIGHT → 409; bound to
+   another invoice or payload → 422. Because the claim is already committed, no second request
+   can start the same work while the first runs, and none waits for the whole conversion.
+3. The work runs in a second transaction, which ends by marking the record COMPLETED with the
+   status code and body, so the business rows and the stored answer commit together.
+4. If the work fails for any reason, the claim is deleted (released), so a retry with the same
+   key starts afresh — a failed attempt never blocks a retry.
+5. A claim whose process died between steps 2 and 4 would block its key forever; after
+   STALE_AFTER it may be taken over. The claim token makes the takeover safe: the completion in
+   step 3 only succeeds for the token that still owns the record, else the work rolls back.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import DatabaseError, IntegrityError, transaction
+from django.utils import timezone
+
+from payments.models import IdempotencyRecord, IdempotencyState
+from planbeta.errors import ApplicationError, ConflictError
+
+logger = logging.getLogger(__name__)
+
+STALE_AFTER = datetime.timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class Replay:
+    status_code: int
+    body: dict[str, Any]
+
+
+def request_hash(operation: str, invoice_id: int, payload: dict[str, Any]) -> str:
+    canonical = json.dumps(
+        {"operation": operation, "invoiceId": invoice_id, "payload": payload},
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _in_flight() -> ConflictError:
+    return ConflictError(
+        "A request with this idempotency key is still being processed; "
+        "wait a moment and retry with the same key.",
+        code="request_in_flight",
+    )
+
+
+def idempotency_claim(
+    *, key: str, operation: str, invoice_id: int, fingerprint: str
+) -> IdempotencyRecord | Replay:
+    """Claim `key` for this request, or answer with the stored response, 409 or 422."""
+    for _ in range(3):
+        token = uuid.uuid4().hex
+        try:
+            with transaction.atomic():
+                return IdempotencyRecord.objects.create(
+                    key=key,
+                    operation=operation,
+                    invoice_id=invoice_id,
+                    request_hash=fingerprint,
+                    state=IdempotencyState.IN_FLIGHT,
+                    claim_token=token,
+                )
+        except IntegrityError:
+            existing = IdempotencyRecord.objects.filter(key=key).first()
+        if existing is None:
+            continue  # released by a failed attempt in between: claim again
+        if (existing.operation, existing.invoice_id, existing.request_hash) != (
+            operation,
+            invoice_id,
+            fingerprint,
+        ):
+            raise ApplicationError(
+                "This idempotency key was already used for a different request. "
+                "Use a new key for a new payment.",
+                code="idempotency_key_reused",
+                status_code=422,
+            )
+        if existing.state == IdempotencyState.COMPLETED:
+            return Replay(existing.status_code or 200, existing.response_body or {})
+        if existing.claimed_at < timezone.now() - STALE_AFTER:
+            taken = IdempotencyRecord.objects.filter(
+                pk=existing.pk, state=IdempotencyState.IN_FLIGHT, claim_token=existing.claim_token
+            ).update(claim_token=token, claimed_at=timezone.now())
+            if taken == 1:
+                existing.claim_token = token
+                return existing
+        raise _in_flight()
+    raise _in_flight()
+
+
+def idempotency_complete(
+    record: IdempotencyRecord, *, status_code: int, body: dict[str, Any]
+) -> None:
+    """Store the answer; call inside the work's transaction so both commit together."""
+    done = IdempotencyRecord.objects.filter(
+        pk=record.pk, state=IdempotencyState.IN_FLIGHT, claim_token=record.claim_token
+    ).update(
+        state=IdempotencyState.COMPLETED,
+        status_code=status_code,
+        response_body=body,
+        completed_at=timezone.now(),
+    )
+    if done != 1:
+        raise _in_flight()  # our stale claim was taken over: let the other request win
+
+
+def idempotency_release(record: IdempotencyRecord) -> None:
+    """Free the key after a failed attempt. Never raises: it runs while another error is being
+    reported, and a claim it could not delete becomes free after STALE_AFTER anyway."""
+    try:
+        IdempotencyRecord.objects.filter(
+            pk=record.pk, state=IdempotencyState.IN_FLIGHT, claim_token=record.claim_token
+        ).delete()
+    except DatabaseError as exc:
+        logger.error("idempotency release failed: key=%s error=%s", record.key, type(exc).__name__)

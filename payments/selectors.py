@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+from django.shortcuts import get_object_or_404
+
+from payments.models import Batch, Payment, Student
+
+
+def student_list(*, q: str = "", payment_status: str = "") -> QuerySet[Student]:
+    qs = Student.objects.select_related("batch")
+    if payment_status:
+        qs = qs.filter(payment_status=payment_status)
+    if q:
+        qs = qs.filter(
+            Q(name__icontains=q) | Q(student_code__icontains=q) | Q(whatsapp__icontains=q)
+        )
+    return qs
+
+
+def student_get(student_id: int) -> Student:
+    return get_object_or_404(Student.objects.select_related("batch"), pk=student_id)
+
+
+def payments_for_invoice(invoice_id: int) -> QuerySet[Payment]:
+    return Payment.objects.filter(invoice_id=invoice_id).select_related("student", "recorded_by")
+
+
+def batches_with_seats() -> QuerySet[Batch]:
+    return Batch.objects.order_by("code")

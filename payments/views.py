@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from invoices.selectors import invoice_get
+from leads.forms import add_service_error
+from leads.permissions import money_staff_required
+from payments import selectors, services
+from payments.apis import render_result
+from payments.forms import PayAndConvertForm, PaymentForm
+from payments.idempotency import Replay
+from planbeta.errors import ApplicationError
+from planbeta.pagination import KeysetPagination
+
+REUSED_FORM = (
+    "This form was already submitted with other values. Check the invoice below before "
+    "recording anything else; the form has been reset."
+)
+
+
+def _money_form_view(request: HttpRequest, invoice_id: int, *, convert: bool) -> HttpResponse:
+    invoice = invoice_get(invoice_id)
+    form_class = PayAndConvertForm if convert else PaymentForm
+    form = form_class(request.POST) if request.method == "POST" else form_class.fresh()
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            data = form.cleaned_data
+            common = {
+                "invoice": invoice,
+                "method": data["method"],
+                "transaction_id": data["transaction_id"],
+                "idempotency_key": data["idempotency_key"],
+                "actor": request.user,
+                "render": render_result,
+            }
+            try:
+                if convert:
+                    batch = data.get("batch")
+                    outcome = services.pay_and_convert(
+                        amount=data["paid_amount"], batch_id=batch.pk if batch else None, **common
+                    )
+                else:
+                    outcome = services.payment_record(amount=data["amount"], **common)
+            except ApplicationError as exc:
+                if exc.code == "idempotency_key_reused":
+                    messages.error(request, REUSED_FORM)
+                    return redirect("invoices:detail", invoice_id=invoice.pk)
+                add_service_error(form, exc)
+            else:
+                if isinstance(outcome, Replay):
+                    messages.info(request, "This payment was already recorded; nothing was added.")
+                elif convert:
+                    messages.success(
+                        request,
+                        f"Payment recorded. {invoice.lead.name} is now student "
+                        f"{outcome.student.student_code}.",
+                    )
+                else:
+                    messages.success(request, "Payment recorded.")
+                return redirect("invoices:detail", invoice_id=invoice.pk)
+    template = "payments/pay_and_convert.html" if convert else "payments/payment_form.html"
+    return render(request, template, {"form": form, "invoice": invoice}, status=status)
+
+
+@money_staff_required
+@require_http_methods(["GET", "POST"])
+def pay_and_convert(request: HttpRequest, invoice_id: int) -> HttpResponse:
+    return _money_form_view(request, invoice_id, convert=True)
+
+
+@money_staff_required
+@require_http_methods(["GET", "POST"])
+def payment_create(request: HttpRequest, invoice_id: int) -> HttpResponse:
+    return _money_form_view(request, invoice_id, convert=False)
+
+
+@money_staff_required
+def student_list(request: HttpRequest) -> HttpResponse:
+    try:
+        page = KeysetPagination(request)
+    except ApplicationError:
+        return redirect("payments:students")
+    students = page.paginate(selectors.student_list(q=request.GET.get("q", "").strip()))
+    return render(
+        request,
+        "payments/student_list.html",
+        {"students": students, "next_url": page.next_url(), "q": request.GET.get("q", "")},
+    )

@@ -1,0 +1,144 @@
+"""Money in and out of the API (CONTRACT §2): Decimal all the way, never float.
+
+JSON numbers are parsed by `MoneyJSONParser` into `JsonDecimal`, which keeps the literal text as
+it was sent, so that `1e3` or `10.001` can be refused as written instead of after a float has
+already rounded them. Strings go through the same checks.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from djangorestframework_camel_case.settings import api_settings as camel_settings
+from djangorestframework_camel_case.util import underscoreize
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import JSONParser
+
+MAX_AMOUNT = Decimal("1000000")
+CENT = Decimal("0.01")
+CURRENCIES = ("EUR", "INR")
+
+_PLAIN_DECIMAL = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+class JsonDecimal(Decimal):
+    """A JSON number parsed as Decimal that remembers the text it came from."""
+
+    raw: str
+
+    def __new__(cls, text: str) -> JsonDecimal:
+        obj = super().__new__(cls, text)
+        obj.raw = text
+        return obj
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not allowed in JSON")
+
+
+class MoneyJSONParser(JSONParser):
+    """camelCase JSON in, with floats as JsonDecimal and NaN/Infinity refused as malformed JSON."""
+
+    def parse(self, stream: Any, media_type: Any = None, parser_context: Any = None) -> Any:
+        parser_context = parser_context or {}
+        encoding = parser_context.get("encoding", settings.DEFAULT_CHARSET)
+        try:
+            data = json.loads(
+                stream.read().decode(encoding),
+                parse_float=JsonDecimal,
+                parse_constant=_refuse_constant,
+            )
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ParseError(f"JSON parse error - {exc}") from exc
+        return underscoreize(data, **camel_settings.JSON_UNDERSCOREIZE)
+
+
+def parse_money(value: Any, *, allow_zero: bool = False) -> Decimal:
+    """The one parser for an amount of money, whatever its source (JSON, form). Raises ValueError
+    with a sentence a person understands."""
+    if isinstance(value, bool) or value is None:
+        raise ValueError("Enter an amount such as 134.00.")
+    if isinstance(value, JsonDecimal):
+        text = value.raw
+    elif isinstance(value, int):
+        text = str(value)
+    elif isinstance(value, str):
+        text = value.strip()
+    elif isinstance(value, Decimal):
+        text = str(value)
+    else:
+        # A float has already lost the text it was written as; refuse rather than guess.
+        raise ValueError('Enter the amount as a decimal number or a string such as "134.00".')
+    if not _PLAIN_DECIMAL.fullmatch(text):
+        raise ValueError("Enter a plain amount with up to 2 decimals, such as 134.00.")
+    try:
+        amount = Decimal(text)
+    except InvalidOperation as exc:  # pragma: no cover - the pattern above guarantees a number
+        raise ValueError("Enter a plain amount with up to 2 decimals, such as 134.00.") from exc
+    if amount.as_tuple().exponent < -2:  # type: ignore[operator]
+        raise ValueError("Use at most 2 decimal places.")
+    if amount < 0 or (amount == 0 and not allow_zero):
+        raise ValueError(
+            "The amount must be greater than zero."
+            if not allow_zero
+            else "The amount cannot be negative."
+        )
+    if amount > MAX_AMOUNT:
+        raise ValueError("The amount cannot be more than 1,000,000.")
+    return amount.quantize(CENT)
+
+
+def money_str(value: Decimal | None) -> str | None:
+    if value is None:
+        return None
+    return str(Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP))
+
+
+@extend_schema_field(OpenApiTypes.DECIMAL)
+class MoneyField(serializers.Field):
+    """A strictly parsed positive amount (or >= 0 with allow_zero) that renders as "134.00"."""
+
+    def __init__(self, *, allow_zero: bool = False, **kwargs: Any) -> None:
+        self.allow_zero = allow_zero
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> Decimal:
+        try:
+            return parse_money(data, allow_zero=self.allow_zero)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+
+    def to_representation(self, value: Decimal) -> str | None:
+        return money_str(value)
+
+
+class CurrencyField(serializers.ChoiceField):
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("error_messages", {"invalid_choice": "Use EUR or INR."})
+        super().__init__(choices=CURRENCIES, **kwargs)
+
+
+class MoneyFormField(forms.CharField):
+    """The same strict rules for the staff pages' forms."""
+
+    def __init__(self, *, allow_zero: bool = False, **kwargs: Any) -> None:
+        self.allow_zero = allow_zero
+        kwargs.setdefault("widget", forms.TextInput(attrs={"inputmode": "decimal"}))
+        super().__init__(**kwargs)
+
+    def to_python(self, value: Any) -> Decimal | None:  # type: ignore[override]
+        value = super().to_python(value)
+        if value in self.empty_values:
+            return None
+        try:
+            return parse_money(value, allow_zero=self.allow_zero)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc

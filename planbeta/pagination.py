@@ -1,0 +1,91 @@
+"""Keyset pagination for lists: `{"results": [...], "next": url | null}`, newest first.
+
+The cursor is the (created_at, id) of the last row served, so a page costs one index range scan
+however deep the caller has walked, and rows inserted meanwhile neither repeat nor vanish.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+from django.utils.dateparse import parse_datetime
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
+
+from planbeta.errors import ApplicationError
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+
+def bad_parameter(name: str, message: str) -> ApplicationError:
+    return ApplicationError(
+        "Some query parameters are not valid.",
+        code="invalid_parameter",
+        details={name: [message]},
+    )
+
+
+class KeysetPagination:
+    def __init__(self, request: Request | HttpRequest, *, time_field: str = "created_at") -> None:
+        self.request = request
+        # Serves DRF requests and plain Django ones (the staff pages) alike.
+        self.params = getattr(request, "query_params", None) or request.GET
+        self.time_field = time_field
+        self.limit = self._limit()
+        self.cursor = self._cursor()
+
+    def _limit(self) -> int:
+        raw = self.params.get("limit")
+        if raw is None or raw == "":
+            return DEFAULT_LIMIT
+        if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+            raise bad_parameter("limit", f"Use a whole number from 1 to {MAX_LIMIT}.")
+        return int(raw)
+
+    def _cursor(self) -> tuple[datetime.datetime, int] | None:
+        raw = self.params.get("cursor")
+        if not raw:
+            return None
+        try:
+            stamp, pk = json.loads(base64.urlsafe_b64decode(raw.encode()))
+            moment = parse_datetime(stamp)
+            if moment is None or not isinstance(pk, int):
+                raise ValueError
+        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+            raise bad_parameter(
+                "cursor", "This cursor is not valid; start again from the first page."
+            ) from exc
+        return moment, pk
+
+    def paginate(self, queryset: QuerySet) -> Sequence[Any]:
+        field = self.time_field
+        queryset = queryset.order_by(f"-{field}", "-id")
+        if self.cursor is not None:
+            moment, pk = self.cursor
+            queryset = queryset.filter(
+                Q(**{f"{field}__lt": moment}) | Q(**{field: moment, "id__lt": pk})
+            )
+        rows = list(queryset[: self.limit + 1])
+        self.has_more = len(rows) > self.limit
+        self.page = rows[: self.limit]
+        return self.page
+
+    def next_url(self) -> str | None:
+        if not self.has_more or not self.page:
+            return None
+        last = self.page[-1]
+        token = json.dumps([getattr(last, self.time_field).isoformat(), last.pk])
+        cursor = base64.urlsafe_b64encode(token.encode()).decode()
+        return replace_query_param(self.request.build_absolute_uri(), "cursor", cursor)
+
+    def response(self, results: list[Any]) -> Response:
+        return Response({"results": results, "next": self.next_url()})

@@ -1,0 +1,14 @@
+// Behaviour for the staff forms, kept out of the HTML because the Content-Security-Policy allows
+// no inline scripts.
+document.querySelectorAll("form[data-single-submit]").forEach(function (form) {
+  // A convenience only: the idempotency key the form carries is what makes a second submit
+  // harmless (the server replays the first answer).
+  form.addEventListener("submit", function () {
+    form.querySelectorAll("button[type=submit]").forEach(function (b) { b.disabled = true; });
+  });
+});
+document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+  form.addEventListener("submit", function (event) {
+    if (!window.confirm(form.dataset.confirm)) { event.preventDefault(); }
+  });
+});
