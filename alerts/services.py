@@ -1,0 +1,513 @@
+"""Alert evaluation, claimed state changes, the outbox, and maintenance mutes.
+
+The exactly-once pattern is healthchecks' `sendalerts`: a change of state is claimed with
+`UPDATE alerts_alertstate SET … WHERE id = … AND version = <seen>` and only the evaluator whose
+UPDATE touched one row writes the notification rows, in the same transaction. A notification is
+then delivered by claiming its row (`PENDING → SENDING`) the same way, so a row queued twice (a
+sweep and an on-commit enqueue) is still sent once. Delivery never runs inside a transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from kombu.exceptions import OperationalError
+
+from alerts.channels import (
+    EMAIL,
+    Channel,
+    DeliveryError,
+    Message,
+    configured_channels,
+    find_channel,
+)
+from alerts.models import (
+    AlertState,
+    AlertStatus,
+    MaintenanceMute,
+    Notification,
+    NotificationKind,
+    NotificationStatus,
+)
+from alerts.rules import RULES, Observation, Rule
+from audit.models import AuditLog, Severity
+from audit.services import audit_record
+
+logger = logging.getLogger(__name__)
+
+CRITICAL_RULE = "critical_event"
+DIGEST_RULE = "daily_digest"
+# CRITICAL rows older than this when first seen (e.g. history before alerting was switched on)
+# are not announced one by one.
+CRITICAL_LOOKBACK = timedelta(hours=24)
+# How long a sender may hold a claimed row before a sweep hands it to someone else (the worker
+# died mid-send): longer than any adapter's timeout.
+SEND_LEASE = timedelta(minutes=5)
+
+
+# --- Evaluation -----------------------------------------------------------------------------
+
+
+def evaluate_rules(*, now: datetime | None = None) -> list[int]:
+    """Evaluate every rule once; return the ids of the notifications this call queued."""
+    now = now or timezone.now()
+    queued: list[int] = []
+    for rule in RULES:
+        try:
+            observation = rule.check(now)
+        except Exception as exc:
+            # One broken measurement must not silence the other rules; it still reaches Sentry.
+            logger.exception("alerts: rule %s failed to evaluate", rule.name)
+            _capture(exc)
+            continue
+        if observation is not None:
+            queued += apply_observation(rule=rule, observation=observation, now=now)
+    queued += process_critical_events(now=now)
+    queued += send_daily_digest_if_due(now=now)
+    return queued
+
+
+def apply_observation(*, rule: Rule, observation: Observation, now: datetime) -> list[int]:
+    """Move the rule's alert to what the observation says; notify on a claimed change or repeat."""
+    state = _state(rule.name, rule.name)
+    if observation.firing:
+        if state.state != AlertStatus.FIRING:
+            kind, new_state, since = NotificationKind.FIRING, AlertStatus.FIRING, now
+        elif state.last_notified_at is None or now - state.last_notified_at >= rule.repeat:
+            kind, new_state, since = NotificationKind.REPEAT, AlertStatus.FIRING, state.firing_since
+        else:
+            return []
+    elif state.state == AlertStatus.FIRING:
+        kind, new_state, since = NotificationKind.RESOLVED, AlertStatus.RESOLVED, None
+    else:
+        return []
+
+    title, body, facts = observation.title, observation.body, dict(observation.facts)
+    if kind == NotificationKind.RESOLVED:
+        title = f"Resolved: {state.summary or rule.name}"
+        body = f"{observation.title}. {observation.body}".strip()
+        if state.firing_since:
+            facts["firingFor"] = _duration(now - state.firing_since)
+    elif kind == NotificationKind.REPEAT and state.firing_since:
+        facts["firingFor"] = _duration(now - state.firing_since)
+
+    with transaction.atomic():
+        claimed = AlertState.objects.filter(
+            pk=state.pk, state=state.state, version=state.version
+        ).update(
+            state=new_state,
+            version=F("version") + 1,
+            summary=observation.title[:500] if observation.firing else state.summary,
+            details=facts,
+            firing_since=since,
+            last_change_at=now if kind != NotificationKind.REPEAT else state.last_change_at,
+            last_notified_at=now,
+            last_evaluated_at=now,
+        )
+        if claimed != 1:
+            return []  # another evaluator claimed this change and notifies for it
+        return _queue(
+            fingerprint=state.fingerprint,
+            rule=rule.name,
+            version=state.version + 1,
+            kind=kind,
+            severity="info" if kind == NotificationKind.RESOLVED else observation.severity,
+            title=title,
+            body=body,
+            facts=facts,
+            link=_link("/admin/alerts/alertstate/"),
+            channel_kinds=rule.channels,
+            now=now,
+        )
+
+
+def critical_event_recorded(row: AuditLog) -> None:
+    """Called by the audit service once a CRITICAL row is committed: evaluate rule 1 now.
+
+    If the broker is down the periodic evaluation picks the row up within a minute.
+    """
+    from alerts.tasks import process_critical_events as task
+
+    try:
+        task.apply_async(retry=False)
+    except (OperationalError, OSError):
+        logger.warning("alerts: broker unavailable; critical event %s waits for the sweep", row.pk)
+
+
+def process_critical_events(*, now: datetime | None = None) -> list[int]:
+    """Rule 1: announce CRITICAL audit rows; a burst becomes one message plus one summary.
+
+    The first critical event after a quiet spell is announced at once and opens a grouping window
+    (ALERT_CRITICAL_GROUP_SECONDS). Events during the window are announced together, in one
+    summary, when it closes. `AlertState.cursor` is the last audit id covered; moving it is the
+    claim, so two evaluators cannot announce the same event.
+    """
+    now = now or timezone.now()
+    state = _state(CRITICAL_RULE, CRITICAL_RULE)
+    window = timedelta(seconds=settings.ALERT_CRITICAL_GROUP_SECONDS)
+    in_window = (
+        state.state == AlertStatus.FIRING
+        and state.last_notified_at is not None
+        and now < state.last_notified_at + window
+    )
+    if in_window:
+        return []
+    pending = AuditLog.objects.filter(
+        severity=Severity.CRITICAL, id__gt=state.cursor, created_at__gte=now - CRITICAL_LOOKBACK
+    )
+    if state.state != AlertStatus.FIRING:
+        first = pending.order_by("id").first()
+        if first is None:
+            return []
+        return _announce_critical(state, [first], now=now)
+
+    events = list(
+        pending.order_by("id").only("id", "action", "entity_type", "entity_id", "request_id")
+    )
+    if not events:
+        # The burst is over: back to quiet, silently (an event has nothing to "resolve").
+        AlertState.objects.filter(pk=state.pk, version=state.version).update(
+            state=AlertStatus.RESOLVED,
+            version=F("version") + 1,
+            last_change_at=now,
+            last_evaluated_at=now,
+        )
+        return []
+    return _announce_critical(state, events, now=now)
+
+
+def _announce_critical(state: AlertState, events: list[AuditLog], *, now: datetime) -> list[int]:
+    last_id = events[-1].pk
+    if len(events) == 1:
+        event = events[0]
+        kind = NotificationKind.CRITICAL
+        title = f"Critical event: {event.action} (audit #{event.pk})"
+        body = "A critical event was recorded in the audit trail."
+        facts = {
+            "action": event.action,
+            "entity": f"{event.entity_type} {event.entity_id}".strip() or "-",
+            "auditId": event.pk,
+        }
+        if event.request_id:
+            facts["requestId"] = event.request_id
+        link = _link(f"/admin/audit/auditlog/{event.pk}/change/")
+    else:
+        kind = NotificationKind.SUMMARY
+        by_action = Counter(event.action for event in events)
+        title = f"{len(events)} more critical events since the last alert"
+        body = "Critical events recorded during the grouping window, by action."
+        facts = {action: count for action, count in by_action.most_common()}
+        facts["auditIds"] = f"{events[0].pk}-{last_id}"
+        link = _link("/admin/audit/auditlog/?severity__exact=CRITICAL")
+
+    with transaction.atomic():
+        claimed = AlertState.objects.filter(
+            pk=state.pk, version=state.version, cursor=state.cursor
+        ).update(
+            state=AlertStatus.FIRING,
+            version=F("version") + 1,
+            cursor=last_id,
+            summary=title[:500],
+            details=facts,
+            firing_since=state.firing_since if state.state == AlertStatus.FIRING else now,
+            last_change_at=now,
+            last_notified_at=now,
+            last_evaluated_at=now,
+        )
+        if claimed != 1:
+            return []
+        return _queue(
+            fingerprint=state.fingerprint,
+            rule=CRITICAL_RULE,
+            version=state.version + 1,
+            kind=kind,
+            severity="critical",
+            title=title,
+            body=body,
+            facts=facts,
+            link=link,
+            channel_kinds=(),
+            now=now,
+        )
+
+
+def send_daily_digest_if_due(*, now: datetime | None = None) -> list[int]:
+    """Rule 6: once a day, from ALERT_DIGEST_HOUR local time, e-mail errors and open alerts."""
+    now = now or timezone.now()
+    local = timezone.localtime(now)
+    if local.hour < settings.ALERT_DIGEST_HOUR:
+        return []
+    day = local.date().isoformat()
+    state = _state(DIGEST_RULE, DIGEST_RULE)
+    if state.details.get("lastDate") == day:
+        return []
+
+    since = now - timedelta(hours=24)
+    errors = Counter(
+        AuditLog.objects.filter(
+            created_at__gt=since, severity__in=[Severity.ERROR, Severity.CRITICAL]
+        ).values_list("severity", "action")
+    )
+    open_alerts = list(
+        AlertState.objects.filter(state=AlertStatus.FIRING)
+        .exclude(rule__in=[DIGEST_RULE])
+        .values_list("fingerprint", "summary")
+    )
+    failed = Notification.objects.filter(
+        status=NotificationStatus.FAILED, created_at__gt=since
+    ).count()
+    facts: dict[str, Any] = {
+        "date": day,
+        "openAlerts": len(open_alerts),
+        "failedDeliveries": failed,
+    }
+    for (severity, action), count in sorted(errors.items()):
+        facts[f"{severity} {action}"] = count
+    lines = [f"Errors in the last 24 hours: {sum(errors.values())}."]
+    lines += [f"Open alert: {fp} — {summary}" for fp, summary in open_alerts]
+    if not open_alerts:
+        lines.append("No alert is firing.")
+
+    with transaction.atomic():
+        claimed = AlertState.objects.filter(pk=state.pk, version=state.version).update(
+            version=F("version") + 1, details={"lastDate": day}, last_notified_at=now
+        )
+        if claimed != 1:
+            return []
+        return _queue(
+            fingerprint=f"{DIGEST_RULE}:{day}",
+            rule=DIGEST_RULE,
+            version=state.version + 1,
+            kind=NotificationKind.DIGEST,
+            severity="info",
+            title=f"Daily digest {day}",
+            body="\n".join(lines),
+            facts=facts,
+            link=_link("/dashboard/activity"),
+            channel_kinds=(EMAIL,),
+            now=now,
+        )
+
+
+def _state(fingerprint: str, rule: str) -> AlertState:
+    # get_or_create retries the read after losing an insert race on the unique fingerprint.
+    state, _ = AlertState.objects.get_or_create(fingerprint=fingerprint, defaults={"rule": rule})
+    return state
+
+
+def _queue(
+    *,
+    fingerprint: str,
+    rule: str,
+    version: int,
+    kind: str,
+    severity: str,
+    title: str,
+    body: str,
+    facts: dict[str, Any],
+    link: str,
+    channel_kinds: tuple[str, ...],
+    now: datetime,
+) -> list[int]:
+    """Write one outbox row per channel in the caller's transaction; enqueue them on commit."""
+    channels = [c for c in configured_channels() if not channel_kinds or c.kind in channel_kinds]
+    muted = is_muted(now=now)
+    rows = [
+        Notification(
+            dedup_key=f"{fingerprint}:{version}:{channel.kind}:{channel.target}"[:255],
+            fingerprint=fingerprint,
+            rule=rule,
+            kind=kind,
+            severity=severity,
+            channel=channel.kind,
+            target=channel.target,
+            target_label=channel.label[:200],
+            title=title[:300],
+            body=body,
+            facts=facts,
+            link=link,
+            status=NotificationStatus.MUTED if muted else NotificationStatus.PENDING,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        for channel in channels
+    ]
+    for row in rows:
+        row.save(force_insert=True)
+    ids = [row.pk for row in rows if row.status == NotificationStatus.PENDING]
+    if ids:
+        transaction.on_commit(lambda: enqueue_deliveries(ids))
+    return [row.pk for row in rows]
+
+
+# --- Delivery -------------------------------------------------------------------------------
+
+
+def enqueue_deliveries(ids: Iterable[int]) -> int:
+    """Hand rows to the worker. A row the broker does not take stays PENDING for the sweep."""
+    from alerts.tasks import deliver_notification
+
+    sent = 0
+    for pk in ids:
+        try:
+            deliver_notification.apply_async(args=[pk], retry=False)
+            sent += 1
+        except (OperationalError, OSError):
+            logger.warning("alerts: broker unavailable; notification %s waits for the sweep", pk)
+    return sent
+
+
+def deliver_notification(notification_id: int) -> str | None:
+    """Send one outbox row if it is due and nobody else holds it; return its new status."""
+    now = timezone.now()
+    claimed = Notification.objects.filter(
+        pk=notification_id, status=NotificationStatus.PENDING, next_attempt_at__lte=now
+    ).update(
+        status=NotificationStatus.SENDING,
+        attempts=F("attempts") + 1,
+        claimed_until=now + SEND_LEASE,
+    )
+    if claimed != 1:
+        return None
+    row = Notification.objects.get(pk=notification_id)
+    channel = find_channel(row.channel, row.target)
+    try:
+        if channel is None:
+            raise DeliveryError("channel is no longer configured", retryable=False)
+        _send(channel, row)
+    except DeliveryError as err:
+        return _record_failure(row, err)
+    Notification.objects.filter(pk=row.pk, status=NotificationStatus.SENDING).update(
+        status=NotificationStatus.SENT, sent_at=timezone.now(), last_error="", claimed_until=None
+    )
+    return NotificationStatus.SENT
+
+
+def _send(channel: Channel, row: Notification) -> None:
+    from alerts.channels import send
+
+    send(
+        channel,
+        Message(
+            title=row.title,
+            body=row.body,
+            severity=row.severity,
+            kind=row.kind,
+            rule=row.rule,
+            fingerprint=row.fingerprint,
+            facts=row.facts,
+            link=row.link,
+            created_at=row.created_at,
+        ),
+    )
+
+
+def _record_failure(row: Notification, err: DeliveryError) -> str:
+    now = timezone.now()
+    give_up_at = row.created_at + timedelta(hours=settings.ALERT_GIVE_UP_HOURS)
+    if err.retryable and now < give_up_at:
+        delay = err.retry_after if err.retry_after is not None else backoff_seconds(row.attempts)
+        status = NotificationStatus.PENDING
+        next_at = now + timedelta(seconds=delay)
+    else:
+        status, next_at = NotificationStatus.FAILED, now
+    logger.warning(
+        "alerts: delivery of notification %s via %s failed (%s): %s",
+        row.pk,
+        row.channel,
+        "will retry" if status == NotificationStatus.PENDING else "gave up",
+        err.reason[:200],
+    )
+    Notification.objects.filter(pk=row.pk, status=NotificationStatus.SENDING).update(
+        status=status, next_attempt_at=next_at, last_error=err.reason[:2000], claimed_until=None
+    )
+    return status
+
+
+def backoff_seconds(attempts: int) -> float:
+    """30 s, 60 s, 120 s, … capped at ALERT_RETRY_MAX_SECONDS."""
+    base = settings.ALERT_RETRY_BASE_SECONDS
+    return float(min(settings.ALERT_RETRY_MAX_SECONDS, base * 2 ** max(0, attempts - 1)))
+
+
+def sweep_outbox(*, limit: int = 200) -> int:
+    """Re-queue due rows and rows whose sender died mid-send; return how many were handed over."""
+    now = timezone.now()
+    Notification.objects.filter(status=NotificationStatus.SENDING, claimed_until__lt=now).update(
+        status=NotificationStatus.PENDING, claimed_until=None
+    )
+    due = list(
+        Notification.objects.filter(status=NotificationStatus.PENDING, next_attempt_at__lte=now)
+        .order_by("next_attempt_at", "id")
+        .values_list("id", flat=True)[:limit]
+    )
+    return enqueue_deliveries(due)
+
+
+# --- Mutes ----------------------------------------------------------------------------------
+
+
+def is_muted(*, now: datetime | None = None) -> bool:
+    now = now or timezone.now()
+    return MaintenanceMute.objects.filter(starts_at__lte=now, ends_at__gt=now).exists()
+
+
+def mute_create(
+    *, actor: Any, ends_at: datetime, reason: str, starts_at: datetime | None = None
+) -> MaintenanceMute:
+    """Mute alert notifications for a maintenance window (founders, from the admin)."""
+    with transaction.atomic():
+        mute = MaintenanceMute.objects.create(
+            starts_at=starts_at or timezone.now(), ends_at=ends_at, reason=reason, created_by=actor
+        )
+        audit_record(
+            "ALERTS_MUTED",
+            description=f"Alert notifications muted until {ends_at:%Y-%m-%d %H:%M %Z}",
+            entity=mute,
+            metadata={"startsAt": mute.starts_at.isoformat(), "endsAt": ends_at.isoformat()},
+            actor=actor,
+        )
+    return mute
+
+
+def retry_failed(*, ids: list[int], actor: Any) -> int:
+    """Give failed deliveries another go (after the founder fixed a webhook URL, say)."""
+    now = timezone.now()
+    with transaction.atomic():
+        count = Notification.objects.filter(pk__in=ids, status=NotificationStatus.FAILED).update(
+            status=NotificationStatus.PENDING, next_attempt_at=now, created_at=now
+        )
+        if count:
+            audit_record(
+                "ALERT_DELIVERY_RETRIED",
+                description=f"{count} failed alert deliveries queued again",
+                metadata={"notificationIds": ids},
+                actor=actor,
+            )
+            transaction.on_commit(lambda: enqueue_deliveries(ids))
+    return count
+
+
+def _link(path: str) -> str:
+    base = settings.ALERT_BASE_URL.rstrip("/")
+    return f"{base}{path}" if base else ""
+
+
+def _duration(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
+
+
+def _capture(exc: BaseException) -> None:
+    import sentry_sdk
+
+    sentry_sdk.capture_exception(exc)
