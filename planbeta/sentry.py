@@ -31,6 +31,8 @@ _DROPPED_HEADERS = frozenset(
     {"authorization", "cookie", "set-cookie", "x-api-key", "proxy-authorization"}
 )
 
+_HEADER_DENY_TERMS = ["authorization", "cookie", "api-key", "forwarded", "-ip", "remote-", "-user"]
+
 
 def sentry_options(
     *,
@@ -44,7 +46,20 @@ def sentry_options(
         "dsn": dsn,
         "environment": environment,
         "release": release or None,
-        "send_default_pii": False,
+        # `data_collection` supersedes `send_default_pii` (deprecated in sentry-sdk 2.75); this
+        # is send_default_pii=False and tighter: no cookies, bodies, query strings or locals.
+        "data_collection": {
+            "user_info": False,
+            "cookies": {"mode": "off"},
+            "http_headers": {"request": {"mode": "denylist", "terms": _HEADER_DENY_TERMS}},
+            "http_bodies": [],
+            "url_query_params": {"mode": "off"},
+            "graphql": {"document": False, "variables": False},
+            "gen_ai": {"inputs": False, "outputs": False},
+            "database_query_data": False,
+            "queues": False,
+            "stack_frame_variables": False,
+        },
         "max_request_body_size": "never",
         "include_local_variables": False,
         "traces_sampler": _make_traces_sampler(traces_sample_rate),
