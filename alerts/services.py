@@ -132,17 +132,17 @@ def apply_observation(*, rule: Rule, observation: Observation, now: datetime) ->
 def critical_event_recorded(row: AuditLog) -> None:
     """Called by the audit service once a CRITICAL row is committed: evaluate rule 1 now.
 
-    If the broker is down the periodic evaluation picks the row up within a minute.
+    With the broker down, neither this enqueue nor beat works, so the rule is evaluated here and
+    its notification rows wait in the outbox until the sweep can hand them to a worker.
     """
     from alerts.tasks import process_critical_events as task
 
-    try:
-        task.apply_async(retry=False)
-    except (OperationalError, OSError):
-        logger.warning("alerts: broker unavailable; critical event %s waits for the sweep", row.pk)
+    if not _publish(task):
+        logger.warning("alerts: broker unavailable; evaluating critical event %s inline", row.pk)
+        process_critical_events(enqueue=False)
 
 
-def process_critical_events(*, now: datetime | None = None) -> list[int]:
+def process_critical_events(*, now: datetime | None = None, enqueue: bool = True) -> list[int]:
     """Rule 1: announce CRITICAL audit rows; a burst becomes one message plus one summary.
 
     The first critical event after a quiet spell is announced at once and opens a grouping window
@@ -167,7 +167,7 @@ def process_critical_events(*, now: datetime | None = None) -> list[int]:
         first = pending.order_by("id").first()
         if first is None:
             return []
-        return _announce_critical(state, [first], now=now)
+        return _announce_critical(state, [first], now=now, enqueue=enqueue)
 
     events = list(
         pending.order_by("id").only("id", "action", "entity_type", "entity_id", "request_id")
@@ -181,10 +181,12 @@ def process_critical_events(*, now: datetime | None = None) -> list[int]:
             last_evaluated_at=now,
         )
         return []
-    return _announce_critical(state, events, now=now)
+    return _announce_critical(state, events, now=now, enqueue=enqueue)
 
 
-def _announce_critical(state: AlertState, events: list[AuditLog], *, now: datetime) -> list[int]:
+def _announce_critical(
+    state: AlertState, events: list[AuditLog], *, now: datetime, enqueue: bool
+) -> list[int]:
     last_id = events[-1].pk
     if len(events) == 1:
         event = events[0]
@@ -236,6 +238,7 @@ def _announce_critical(state: AlertState, events: list[AuditLog], *, now: dateti
             link=link,
             channel_kinds=(),
             now=now,
+            enqueue=enqueue,
         )
 
 
@@ -316,6 +319,7 @@ def _queue(
     link: str,
     channel_kinds: tuple[str, ...],
     now: datetime,
+    enqueue: bool = True,
 ) -> list[int]:
     """Write one outbox row per channel in the caller's transaction; enqueue them on commit."""
     channels = [c for c in configured_channels() if not channel_kinds or c.kind in channel_kinds]
@@ -343,7 +347,7 @@ def _queue(
     for row in rows:
         row.save(force_insert=True)
     ids = [row.pk for row in rows if row.status == NotificationStatus.PENDING]
-    if ids:
+    if ids and enqueue:
         transaction.on_commit(lambda: enqueue_deliveries(ids))
     return [row.pk for row in rows]
 
@@ -357,12 +361,21 @@ def enqueue_deliveries(ids: Iterable[int]) -> int:
 
     sent = 0
     for pk in ids:
-        try:
-            deliver_notification.apply_async(args=[pk], retry=False)
-            sent += 1
-        except (OperationalError, OSError):
+        if not _publish(deliver_notification, pk):
             logger.warning("alerts: broker unavailable; notification %s waits for the sweep", pk)
+            break  # the rest wait too; no need to pay the connect timeout for each
+        sent += 1
     return sent
+
+
+def _publish(task: Any, *args: Any) -> bool:
+    # retry=False: with the broker down the row must not hold the caller for the publish retry
+    # policy; it waits in the outbox instead. Connecting still costs about two seconds.
+    try:
+        task.apply_async(args=args, retry=False)
+    except (OperationalError, OSError):
+        return False
+    return True
 
 
 def deliver_notification(notification_id: int) -> str | None:

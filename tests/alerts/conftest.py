@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 import time
@@ -130,3 +131,28 @@ def channels(settings, webhooks, smtp_server):
     settings.ALERT_WEBHOOK_TIMEOUT = 2
     settings.ALERT_BASE_URL = "https://office.planbeta.example"
     return {"webhooks": webhooks, "mail": smtp_server}
+
+
+@pytest.fixture
+def celery_on_redis():
+    """Celery on the real Redis (REDIS_URL, db 13 here) instead of eager; yields a switch to point
+    the broker elsewhere, e.g. at a dead port."""
+    from planbeta.celery import app
+
+    live_url = os.environ["REDIS_URL"]
+    saved = (app.conf.broker_url, app.conf.task_always_eager)
+
+    def point_at(url: str) -> None:
+        app.conf.broker_url = url
+        # Drop pooled connections to the previous broker, as Celery does after a fork.
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    app.conf.task_always_eager = False
+    point_at(live_url)
+    app.control.purge()
+    yield point_at
+    point_at(live_url)
+    app.control.purge()
+    app.conf.task_always_eager = saved[1]
+    point_at(saved[0])
