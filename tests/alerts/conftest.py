@@ -72,7 +72,7 @@ class WebhookServer:
 @pytest.fixture
 def webhooks():
     server = WebhookServer()
-    thread = threading.Thread(target=server.server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield server
     server.server.shutdown()

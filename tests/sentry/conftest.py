@@ -60,7 +60,7 @@ class Ingest:
 @pytest.fixture
 def ingest():
     server = Ingest()
-    thread = threading.Thread(target=server.server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield server
     server.server.shutdown()
