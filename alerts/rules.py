@@ -176,7 +176,7 @@ def _source(dotted_path: str) -> Callable[..., Any] | None:
     try:
         return import_string(dotted_path)
     except ImportError:
-        logger.info("alerts: %s is not installed; rule skipped", dotted_path)
+        logger.debug("alerts: %s is not installed; rule skipped", dotted_path)
         return None
 
 

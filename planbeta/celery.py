@@ -11,9 +11,8 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-# Beat runs as its own process and needs its own Sentry client; worker_init alone misses it.
+# Beat runs as its own process and needs its own Sentry client; celeryd_init alone misses it.
 @signals.celeryd_init.connect
-@signals.worker_init.connect
 def _init_sentry_in_worker(**kwargs):
     from planbeta.sentry import init_sentry
 
