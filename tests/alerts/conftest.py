@@ -82,6 +82,13 @@ def webhooks():
 class Mailbox:
     def __init__(self) -> None:
         self.messages: list[dict] = []
+        self.refuse: set[str] = set()  # recipients answered with a permanent 550
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refuse:
+            return "550 5.1.1 No such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         self.messages.append(

@@ -217,6 +217,38 @@ def test_mail_server_down_loses_nothing_and_mail_goes_out_when_it_returns(
 
 
 @pytest.mark.django_db
+def test_mail_refused_by_the_server_for_good_is_given_up_with_the_reason(
+    channels, fire, settings, time_machine
+):
+    time_machine.move_to(T0, tick=False)
+    channels["mail"].refuse = set(settings.FOUNDER_ALERT_EMAILS)
+
+    fire(channels=(EMAIL,))
+
+    row = _row(EMAIL)
+    assert (row.status, row.attempts) == ("FAILED", 1)
+    assert row.last_error.startswith("recipients refused: {'founder@planbeta.example': (550,")
+    assert channels["mail"].messages == []
+
+
+@pytest.mark.django_db
+def test_a_channel_removed_from_the_configuration_fails_without_sending(
+    channels, fire, settings, time_machine
+):
+    time_machine.move_to(T0, tick=False)
+    settings.ALERT_WEBHOOK_URLS = ["json+" + channels["webhooks"].script("/hook", Reply(500))]
+    fire(channels=(JSON,))
+    settings.ALERT_WEBHOOK_URLS = []
+
+    time_machine.move_to(T0 + timedelta(minutes=1), tick=False)
+    sweep_outbox()
+
+    row = _row(JSON)
+    assert (row.status, row.last_error) == ("FAILED", "channel is no longer configured")
+    assert len(channels["webhooks"].received("/hook")) == 1
+
+
+@pytest.mark.django_db
 def test_transient_failures_give_up_after_the_configured_age(
     channels, fire, settings, time_machine
 ):

@@ -2,6 +2,7 @@ import json
 
 import pytest
 import sentry_sdk
+from celery import signals
 from django.test import Client
 
 from audit.models import Action, Severity
@@ -174,3 +175,21 @@ def test_production_environment_initialises_with_dsn_release_and_privacy_options
         "2026.11.28",
     )
     assert event["tags"]["process"] == "worker"
+
+
+@pytest.mark.django_db
+def test_worker_and_beat_initialise_sentry_from_their_celery_signals(
+    ingest, settings, sdk_closed_after
+):
+    settings.SENTRY_DSN = ingest.dsn
+    settings.SENTRY_ENVIRONMENT = "production"
+
+    signals.beat_init.send(sender=None)
+    sentry_sdk.capture_message("from beat")
+    signals.celeryd_init.send(sender=None, instance=None, conf=None)
+    sentry_sdk.capture_message("from the worker")
+
+    assert [(e["message"], e["tags"]["process"]) for e in ingest.events()] == [
+        ("from beat", "beat"),
+        ("from the worker", "worker"),
+    ]
