@@ -31,14 +31,42 @@ class AlertState(models.Model):
     last_change_at = models.DateTimeField(null=True, blank=True)
     last_notified_at = models.DateTimeField(null=True, blank=True)
     last_evaluated_at = models.DateTimeField(null=True, blank=True)
-    # Rule 1 only: the highest CRITICAL audit row id already covered by a notification.
-    cursor = models.BigIntegerField(default=0)
 
     class Meta:
         ordering = ["rule", "fingerprint"]
 
     def __str__(self) -> str:
         return f"{self.fingerprint}: {self.state}"
+
+
+class CriticalEvent(models.Model):
+    """A CRITICAL audit row seen by rule 1, and whether a notification has covered it yet.
+
+    Not an id cursor over the audit log: a row written inside a long business transaction gets
+    its id before rows that commit earlier, and a cursor would already have passed it. The
+    evaluation picks up every recent CRITICAL row that has no entry here, whenever it commits.
+    """
+
+    audit_id = models.BigIntegerField(unique=True)
+    action = models.CharField(max_length=64)
+    entity_type = models.CharField(max_length=64, blank=True)
+    entity_id = models.CharField(max_length=64, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField()
+    announced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["audit_id"]
+        indexes = [
+            models.Index(
+                fields=["audit_id"],
+                condition=models.Q(announced_at__isnull=True),
+                name="alerts_critical_pending_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"audit #{self.audit_id} {self.action}"
 
 
 class NotificationKind(models.TextChoices):

@@ -17,7 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
@@ -32,6 +32,7 @@ from alerts.channels import (
 from alerts.models import (
     AlertState,
     AlertStatus,
+    CriticalEvent,
     MaintenanceMute,
     Notification,
     NotificationKind,
@@ -48,6 +49,8 @@ DIGEST_RULE = "daily_digest"
 # CRITICAL rows older than this when first seen (e.g. history before alerting was switched on)
 # are not announced one by one.
 CRITICAL_LOOKBACK = timedelta(hours=24)
+# A summary names counts per action over at most this many events; the rest go in the next one.
+CRITICAL_SUMMARY_LIMIT = 10000
 # How long a sender may hold a claimed row before a sweep hands it to someone else (the worker
 # died mid-send): longer than any adapter's timeout.
 SEND_LEASE = timedelta(minutes=5)
@@ -146,77 +149,91 @@ def process_critical_events(*, now: datetime | None = None, enqueue: bool = True
     """Rule 1: announce CRITICAL audit rows; a burst becomes one message plus one summary.
 
     The first critical event after a quiet spell is announced at once and opens a grouping window
-    (ALERT_CRITICAL_GROUP_SECONDS). Events during the window are announced together, in one
-    summary, when it closes. `AlertState.cursor` is the last audit id covered; moving it is the
-    claim, so two evaluators cannot announce the same event.
+    (ALERT_CRITICAL_GROUP_SECONDS). Events that arrive during the window are announced together,
+    in one summary, when it closes. Claiming the next `AlertState.version` is what lets one
+    evaluator, and only one, mark the pending events as announced.
     """
     now = now or timezone.now()
+    _record_critical_events(now=now)
     state = _state(CRITICAL_RULE, CRITICAL_RULE)
     window = timedelta(seconds=settings.ALERT_CRITICAL_GROUP_SECONDS)
-    in_window = (
+    if (
         state.state == AlertStatus.FIRING
         and state.last_notified_at is not None
         and now < state.last_notified_at + window
-    )
-    if in_window:
+    ):
         return []
-    pending = AuditLog.objects.filter(
-        severity=Severity.CRITICAL, id__gt=state.cursor, created_at__gte=now - CRITICAL_LOOKBACK
-    )
+    pending = CriticalEvent.objects.filter(announced_at__isnull=True).order_by("audit_id")
     if state.state != AlertStatus.FIRING:
-        first = pending.order_by("id").first()
-        if first is None:
-            return []
-        return _announce_critical(state, [first], now=now, enqueue=enqueue)
-
-    events = list(
-        pending.order_by("id").only("id", "action", "entity_type", "entity_id", "request_id")
-    )
+        events = list(pending[:1])
+    else:
+        events = list(pending[:CRITICAL_SUMMARY_LIMIT])
+        if not events:
+            # The burst is over: back to quiet, silently (an event has nothing to "resolve").
+            AlertState.objects.filter(pk=state.pk, version=state.version).update(
+                state=AlertStatus.RESOLVED,
+                version=F("version") + 1,
+                last_change_at=now,
+                last_evaluated_at=now,
+            )
     if not events:
-        # The burst is over: back to quiet, silently (an event has nothing to "resolve").
-        AlertState.objects.filter(pk=state.pk, version=state.version).update(
-            state=AlertStatus.RESOLVED,
-            version=F("version") + 1,
-            last_change_at=now,
-            last_evaluated_at=now,
-        )
         return []
     return _announce_critical(state, events, now=now, enqueue=enqueue)
 
 
+def _record_critical_events(*, now: datetime) -> None:
+    """Note every recent CRITICAL audit row that rule 1 has not seen yet (idempotent)."""
+    unseen = (
+        AuditLog.objects.filter(severity=Severity.CRITICAL, created_at__gte=now - CRITICAL_LOOKBACK)
+        .filter(~Exists(CriticalEvent.objects.filter(audit_id=OuterRef("pk"))))
+        .values_list("id", "action", "entity_type", "entity_id", "request_id", "created_at")
+    )
+    CriticalEvent.objects.bulk_create(
+        [
+            CriticalEvent(
+                audit_id=pk,
+                action=action,
+                entity_type=entity_type,
+                entity_id=entity_id,
+                request_id=request_id,
+                created_at=created_at,
+            )
+            for pk, action, entity_type, entity_id, request_id, created_at in unseen
+        ],
+        ignore_conflicts=True,  # another evaluator noted the same row a moment ago
+    )
+    CriticalEvent.objects.filter(announced_at__lt=now - 2 * CRITICAL_LOOKBACK).delete()
+
+
 def _announce_critical(
-    state: AlertState, events: list[AuditLog], *, now: datetime, enqueue: bool
+    state: AlertState, events: list[CriticalEvent], *, now: datetime, enqueue: bool
 ) -> list[int]:
-    last_id = events[-1].pk
     if len(events) == 1:
         event = events[0]
         kind = NotificationKind.CRITICAL
-        title = f"Critical event: {event.action} (audit #{event.pk})"
+        title = f"Critical event: {event.action} (audit #{event.audit_id})"
         body = "A critical event was recorded in the audit trail."
         facts = {
             "action": event.action,
             "entity": f"{event.entity_type} {event.entity_id}".strip() or "-",
-            "auditId": event.pk,
+            "auditId": event.audit_id,
         }
         if event.request_id:
             facts["requestId"] = event.request_id
-        link = _link(f"/admin/audit/auditlog/{event.pk}/change/")
+        link = _link(f"/admin/audit/auditlog/{event.audit_id}/change/")
     else:
         kind = NotificationKind.SUMMARY
         by_action = Counter(event.action for event in events)
         title = f"{len(events)} more critical events since the last alert"
         body = "Critical events recorded during the grouping window, by action."
         facts = {action: count for action, count in by_action.most_common()}
-        facts["auditIds"] = f"{events[0].pk}-{last_id}"
+        facts["auditIds"] = f"{events[0].audit_id}-{events[-1].audit_id}"
         link = _link("/admin/audit/auditlog/?severity__exact=CRITICAL")
 
     with transaction.atomic():
-        claimed = AlertState.objects.filter(
-            pk=state.pk, version=state.version, cursor=state.cursor
-        ).update(
+        claimed = AlertState.objects.filter(pk=state.pk, version=state.version).update(
             state=AlertStatus.FIRING,
             version=F("version") + 1,
-            cursor=last_id,
             summary=title[:500],
             details=facts,
             firing_since=state.firing_since if state.state == AlertStatus.FIRING else now,
@@ -226,6 +243,7 @@ def _announce_critical(
         )
         if claimed != 1:
             return []
+        CriticalEvent.objects.filter(pk__in=[event.pk for event in events]).update(announced_at=now)
         return _queue(
             fingerprint=state.fingerprint,
             rule=CRITICAL_RULE,

@@ -4,8 +4,9 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import transaction
 
-from alerts.models import AlertState, Notification
+from alerts.models import AlertState, CriticalEvent, Notification
 from alerts.services import evaluate_rules, process_critical_events
 from audit.models import Action, AuditLog, Severity
 from audit.services import audit_record, audit_record_independent
@@ -95,7 +96,7 @@ def test_a_critical_event_the_queue_missed_is_caught_by_the_periodic_evaluation(
         evaluate_rules()
 
     assert Notification.objects.filter(kind="CRITICAL", status="SENT").count() == 4
-    assert AlertState.objects.get(fingerprint="critical_event").cursor == row.pk
+    assert CriticalEvent.objects.get(audit_id=row.pk).announced_at == T0 + timedelta(minutes=1)
 
 
 @pytest.mark.django_db
@@ -162,3 +163,33 @@ def test_critical_history_older_than_a_day_is_not_announced(channels, time_machi
     time_machine.move_to(T0, tick=False)
 
     assert process_critical_events() == []
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, databases=["default", "audit"])
+def test_a_critical_row_that_commits_after_a_newer_one_is_still_announced(
+    channels, settings, time_machine
+):
+    settings.AUDIT_CRITICAL_HOOK = ""
+    settings.ALERT_WEBHOOK_URLS = settings.ALERT_WEBHOOK_URLS[2:]  # the generic webhook only
+    settings.FOUNDER_ALERT_EMAILS = []
+    time_machine.move_to(T0, tick=False)
+
+    with transaction.atomic(using="audit"):  # a long business transaction on another connection
+        slow = AuditLog(
+            action="SYSTEM_ERROR", severity="CRITICAL", description="slow", created_at=T0
+        )
+        slow.save(using="audit")
+        quick = AuditLog.objects.create(
+            action="DATABASE_ERROR", severity="CRITICAL", description="quick", created_at=T0
+        )
+        process_critical_events()
+    assert slow.pk < quick.pk
+
+    time_machine.move_to(T0 + timedelta(minutes=5), tick=False)
+    process_critical_events()
+
+    assert [hit["facts"].get("auditId") for hit in channels["webhooks"].received("/hook")] == [
+        quick.pk,
+        slow.pk,
+    ]

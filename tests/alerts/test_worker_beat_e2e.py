@@ -20,7 +20,7 @@ from urllib.parse import quote
 import pytest
 from django.db import connection
 
-from alerts.models import AlertState
+from alerts.models import CriticalEvent
 from audit.models import Action, Severity
 from audit.services import audit_record_independent
 
@@ -121,7 +121,7 @@ def test_worker_and_beat_deliver_critical_alerts_end_to_end(
     )
     _wait_for(lambda: len(critical_alerts()) >= 2, what="the swept critical alert")
     assert critical_alerts()[1]["facts"]["auditId"] == second.pk
-    assert AlertState.objects.get(fingerprint="critical_event").cursor == second.pk
+    assert CriticalEvent.objects.filter(announced_at__isnull=True).count() == 0
     assert len(critical_alerts()) == 2
     assert all(p.poll() is None for p in celery_processes.values())
 
