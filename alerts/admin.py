@@ -54,8 +54,18 @@ class MaintenanceMuteAdmin(admin.ModelAdmin):
     list_display = ["starts_at", "ends_at", "reason", "created_by"]
     fields = ["starts_at", "ends_at", "reason"]
 
+    actions = ["end_now"]
+
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # ended, not deleted: the record of who muted what stays
+
+    @admin.action(description="End the selected mutes now")
+    def end_now(self, request, queryset):
+        ended = [services.mute_end(mute=mute, actor=request.user) for mute in queryset]
+        self.message_user(request, f"{sum(ended)} mutes ended.", messages.SUCCESS)
 
     def save_model(self, request, obj, form, change):
         # A mute is written by its service, which audits who silenced the alerts and until when.

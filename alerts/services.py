@@ -18,6 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef
+from django.db.models.functions import Greatest
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
@@ -507,6 +508,23 @@ def mute_create(
             actor=actor,
         )
     return mute
+
+
+def mute_end(*, mute: MaintenanceMute, actor: Any) -> bool:
+    """End a mute early; False if it had already ended."""
+    now = timezone.now()
+    with transaction.atomic():
+        ended = MaintenanceMute.objects.filter(pk=mute.pk, ends_at__gt=now).update(
+            ends_at=Greatest(now, F("starts_at") + timedelta(seconds=1))
+        )
+        if ended:
+            audit_record(
+                "ALERTS_UNMUTED",
+                description="Alert notifications unmuted",
+                entity=mute,
+                actor=actor,
+            )
+    return bool(ended)
 
 
 def retry_failed(*, ids: list[int], actor: Any) -> int:

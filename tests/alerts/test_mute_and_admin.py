@@ -66,6 +66,29 @@ def test_founder_mutes_alerts_from_the_admin(founder, time_machine):
 
 
 @pytest.mark.django_db
+def test_founder_ends_a_mute_early_and_alerts_flow_again(
+    channels, founder, django_capture_on_commit_callbacks, time_machine
+):
+    time_machine.move_to(T0, tick=False)
+    mute = mute_create(actor=founder, ends_at=T0 + timedelta(hours=3), reason="upgrade")
+    client = Client()
+    client.force_login(founder)
+    time_machine.move_to(T0 + timedelta(minutes=20), tick=False)
+
+    client.post(
+        "/admin/alerts/maintenancemute/",
+        {"action": "end_now", "_selected_action": [mute.pk]},
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        _critical()
+
+    mute.refresh_from_db()
+    assert mute.ends_at == T0 + timedelta(minutes=20)
+    assert set(Notification.objects.values_list("status", flat=True)) == {"SENT"}
+    assert AuditLog.objects.filter(action="ALERTS_UNMUTED", user_id=founder.pk).count() == 1
+
+
+@pytest.mark.django_db
 def test_founder_sees_sent_and_failed_deliveries_and_others_do_not(
     channels, founder, marketing, settings, django_capture_on_commit_callbacks
 ):
