@@ -81,16 +81,32 @@ def slow_database(now: datetime) -> Observation | None:
         return None
     result = measure()
     query_ms = query_time_ms(result)
+    threshold = settings.ALERT_SLOW_QUERY_MS
+    facts = {"queryTime": f"{query_ms:.0f}ms", "threshold": f"{threshold:.0f}ms"}
+    if _probe_failed(result):
+        # The probe was cancelled by its own statement timeout or failed: no measurement, and a
+        # database that does not answer the probe in time is what this rule is for.
+        return Observation(
+            firing=True,
+            title="Database probe query failed or timed out",
+            body=str(result.fields.get("message", "")),
+            facts=facts if query_ms is not None else {"threshold": facts["threshold"]},
+        )
     if query_ms is None:
         logger.warning("alerts: database performance check gave no query time")
         return None
-    threshold = settings.ALERT_SLOW_QUERY_MS
     return Observation(
         firing=query_ms > threshold,
         title=f"Database query time {query_ms:.0f} ms (threshold {threshold:.0f} ms)",
         body="The database answers slowly." if query_ms > threshold else "Query time is normal.",
-        facts={"queryTime": f"{query_ms:.0f}ms", "threshold": f"{threshold:.0f}ms"},
+        facts=facts,
     )
+
+
+def _probe_failed(result: Any) -> bool:
+    # monitoring.checks.CheckResult: `value` is the query time, None when the probe did not finish.
+    fields = getattr(result, "fields", None)
+    return isinstance(fields, dict) and result.value is None and "message" in fields
 
 
 def no_activity(now: datetime) -> Observation | None:
@@ -186,11 +202,16 @@ _DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s)?\s*$")
 def query_time_ms(result: Any) -> float | None:
     """The query time in milliseconds from a database-performance result, in the shapes it comes in.
 
-    The health body writes it as `queryTime: "12ms"`; a number under `queryTimeMs` / `query_time_ms`
-    or seconds under `queryTimeSeconds` are read too.
+    monitoring.checks returns a CheckResult whose `value` is the time in ms and whose `fields` hold
+    `queryTime: "12ms"` as in the health body; plain dicts with `queryTime`, a number under
+    `queryTimeMs` / `query_time_ms` or seconds under `queryTimeSeconds` are read too.
     """
     if isinstance(result, (int, float)):
         return float(result)
+    if hasattr(result, "fields") and hasattr(result, "value"):
+        if isinstance(result.value, (int, float)):
+            return float(result.value)
+        result = result.fields
     if not isinstance(result, dict):
         return None
     for key in ("queryTimeMs", "query_time_ms", "queryMs"):

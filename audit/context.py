@@ -55,12 +55,17 @@ def current_context() -> AuditContext:
 @contextmanager
 def audit_context(*, source: str, label: str = "", request_id: str = "") -> Iterator[AuditContext]:
     """Mark the rows written inside as coming from a task or command rather than a request."""
-    ctx = AuditContext(source=source, label=label, request_id=request_id or new_request_id())
-    token = _current.set(ctx)
+    token = open_context(source=source, label=label, request_id=request_id)
     try:
-        yield ctx
+        yield _current.get()
     finally:
         _current.reset(token)
+
+
+def open_context(*, source: str, label: str = "", request_id: str = "") -> Any:
+    """Start a context; return the token for `unbind` (for hooks that cannot use `with`)."""
+    ctx = AuditContext(source=source, label=label, request_id=request_id or new_request_id())
+    return _current.set(ctx)
 
 
 def bind_request(request: HttpRequest) -> Any:

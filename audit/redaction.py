@@ -29,6 +29,13 @@ _SECRET_WORDS = (
     "credential",
 )
 _FOLD = re.compile(r"[^a-z0-9]")
+# Credentials inside free text: "postgres://user:pw@host", "password=pw", "Authorization: Bearer x".
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/\s:@]*:[^/\s@]*@", re.IGNORECASE)
+_KEY_VALUE = re.compile(
+    r"(?P<key>\b[\w-]*(?:password|passwd|secret|token|api[_-]?key|dsn|authorization)[\w-]*"
+    r"[\"']?\s*[=:]\s*[\"']?)(?P<value>(?:bearer\s+)?[^\s,;&\"'}]+)",
+    re.IGNORECASE,
+)
 
 
 def is_secret_key(key: object) -> bool:
@@ -59,3 +66,9 @@ def redact(value: Any, *, _depth: int = 0) -> Any:
     if value is None or isinstance(value, (bool, int, float)):
         return value
     return redact(str(value), _depth=_depth)
+
+
+def redact_text(text: str) -> str:
+    """Mask credentials that an exception message or stack trace may carry."""
+    text = _URL_CREDENTIALS.sub(lambda m: f"{m.group('scheme')}{REDACTED}@", text)
+    return _KEY_VALUE.sub(lambda m: f"{m.group('key')}{REDACTED}", text)

@@ -23,7 +23,7 @@ from django.utils.module_loading import import_string
 
 from audit.context import current_context
 from audit.models import AuditLog, Severity
-from audit.redaction import redact
+from audit.redaction import redact, redact_text
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +103,10 @@ def audit_record_independent(
             severity,
             type(exc).__name__,
         )
-        sentry_sdk.capture_exception(exc)
+        # Not capture_exception: a database error's text can quote the row it refused.
+        sentry_sdk.capture_message(
+            f"audit write failed: action={action} error={type(exc).__name__}", level="error"
+        )
         row = None
     if error is not None:
         if severity in (Severity.ERROR, Severity.CRITICAL) and not is_audited(error):
@@ -214,8 +217,8 @@ def _build(
         row.user_name = getattr(user, "name", "")
         row.user_role = getattr(user, "role", "")
     if error is not None:
-        row.error_message = f"{type(error).__name__}: {error}"[:2000]
-        row.error_stack = "".join(
-            traceback.format_exception(type(error), error, error.__traceback__)
+        row.error_message = redact_text(f"{type(error).__name__}: {error}")[:2000]
+        row.error_stack = redact_text(
+            "".join(traceback.format_exception(type(error), error, error.__traceback__))
         )[-10000:]
     return row

@@ -13,4 +13,5 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("planbeta.api_urls")),
+    path("dashboard/", include("monitoring.urls")),
 ]

@@ -7,6 +7,7 @@ import pytest
 from alerts.models import AlertState, Notification
 from alerts.services import evaluate_rules
 from audit.models import AuditLog
+from monitoring.checks import record_heartbeat
 from tests.alerts import sources
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)  # 15:30 in Kolkata, after the digest hour
@@ -218,3 +219,50 @@ def test_daily_digest_goes_out_once_a_day_from_the_configured_local_hour(
     assert evaluate(before + timedelta(days=1, minutes=1)) == [("daily_digest", "DIGEST", "email")]
     assert len(channels["mail"].messages) == 2
     assert channels["webhooks"].requests == []
+
+
+@pytest.mark.django_db
+def test_stale_heartbeat_read_from_the_monitoring_app_fires_and_resolves(
+    channels, evaluate, no_digest, settings
+):
+    settings.ALERT_HEALTH_SOURCE = "monitoring.not_installed.collect_health"
+    settings.ALERT_DB_PERFORMANCE_SOURCE = "monitoring.not_installed.check_database_performance"
+    record_heartbeat(now=T0 - timedelta(seconds=181))
+
+    assert ("heartbeat_stale", "FIRING", "json") in evaluate(T0)
+
+    record_heartbeat(now=T0)
+    assert ("heartbeat_stale", "RESOLVED", "json") in evaluate(T0 + timedelta(seconds=30))
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_slow_probe_measured_by_the_monitoring_app_fires_and_resolves(
+    channels, evaluate, no_digest, settings
+):
+    settings.ALERT_HEALTH_SOURCE = "monitoring.not_installed.collect_health"
+    settings.ALERT_HEARTBEAT_SOURCE = "monitoring.not_installed.heartbeat_age_seconds"
+    settings.ALERT_SLOW_QUERY_MS = 200
+    settings.HEALTH_DB_PROBE_SQL = "SELECT pg_sleep(0.3)"
+
+    assert evaluate(T0) == [("slow_database", "FIRING", "email")]
+    assert Notification.objects.get().title.startswith("Database query time 3")
+
+    settings.HEALTH_DB_PROBE_SQL = "SELECT 1"
+    assert evaluate(T0 + timedelta(minutes=1)) == [("slow_database", "RESOLVED", "email")]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_probe_cancelled_by_its_timeout_counts_as_a_slow_database(
+    channels, evaluate, no_digest, settings
+):
+    settings.ALERT_HEALTH_SOURCE = "monitoring.not_installed.collect_health"
+    settings.ALERT_HEARTBEAT_SOURCE = "monitoring.not_installed.heartbeat_age_seconds"
+    settings.HEALTH_DB_PROBE_SQL = "SELECT pg_sleep(1)"
+    settings.HEALTH_DB_TIMEOUT_MS = 100
+
+    assert evaluate(T0) == [("slow_database", "FIRING", "email")]
+    notification = Notification.objects.get()
+    assert notification.title == "Database probe query failed or timed out"
+    assert notification.body == "Probe query cancelled by the statement timeout"

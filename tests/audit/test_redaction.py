@@ -62,3 +62,22 @@ def test_values_that_are_not_json_become_strings():
     from decimal import Decimal
 
     assert redact({"amount": Decimal("134.00")}) == {"amount": "134.00"}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "connect to postgres://app:s3cr3t@db:5432/x failed",
+            "connect to postgres://[REDACTED]@db:5432/x failed",
+        ),
+        ("bad password=hunter2 given", "bad password=[REDACTED] given"),
+        ("{'api_key': 'abc123', 'n': 1}", "{'api_key': '[REDACTED]', 'n': 1}"),
+        ("Authorization: Bearer pb_xyz", "Authorization: [REDACTED]"),
+        ("amount 134.00 refused", "amount 134.00 refused"),
+    ],
+)
+def test_credentials_in_free_text_are_masked(text, expected):
+    from audit.redaction import redact_text
+
+    assert redact_text(text) == expected

@@ -118,7 +118,8 @@ def test_unhandled_api_error_is_a_500_with_the_request_id_and_an_api_error_row(m
     }
     row = AuditLog.objects.get()
     assert (row.action, row.severity, row.request_id) == ("API_ERROR", "ERROR", "req-500")
-    assert row.error_message.startswith("RuntimeError:")
+    assert row.error_message == "RuntimeError: database password=[REDACTED] leaked into a message"
+    assert "hunter2" not in row.error_stack
     assert "hunter2" not in response.content.decode()
 
 

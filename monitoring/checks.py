@@ -1,0 +1,400 @@
+"""Health checks for uptime monitors, the readiness probe and the alert rules.
+
+Each `check_*` function is small, bounded in time and returns a `CheckResult`: the status and the
+fields CONTRACT §4 shows for that check, plus `value`, the raw measurement (milliseconds, percent,
+seconds) for code that wants a number rather than a string. `collect_health` runs them all, folds
+them into one status and caches the result for a few seconds.
+
+Which failure means what (also in the README):
+* unhealthy (HTTP 503): the database cannot be reached or does not answer `SELECT 1` within its
+  statement timeout; or more than 15 % of the last hour's audit events are ERROR/CRITICAL. Either
+  way money operations are failing, so the uptime monitor must page someone.
+* degraded (HTTP 200): the database is slow (query above the 1 s threshold or timed out), the
+  error rate is above 5 %, Redis (cache and Celery broker) does not answer, or the Celery heartbeat
+  is stale. Payments still commit; e-mails, alerts and caching lag behind.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connections, transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from audit.models import Action, AuditLog, Severity
+
+logger = logging.getLogger(__name__)
+
+HEALTHY = "healthy"
+DEGRADED = "degraded"
+UNHEALTHY = "unhealthy"
+_RANK = {HEALTHY: 0, DEGRADED: 1, UNHEALTHY: 2}
+
+HEARTBEAT_KEY = "monitoring:heartbeat"
+
+# Models counted in systemMetrics. Students, invoices and payments belong to other apps and may not
+# be installed yet; a missing model is left out of the body rather than failing the check.
+ENTITY_MODELS = {
+    "students": ("payments", "Student"),
+    "leads": ("leads", "Lead"),
+    "invoices": ("invoices", "Invoice"),
+    "payments": ("payments", "Payment"),
+}
+
+
+def _setting(name: str, default: Any) -> Any:
+    return getattr(settings, name, default)
+
+
+def db_alias() -> str:
+    return _setting("HEALTH_CHECK_DATABASE", "default")
+
+
+@dataclass
+class CheckResult:
+    status: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    value: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"status": self.status, **self.fields}
+
+
+def worst(statuses: list[str]) -> str:
+    return max(statuses, key=_RANK.__getitem__, default=HEALTHY)
+
+
+@contextmanager
+def _bounded_cursor(alias: str, timeout_ms: int) -> Iterator[Any]:
+    """A cursor in its own transaction whose statements are cancelled after `timeout_ms`.
+
+    SET LOCAL ends with the transaction, so the limit never leaks into the connection that the
+    rest of the request (or the next request) uses.
+    """
+    deadline = getattr(_budget, "deadline", None)
+    if deadline is not None:
+        remaining = (deadline - time.perf_counter()) * 1000
+        if remaining < 50:
+            raise TimeoutError("health check time budget exhausted")
+        timeout_ms = min(timeout_ms, remaining)
+    conn = connections[alias]
+    with transaction.atomic(using=alias), conn.cursor() as cursor:
+        if conn.vendor == "postgresql":
+            cursor.execute("SET LOCAL statement_timeout = %s", [f"{int(timeout_ms)}ms"])
+        yield cursor
+
+
+# One deadline for all database checks of a report, so that a database that is up but crawling
+# cannot add up each check's own timeout.
+_budget = threading.local()
+
+
+# --- database ---------------------------------------------------------------------------------
+
+
+def check_database() -> CheckResult:
+    """Can we connect and run `SELECT 1` within 1 s? The one check that alone makes us unhealthy."""
+    try:
+        with _bounded_cursor(db_alias(), _setting("HEALTH_DB_CONNECT_CHECK_MS", 1000)) as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as exc:
+        # The exception text can carry the host and user of the connection string.
+        logger.warning("health: database unavailable (%s)", type(exc).__name__)
+        return CheckResult(UNHEALTHY, {"message": f"Database unavailable ({type(exc).__name__})"})
+    return CheckResult(HEALTHY, {"message": "Database connection OK"})
+
+
+def check_database_performance() -> CheckResult:
+    """Time the probe query; `value` is the query time in milliseconds (None if it timed out)."""
+    threshold = int(_setting("HEALTH_DB_SLOW_MS", 1000))
+    timeout = int(_setting("HEALTH_DB_TIMEOUT_MS", 1500))
+    probe = _setting("HEALTH_DB_PROBE_SQL", "SELECT 1")
+    fields: dict[str, Any] = {"threshold": f"{threshold}ms"}
+    started = time.perf_counter()
+    try:
+        with _bounded_cursor(db_alias(), timeout) as cursor:
+            cursor.execute(probe)
+            cursor.fetchall()
+    except Exception as exc:
+        elapsed = (time.perf_counter() - started) * 1000
+        cancelled = type(exc.__cause__).__name__ == "QueryCanceled"
+        fields.update(
+            queryTime=f"{elapsed:.0f}ms",
+            message=(
+                "Probe query cancelled by the statement timeout"
+                if cancelled
+                else f"Probe query failed ({type(exc).__name__})"
+            ),
+        )
+        return CheckResult(DEGRADED, fields, None)
+    elapsed = (time.perf_counter() - started) * 1000
+    fields["queryTime"] = f"{elapsed:.0f}ms"
+    return CheckResult(DEGRADED if elapsed > threshold else HEALTHY, fields, elapsed)
+
+
+# --- error rate and business activity (from the audit log) ------------------------------------
+
+
+def check_error_rate(*, now: datetime | None = None) -> CheckResult:
+    """ERROR + CRITICAL over all audit events of the last hour; `value` is the rate in percent."""
+    now = now or timezone.now()
+    degraded_above = float(_setting("HEALTH_ERROR_RATE_DEGRADED", 5.0))
+    unhealthy_above = float(_setting("HEALTH_ERROR_RATE_UNHEALTHY", 15.0))
+    min_events = int(_setting("HEALTH_ERROR_RATE_MIN_EVENTS", 20))
+    with _bounded_cursor(db_alias(), _setting("HEALTH_QUERY_TIMEOUT_MS", 1000)):
+        # Grouped rather than filtered aggregates: the query then reads only the covering index.
+        per_severity = dict(
+            AuditLog.objects.using(db_alias())
+            .filter(created_at__gte=now - timedelta(hours=1), created_at__lte=now)
+            .values_list("severity")
+            .annotate(n=Count("*"))
+            .order_by()
+        )
+    total = sum(per_severity.values())
+    errors = per_severity.get(Severity.ERROR, 0)
+    critical = per_severity.get(Severity.CRITICAL, 0)
+    rate = (errors + critical) * 100 / total if total else 0.0
+    if total < min_events:
+        status = HEALTHY  # 1 error in 2 events is noise, not an outage
+    elif rate > unhealthy_above:
+        status = UNHEALTHY
+    elif rate > degraded_above:
+        status = DEGRADED
+    else:
+        status = HEALTHY
+    fields = {
+        "errorRate": f"{rate:.1f}%",
+        "errors": errors,
+        "critical": critical,
+        "total": total,
+        "period": "last 1 hour",
+    }
+    if total < min_events:
+        fields["message"] = f"Not judged below {min_events} events"
+    return CheckResult(status, fields, rate)
+
+
+def check_recent_activity(*, now: datetime | None = None) -> CheckResult:
+    """Conversions and payments of the last 24 h, read from the audit log (information only)."""
+    now = now or timezone.now()
+    with _bounded_cursor(db_alias(), _setting("HEALTH_QUERY_TIMEOUT_MS", 1000)):
+        per_action = dict(
+            AuditLog.objects.using(db_alias())
+            .filter(
+                action__in=[Action.LEAD_TO_STUDENT_CONVERSION, Action.PAYMENT_RECEIVED],
+                severity=Severity.INFO,
+                created_at__gte=now - timedelta(hours=24),
+                created_at__lte=now,
+            )
+            .values_list("action")
+            .annotate(n=Count("*"))
+            .order_by()
+        )
+    counts = {
+        "conversions": per_action.get(Action.LEAD_TO_STUDENT_CONVERSION, 0),
+        "payments": per_action.get(Action.PAYMENT_RECEIVED, 0),
+    }
+    return CheckResult(
+        HEALTHY,
+        {
+            "conversions": counts["conversions"],
+            "payments": counts["payments"],
+            "period": "last 24 hours",
+        },
+    )
+
+
+# --- entity counts ----------------------------------------------------------------------------
+
+
+def check_system_metrics() -> CheckResult:
+    """Row counts of the business tables; estimated on PostgreSQL so big tables are not scanned."""
+    alias = db_alias()
+    fields: dict[str, Any] = {}
+    with _bounded_cursor(alias, _setting("HEALTH_QUERY_TIMEOUT_MS", 1000)) as cursor:
+        for name, (app_label, model_name) in ENTITY_MODELS.items():
+            try:
+                model = apps.get_model(app_label, model_name)
+            except LookupError:
+                continue
+            fields[name] = _row_count(cursor, alias, model)
+    return CheckResult(HEALTHY, fields)
+
+
+def _row_count(cursor: Any, alias: str, model: Any) -> int:
+    exact_below = int(_setting("HEALTH_EXACT_COUNT_BELOW", 10_000))
+    if connections[alias].vendor == "postgresql":
+        # The planner's estimate, kept fresh by autovacuum/ANALYZE: reading it costs one catalog
+        # row whatever the table size. -1 means never analysed.
+        cursor.execute(
+            "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)",
+            [model._meta.db_table],
+        )
+        row = cursor.fetchone()
+        estimate = row[0] if row else -1
+        if estimate >= exact_below:
+            return int(estimate)
+    return model._default_manager.using(alias).count()
+
+
+# --- Redis and Celery -------------------------------------------------------------------------
+
+
+def check_redis() -> CheckResult:
+    """PING the Redis that serves as cache and Celery broker, with half-second socket timeouts."""
+    url = _setting("REDIS_URL", "")
+    if not url:
+        return CheckResult(HEALTHY, {"message": "Not configured: tasks run inline"})
+    import redis  # only needed when Redis is configured
+
+    started = time.perf_counter()
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except Exception as exc:
+        logger.warning("health: redis unavailable (%s)", type(exc).__name__)
+        return CheckResult(DEGRADED, {"message": f"Redis unavailable ({type(exc).__name__})"})
+    elapsed = (time.perf_counter() - started) * 1000
+    return CheckResult(
+        HEALTHY, {"message": "Redis OK", "responseTime": f"{elapsed:.0f}ms"}, elapsed
+    )
+
+
+def record_heartbeat(*, now: datetime | None = None) -> None:
+    """Called by the beat-scheduled task on a worker: proves beat, broker and worker all run."""
+    cache.set(HEARTBEAT_KEY, (now or timezone.now()).timestamp(), timeout=24 * 3600)
+
+
+def heartbeat_age_seconds(*, now: datetime | None = None) -> float | None:
+    """Seconds since the last heartbeat, or None if none was recorded (or the cache is down)."""
+    try:
+        stamp = cache.get(HEARTBEAT_KEY)
+    except Exception as exc:
+        logger.warning("health: heartbeat unreadable (%s)", type(exc).__name__)
+        return None
+    if stamp is None:
+        return None
+    return max(0.0, (now or timezone.now()).timestamp() - float(stamp))
+
+
+def check_celery(*, now: datetime | None = None) -> CheckResult:
+    if not _setting("HEALTH_EXPECT_HEARTBEAT", not settings.CELERY_TASK_ALWAYS_EAGER):
+        return CheckResult(HEALTHY, {"message": "Not applicable: tasks run inline"})
+    stale_after = float(_setting("HEALTH_HEARTBEAT_STALE_SECONDS", 180))
+    age = heartbeat_age_seconds(now=now)
+    if age is None:
+        return CheckResult(DEGRADED, {"message": "No worker heartbeat recorded", "lastBeat": None})
+    last = datetime.fromtimestamp((now or timezone.now()).timestamp() - age, tz=UTC)
+    fields = {
+        "lastBeat": last.isoformat(),
+        "age": f"{age:.0f}s",
+        "threshold": f"{stale_after:.0f}s",
+    }
+    if age > stale_after:
+        return CheckResult(DEGRADED, {"message": "Worker heartbeat is stale", **fields}, age)
+    return CheckResult(HEALTHY, {"message": "Worker heartbeat fresh", **fields}, age)
+
+
+# --- the whole report -------------------------------------------------------------------------
+
+# Checks that read the database are skipped when the connection check fails: each would wait for
+# its own timeout and the report must come back within about two seconds.
+_DB_CHECKS: list[tuple[str, Callable[[], CheckResult]]] = [
+    ("databasePerformance", check_database_performance),
+    ("errorRate", check_error_rate),
+    ("systemMetrics", check_system_metrics),
+    ("recentActivity", check_recent_activity),
+]
+_OTHER_CHECKS: list[tuple[str, Callable[[], CheckResult]]] = [
+    ("redis", check_redis),
+    ("celery", check_celery),
+]
+
+
+def run_checks() -> dict[str, Any]:
+    """Run every check now, uncached, and return the full body."""
+    started = time.perf_counter()
+    results: dict[str, CheckResult] = {"database": check_database()}
+    db_up = results["database"].status == HEALTHY
+    _budget.deadline = time.perf_counter() + float(_setting("HEALTH_DB_BUDGET_MS", 2000)) / 1000
+    try:
+        for name, fn in _DB_CHECKS:
+            if not db_up:
+                results[name] = CheckResult(UNHEALTHY, {"message": "Skipped: database unavailable"})
+                continue
+            results[name] = _guarded(name, fn)
+    finally:
+        _budget.deadline = None
+    for name, fn in _OTHER_CHECKS:
+        results[name] = _guarded(name, fn)
+    return {
+        "status": worst([r.status for r in results.values()]),
+        "timestamp": timezone.now().isoformat(),
+        "responseTime": f"{(time.perf_counter() - started) * 1000:.0f}ms",
+        "checks": {name: r.as_dict() for name, r in results.items()},
+        "version": settings.APP_VERSION,
+        "environment": settings.SENTRY_ENVIRONMENT,
+    }
+
+
+def _guarded(name: str, fn: Callable[[], CheckResult]) -> CheckResult:
+    # A check that breaks (a timeout, a missing table) makes the system degraded, not the endpoint
+    # a 500: the uptime monitor must still get a body. Only a failed connection check or a measured
+    # error rate above the threshold make it unhealthy.
+    try:
+        return fn()
+    except Exception as exc:
+        logger.warning("health: check %s failed (%s)", name, type(exc).__name__)
+        return CheckResult(DEGRADED, {"message": f"Check failed ({type(exc).__name__})"})
+
+
+_cache_lock = threading.Lock()
+_cached: dict[str, Any] = {}
+
+
+def collect_health(*, detailed: bool) -> tuple[dict[str, Any], int]:
+    """The health body and HTTP status, computed at most once per HEALTH_CACHE_SECONDS per process.
+
+    The lock makes a burst of requests wait for one computation instead of each running the checks.
+    """
+    ttl = float(_setting("HEALTH_CACHE_SECONDS", 5))
+    with _cache_lock:
+        body = _cached.get("body")
+        if body is None or time.time() - _cached["at"] >= ttl:
+            body = run_checks()
+            _cached.update(body=body, at=time.time())
+    status_code = 503 if body["status"] == UNHEALTHY else 200
+    if not detailed:
+        return {"status": body["status"], "timestamp": body["timestamp"]}, status_code
+    return body, status_code
+
+
+def reset_health_cache() -> None:
+    with _cache_lock:
+        _cached.clear()
+
+
+def check_readiness() -> bool:
+    """Does the database answer `SELECT 1` within 1 s? Uncached: load balancers poll it rarely."""
+    return check_database().status == HEALTHY
+
+
+def is_health_token(raw: str) -> bool:
+    expected = _setting("HEALTH_CHECK_TOKEN", "")
+    return bool(expected) and hmac.compare_digest(raw.encode(), expected.encode())

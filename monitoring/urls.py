@@ -1,0 +1,9 @@
+from django.urls import path
+
+from monitoring import views
+
+app_name = "monitoring"
+
+urlpatterns = [
+    path("activity", views.activity_dashboard, name="activity"),
+]

@@ -1,0 +1,310 @@
+// The founders' live activity feed. Plain JS, no build step.
+// Everything that comes from the audit log is written with textContent, never parsed as HTML:
+// a lead called <img src=x onerror=...> must show as text.
+(function () {
+  "use strict";
+
+  var root = document.getElementById("activity");
+  if (!root) return;
+
+  var API = root.dataset.apiUrl;
+  var POLL_MS = parseInt(root.dataset.pollMs, 10) || 10000;
+  var PAGE = 50;
+  var POLL_PAGE = 200;
+  var MAX_CATCH_UP_PAGES = 5;
+  var MAX_ROWS = 500;
+  var SVG_NS = "http://www.w3.org/2000/svg";
+
+  var feed = document.getElementById("feed");
+  var feedEmpty = document.getElementById("feed-empty");
+  var statusEl = document.getElementById("status");
+  var autoRefresh = document.getElementById("auto-refresh");
+  var loadOlderBtn = document.getElementById("load-older");
+  var entityBox = document.getElementById("entity-filter");
+  var entityLabel = document.getElementById("entity-filter-label");
+
+  var state = {
+    view: "all",
+    entity: null, // {type, id}
+    lastId: null, // the `after` cursor: highest id shown
+    oldestId: null,
+    timer: null,
+    busy: false,
+    generation: 0, // bumps on every view change; late answers for an old view are dropped
+  };
+
+  var dateFormat = new Intl.DateTimeFormat(undefined, {
+    year: "numeric", month: "short", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short",
+  });
+  var hourFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+
+  document.getElementById("poll-seconds").textContent = String(Math.round(POLL_MS / 1000));
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function url(params) {
+    var q = new URLSearchParams();
+    if (state.view === "errors") q.set("type", "errors");
+    if (state.entity) {
+      q.set("entityType", state.entity.type);
+      q.set("entityId", state.entity.id);
+    }
+    Object.keys(params).forEach(function (k) { q.set(k, params[k]); });
+    return API + "?" + q.toString();
+  }
+
+  function getJSON(address) {
+    return fetch(address, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (res) {
+        if (res.status === 401) throw new Error("Your session has ended: log in again.");
+        if (res.status === 403) throw new Error("Only founders can see the activity log.");
+        if (!res.ok) throw new Error("The server answered " + res.status + ".");
+        return res.json();
+      });
+  }
+
+  function setStatus(text, isError) {
+    statusEl.textContent = text;
+    statusEl.classList.toggle("error", !!isError);
+  }
+
+  // --- entries -------------------------------------------------------------------------------
+
+  function entry(log) {
+    var li = el("li", "entry sev-" + log.severity);
+    li.dataset.id = String(log.id);
+
+    var head = el("div", "entry-head");
+    head.appendChild(el("span", "badge sev-" + log.severity, log.severity));
+    head.appendChild(el("span", "action", log.action));
+    var when = el("time", "when", dateFormat.format(new Date(log.createdAt)));
+    when.dateTime = log.createdAt;
+    head.appendChild(when);
+    li.appendChild(head);
+
+    li.appendChild(el("p", "description", log.description));
+
+    var meta = el("p", "meta");
+    if (log.entityType) {
+      var link = el("a", "entity-link", log.entityType + (log.entityId ? " #" + log.entityId : ""));
+      link.href = "#";
+      link.title = "Show this entity's history";
+      link.addEventListener("click", function (ev) {
+        ev.preventDefault();
+        filterEntity(log.entityType, log.entityId);
+      });
+      meta.appendChild(link);
+    }
+    var who = log.userName || log.userEmail ? (log.userName || "") + (log.userEmail ? " <" + log.userEmail + ">" : "") : "system";
+    meta.appendChild(el("span", "who", who));
+    if (log.ipAddress) meta.appendChild(el("span", "ip", "IP " + log.ipAddress));
+    li.appendChild(meta);
+
+    if ((log.severity === "ERROR" || log.severity === "CRITICAL") && log.errorMessage) {
+      li.appendChild(el("pre", "error-message", log.errorMessage));
+    }
+    return li;
+  }
+
+  function prepend(logs) {
+    var frag = document.createDocumentFragment();
+    logs.forEach(function (log) {
+      var li = entry(log);
+      li.classList.add("new");
+      frag.appendChild(li);
+    });
+    feed.insertBefore(frag, feed.firstChild);
+    while (feed.children.length > MAX_ROWS) feed.removeChild(feed.lastChild);
+  }
+
+  function append(logs) {
+    var frag = document.createDocumentFragment();
+    logs.forEach(function (log) { frag.appendChild(entry(log)); });
+    feed.appendChild(frag);
+  }
+
+  function updateEmpty() {
+    feedEmpty.hidden = feed.children.length > 0;
+  }
+
+  // --- loading -------------------------------------------------------------------------------
+
+  function loadNewest() {
+    var gen = ++state.generation;
+    state.lastId = null;
+    state.oldestId = null;
+    feed.textContent = "";
+    setStatus("Loading…");
+    return getJSON(url({ limit: PAGE })).then(function (data) {
+      if (gen !== state.generation) return;
+      append(data.logs);
+      state.lastId = data.nextCursor === null ? 0 : data.nextCursor;
+      state.oldestId = data.logs.length ? data.logs[data.logs.length - 1].id : null;
+      loadOlderBtn.hidden = data.logs.length < PAGE;
+      updateEmpty();
+      setStatus("Updated " + hourFormat.format(new Date()));
+    }).catch(function (err) {
+      if (gen === state.generation) setStatus(err.message, true);
+    });
+  }
+
+  function loadOlder() {
+    if (state.oldestId === null) return;
+    var gen = state.generation;
+    getJSON(url({ limit: PAGE, before: state.oldestId })).then(function (data) {
+      if (gen !== state.generation) return;
+      append(data.logs);
+      if (data.logs.length) state.oldestId = data.logs[data.logs.length - 1].id;
+      loadOlderBtn.hidden = data.logs.length < PAGE;
+      updateEmpty();
+    }).catch(function (err) { setStatus(err.message, true); });
+  }
+
+  // Fetch only what is newer than the last entry shown. A full page means more are waiting
+  // (e.g. after the tab was hidden for a while): keep reading forward, a few pages at most.
+  function pollNew(pagesLeft) {
+    var gen = state.generation;
+    if (state.lastId === null) return Promise.resolve();
+    return getJSON(url({ after: state.lastId, limit: POLL_PAGE })).then(function (data) {
+      if (gen !== state.generation) return;
+      if (data.logs.length) prepend(data.logs);
+      if (data.nextCursor !== null) state.lastId = data.nextCursor;
+      updateEmpty();
+      if (data.logs.length === POLL_PAGE && pagesLeft > 1) return pollNew(pagesLeft - 1);
+      if (data.logs.length === POLL_PAGE) return loadNewest(); // too far behind: start afresh
+    });
+  }
+
+  function refresh() {
+    if (state.busy) return Promise.resolve();
+    state.busy = true;
+    return Promise.all([pollNew(MAX_CATCH_UP_PAGES), loadStats()])
+      .then(function () { setStatus("Updated " + hourFormat.format(new Date())); })
+      .catch(function (err) { setStatus(err.message + " Retrying.", true); })
+      .then(function () { state.busy = false; });
+  }
+
+  // --- stats and chart -----------------------------------------------------------------------
+
+  function loadStats() {
+    return getJSON(API + "?type=stats").then(function (data) {
+      var s = data.stats;
+      document.getElementById("stat-total").textContent = String(s.totalLogs);
+      document.getElementById("stat-errors").textContent = String(s.errorCount);
+      document.getElementById("stat-critical").textContent = String(s.criticalCount);
+      document.getElementById("stat-warnings").textContent = String(s.warningCount);
+      var list = document.getElementById("top-actions");
+      list.textContent = "";
+      s.topActions.forEach(function (item) {
+        var li = el("li");
+        li.appendChild(el("span", "action", item.action));
+        li.appendChild(el("span", "count", item.count));
+        list.appendChild(li);
+      });
+      drawChart(s.hourly || []);
+    });
+  }
+
+  function svg(tag, attrs) {
+    var node = document.createElementNS(SVG_NS, tag);
+    Object.keys(attrs).forEach(function (k) { node.setAttribute(k, String(attrs[k])); });
+    return node;
+  }
+
+  function drawChart(hours) {
+    var box = document.getElementById("chart");
+    var W = 720, H = 170, top = 10, bottom = 24, left = 34;
+    var plotH = H - top - bottom;
+    var max = hours.reduce(function (m, h) { return Math.max(m, h.total); }, 0) || 1;
+    var slot = (W - left) / Math.max(hours.length, 1);
+    var chart = svg("svg", { viewBox: "0 0 " + W + " " + H, role: "img", class: "chart-svg" });
+    var title = svg("title", {});
+    title.textContent = "Events and errors per hour, last 24 hours";
+    chart.appendChild(title);
+    chart.appendChild(svg("line", { x1: left, y1: top + plotH, x2: W, y2: top + plotH, class: "axis" }));
+    var maxLabel = svg("text", { x: left - 4, y: top + 8, class: "tick", "text-anchor": "end" });
+    maxLabel.textContent = String(max);
+    chart.appendChild(maxLabel);
+    hours.forEach(function (h, i) {
+      var x = left + i * slot + 2;
+      var w = Math.max(slot - 4, 1);
+      var th = Math.round((h.total / max) * plotH);
+      var eh = Math.round((h.errors / max) * plotH);
+      var g = svg("g", {});
+      var tip = svg("title", {});
+      tip.textContent = hourFormat.format(new Date(h.hour)) + ": " + h.total + " events, " + h.errors + " errors";
+      g.appendChild(tip);
+      g.appendChild(svg("rect", { x: x, y: top + plotH - th, width: w, height: th, class: "bar-total" }));
+      if (eh > 0) {
+        g.appendChild(svg("rect", { x: x, y: top + plotH - eh, width: w, height: eh, class: "bar-errors" }));
+      }
+      if (i % 3 === 0) {
+        var label = svg("text", { x: x + w / 2, y: H - 6, class: "tick", "text-anchor": "middle" });
+        label.textContent = hourFormat.format(new Date(h.hour));
+        g.appendChild(label);
+      }
+      chart.appendChild(g);
+    });
+    box.textContent = "";
+    box.appendChild(chart);
+  }
+
+  // --- controls ------------------------------------------------------------------------------
+
+  function schedule() {
+    clearTimeout(state.timer);
+    state.timer = null;
+    if (!autoRefresh.checked || document.hidden) return;
+    state.timer = setTimeout(function () {
+      refresh().then(schedule);
+    }, POLL_MS);
+  }
+
+  function catchUp() {
+    refresh().then(schedule);
+  }
+
+  function setView(view) {
+    state.view = view;
+    document.querySelectorAll(".view-btn").forEach(function (btn) {
+      var on = btn.dataset.view === view;
+      btn.classList.toggle("active", on);
+      btn.setAttribute("aria-pressed", on ? "true" : "false");
+    });
+    loadNewest().then(schedule);
+  }
+
+  function filterEntity(type, id) {
+    state.entity = { type: type, id: id };
+    entityLabel.textContent = type + (id ? " #" + id : "");
+    entityBox.hidden = false;
+    loadNewest().then(schedule);
+  }
+
+  document.querySelectorAll(".view-btn").forEach(function (btn) {
+    btn.addEventListener("click", function () { setView(btn.dataset.view); });
+  });
+  document.getElementById("entity-filter-clear").addEventListener("click", function () {
+    state.entity = null;
+    entityBox.hidden = true;
+    loadNewest().then(schedule);
+  });
+  loadOlderBtn.addEventListener("click", loadOlder);
+  autoRefresh.addEventListener("change", function () {
+    if (autoRefresh.checked) catchUp();
+    else schedule();
+  });
+  // A hidden tab does not poll; on return it catches up at once with everything it missed.
+  document.addEventListener("visibilitychange", function () {
+    if (document.hidden) schedule();
+    else if (autoRefresh.checked) catchUp();
+  });
+
+  Promise.all([loadNewest(), loadStats().catch(function () {})]).then(schedule);
+})();
