@@ -153,3 +153,24 @@ def test_run_alert_rules_command_evaluates_and_delivers_inline_without_redis(
     assert capsys.readouterr().out.strip() == "queued 4 notifications, handed 0 to delivery"
     assert set(Notification.objects.values_list("status", flat=True)) == {"SENT"}
     assert len(channels["webhooks"].received("/slack")) == 1
+
+
+@pytest.mark.django_db
+def test_activity_dashboard_shows_open_alerts_and_the_latest_deliveries(
+    channels, founder, settings, django_capture_on_commit_callbacks
+):
+    settings.ALERT_WEBHOOK_URLS = [
+        "json+" + channels["webhooks"].script("/gone", Reply(404, b"no such hook"))
+    ]
+    settings.FOUNDER_ALERT_EMAILS = []
+    with django_capture_on_commit_callbacks(execute=True):
+        row = _critical()
+    client = Client()
+    client.force_login(founder)
+
+    page = client.get("/dashboard/activity")
+
+    assert page.status_code == 200
+    assert f"Critical event: SYSTEM_ERROR (audit #{row.pk})" in page.text
+    assert '<tr class="delivery-FAILED">' in page.text
+    assert "HTTP 404: no such hook" in page.text
