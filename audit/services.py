@@ -155,13 +155,15 @@ def _after_serious_row(row: AuditLog, error: BaseException | None) -> None:
 
 def _report_message_to_sentry(row: AuditLog) -> None:
     # ERROR/CRITICAL rows without an exception (a rejected webhook, a failed e-mail) still reach
-    # Sentry, once: the description only, never the row's metadata.
+    # Sentry, once. Action, ids and entity only: a description may name a student or a lead,
+    # and the row itself is one click away by its id.
     with sentry_sdk.new_scope() as scope:
         scope.set_tag("audit_action", row.action)
         scope.set_tag("request_id", row.request_id or None)
         scope.set_extra("audit_id", row.pk)
+        scope.set_extra("entity", f"{row.entity_type} {row.entity_id}".strip())
         level = "fatal" if row.severity == Severity.CRITICAL else "error"
-        sentry_sdk.capture_message(f"{row.action}: {row.description[:200]}", level=level)
+        sentry_sdk.capture_message(f"{row.severity} audit event: {row.action}", level=level)
 
 
 def _critical_hook(row: AuditLog) -> None:

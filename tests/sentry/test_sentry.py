@@ -98,13 +98,26 @@ def test_api_error_arrives_once_with_the_audit_request_id_and_without_the_body(
 def test_error_rows_without_an_exception_reach_sentry_once_each(
     sentry, django_capture_on_commit_callbacks
 ):
-    audit_record_independent(Action.EMAIL_FAILED, severity=Severity.ERROR, description="smtp down")
+    failed = audit_record_independent(
+        Action.EMAIL_FAILED,
+        severity=Severity.ERROR,
+        description="Invoice e-mail to Priya Raman bounced",
+        entity_type="Invoice",
+        entity_id=7,
+    )
     with django_capture_on_commit_callbacks(execute=True):
         audit_record(Action.SYSTEM_ERROR, severity=Severity.CRITICAL, description="ledger off")
     audit_record_independent(Action.LOGIN_FAILED, severity=Severity.WARNING, description="typo")
 
-    messages = sorted((e["message"], e["level"]) for e in sentry.events())
-    assert messages == [("EMAIL_FAILED: smtp down", "error"), ("SYSTEM_ERROR: ledger off", "fatal")]
+    events = sentry.events()
+    assert sorted((e["message"], e["level"]) for e in events) == [
+        ("CRITICAL audit event: SYSTEM_ERROR", "fatal"),
+        ("ERROR audit event: EMAIL_FAILED", "error"),
+    ]
+    email_event = next(e for e in events if e["tags"]["audit_action"] == "EMAIL_FAILED")
+    assert email_event["extra"]["audit_id"] == failed.pk
+    assert email_event["extra"]["entity"] == "Invoice 7"
+    assert "Priya" not in json.dumps(events)
 
 
 @pytest.mark.django_db
