@@ -28,6 +28,9 @@ class AlertState(models.Model):
     summary = models.CharField(max_length=500, blank=True)
     details = models.JSONField(default=dict, blank=True)
     firing_since = models.DateTimeField(null=True, blank=True)
+    # While firing: when the condition was first seen clear. It resolves once it stays clear for
+    # ALERT_RESOLVE_AFTER_MINUTES, so a flapping condition is one alert, not a stream of pairs.
+    clear_since = models.DateTimeField(null=True, blank=True)
     last_change_at = models.DateTimeField(null=True, blank=True)
     last_notified_at = models.DateTimeField(null=True, blank=True)
     last_evaluated_at = models.DateTimeField(null=True, blank=True)

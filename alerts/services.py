@@ -83,6 +83,9 @@ def apply_observation(*, rule: Rule, observation: Observation, now: datetime) ->
     """Move the rule's alert to what the observation says; notify on a claimed change or repeat."""
     state = _state(rule.name, rule.name)
     if observation.firing:
+        if state.clear_since is not None:
+            # It flapped back before resolving: still the same alert.
+            AlertState.objects.filter(pk=state.pk, version=state.version).update(clear_since=None)
         if state.state != AlertStatus.FIRING:
             kind, new_state, since = NotificationKind.FIRING, AlertStatus.FIRING, now
         elif state.last_notified_at is None or now - state.last_notified_at >= rule.repeat:
@@ -90,6 +93,13 @@ def apply_observation(*, rule: Rule, observation: Observation, now: datetime) ->
         else:
             return []
     elif state.state == AlertStatus.FIRING:
+        clear_since = state.clear_since or now
+        if now - clear_since < timedelta(minutes=settings.ALERT_RESOLVE_AFTER_MINUTES):
+            if state.clear_since is None:
+                AlertState.objects.filter(
+                    pk=state.pk, version=state.version, clear_since__isnull=True
+                ).update(clear_since=now)
+            return []
         kind, new_state, since = NotificationKind.RESOLVED, AlertStatus.RESOLVED, None
     else:
         return []
@@ -99,7 +109,7 @@ def apply_observation(*, rule: Rule, observation: Observation, now: datetime) ->
         title = f"Resolved: {state.summary or rule.name}"
         body = f"{observation.title}. {observation.body}".strip()
         if state.firing_since:
-            facts["firingFor"] = _duration(now - state.firing_since)
+            facts["firingFor"] = _duration((state.clear_since or now) - state.firing_since)
     elif kind == NotificationKind.REPEAT and state.firing_since:
         facts["firingFor"] = _duration(now - state.firing_since)
 
@@ -112,6 +122,7 @@ def apply_observation(*, rule: Rule, observation: Observation, now: datetime) ->
             summary=observation.title[:500] if observation.firing else state.summary,
             details=facts,
             firing_since=since,
+            clear_since=None,
             last_change_at=now if kind != NotificationKind.REPEAT else state.last_change_at,
             last_notified_at=now,
             last_evaluated_at=now,

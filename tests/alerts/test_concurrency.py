@@ -33,6 +33,7 @@ def _run_at_once(work) -> list:
 @pytest.mark.django_db(transaction=True)
 def test_evaluators_running_at_once_notify_each_change_exactly_once(channels, settings):
     settings.ALERT_DIGEST_HOUR = 24
+    settings.ALERT_RESOLVE_AFTER_MINUTES = 0
     settings.AUDIT_CRITICAL_HOOK = ""  # leave the critical event to the racing evaluators
     settings.ALERT_HEALTH_SOURCE = "monitoring.not_installed.collect_health"
     settings.ALERT_DB_PERFORMANCE_SOURCE = "monitoring.not_installed.check_database_performance"

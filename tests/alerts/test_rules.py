@@ -76,7 +76,8 @@ def test_error_rate_above_ten_percent_fires_once_repeats_after_four_hours_and_re
     assert evaluate(T0 + timedelta(hours=4)) == [("error_rate", "REPEAT", "email")]
 
     audit_rows(100, at=T0 + timedelta(hours=4, minutes=30))
-    assert evaluate(T0 + timedelta(hours=4, minutes=31)) == [("error_rate", "RESOLVED", "email")]
+    assert evaluate(T0 + timedelta(hours=4, minutes=31)) == []  # clear, not yet for 5 minutes
+    assert evaluate(T0 + timedelta(hours=4, minutes=36)) == [("error_rate", "RESOLVED", "email")]
     resolved = Notification.objects.get(kind="RESOLVED")
     assert resolved.title == "Resolved: Error rate 13.0% in the last hour (3 of 23 events)"
     assert resolved.facts["firingFor"] == "4 h 31 min"
@@ -84,6 +85,22 @@ def test_error_rate_above_ten_percent_fires_once_repeats_after_four_hours_and_re
     assert evaluate(T0 + timedelta(hours=5)) == []
     assert len(channels["mail"].messages) == 3
     assert channels["webhooks"].requests == []  # rule 2 is an e-mail rule
+
+
+@pytest.mark.django_db
+def test_a_flapping_condition_is_one_alert_until_it_stays_clear_for_five_minutes(
+    channels, evaluate, no_digest, measured
+):
+    readings = []
+    for minute, health in enumerate(
+        ["unhealthy", "degraded", "unhealthy", "degraded"] + ["degraded"] * 5
+    ):
+        measured["health"] = health
+        readings.append(evaluate(T0 + timedelta(minutes=minute)))
+
+    kinds = [{kind for _, kind, _ in fired} for fired in readings]
+    assert kinds == [{"FIRING"}, set(), set(), set(), set(), set(), set(), set(), {"RESOLVED"}]
+    assert Notification.objects.filter(kind="RESOLVED").first().facts["firingFor"] == "3 min"
 
 
 @pytest.mark.django_db
@@ -114,7 +131,8 @@ def test_no_conversions_and_no_payments_in_48_hours_fires_and_a_payment_resolves
     assert evaluate(T0 + timedelta(hours=24)) == [("no_activity", "REPEAT", "email")]
 
     audit_rows(1, at=T0 + timedelta(hours=25), action="PAYMENT_RECEIVED")
-    assert evaluate(T0 + timedelta(hours=25, minutes=1)) == [("no_activity", "RESOLVED", "email")]
+    assert evaluate(T0 + timedelta(hours=25, minutes=1)) == []
+    assert evaluate(T0 + timedelta(hours=25, minutes=6)) == [("no_activity", "RESOLVED", "email")]
 
 
 @pytest.mark.django_db
@@ -138,7 +156,8 @@ def test_slow_database_fires_above_two_seconds_and_resolves(
     measured["queryTime"] = "2001ms"
     assert evaluate(T0 + timedelta(minutes=1)) == []
     measured["queryTime"] = "2000ms"
-    assert evaluate(T0 + timedelta(minutes=2)) == [("slow_database", "RESOLVED", "email")]
+    assert evaluate(T0 + timedelta(minutes=2)) == []
+    assert evaluate(T0 + timedelta(minutes=7)) == [("slow_database", "RESOLVED", "email")]
 
 
 @pytest.mark.django_db
@@ -156,7 +175,8 @@ def test_unhealthy_health_alerts_every_channel_and_recovery_is_announced(
     assert slack["text"] == "Health is unhealthy (HTTP 503)"
 
     measured["health"] = "degraded"
-    assert evaluate(T0 + timedelta(minutes=3)) == [
+    assert evaluate(T0 + timedelta(minutes=3)) == []
+    assert evaluate(T0 + timedelta(minutes=8)) == [
         ("health_unhealthy", "RESOLVED", "discord"),
         ("health_unhealthy", "RESOLVED", "email"),
         ("health_unhealthy", "RESOLVED", "json"),
@@ -181,7 +201,8 @@ def test_stale_beat_heartbeat_fires_and_a_fresh_one_resolves(
     assert evaluate(T0 + timedelta(minutes=1)) == []
 
     measured["heartbeat"] = 15.0
-    assert ("heartbeat_stale", "RESOLVED", "email") in evaluate(T0 + timedelta(minutes=2))
+    assert evaluate(T0 + timedelta(minutes=2)) == []
+    assert ("heartbeat_stale", "RESOLVED", "email") in evaluate(T0 + timedelta(minutes=7))
 
 
 @pytest.mark.django_db
@@ -231,8 +252,10 @@ def test_stale_heartbeat_read_from_the_monitoring_app_fires_and_resolves(
 
     assert ("heartbeat_stale", "FIRING", "json") in evaluate(T0)
 
-    record_heartbeat(now=T0)
-    assert ("heartbeat_stale", "RESOLVED", "json") in evaluate(T0 + timedelta(seconds=30))
+    record_heartbeat(now=T0 + timedelta(minutes=1))
+    assert evaluate(T0 + timedelta(minutes=1)) == []
+    record_heartbeat(now=T0 + timedelta(minutes=6))
+    assert ("heartbeat_stale", "RESOLVED", "json") in evaluate(T0 + timedelta(minutes=6))
 
 
 @pytest.mark.postgres
@@ -249,7 +272,8 @@ def test_slow_probe_measured_by_the_monitoring_app_fires_and_resolves(
     assert Notification.objects.get().title.startswith("Database query time 3")
 
     settings.HEALTH_DB_PROBE_SQL = "SELECT 1"
-    assert evaluate(T0 + timedelta(minutes=1)) == [("slow_database", "RESOLVED", "email")]
+    assert evaluate(T0 + timedelta(minutes=1)) == []
+    assert evaluate(T0 + timedelta(minutes=6)) == [("slow_database", "RESOLVED", "email")]
 
 
 @pytest.mark.postgres
