@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 from django.http import HttpRequest
 
-from alerts import services
+from alerts import delivery, services
 from alerts.models import AlertState, MaintenanceMute, Notification, NotificationStatus
 
 
@@ -39,7 +39,7 @@ class NotificationAdmin(_ReadOnly):
     @admin.action(description="Retry the selected failed deliveries now")
     def retry_now(self, request, queryset):
         ids = list(queryset.filter(status=NotificationStatus.FAILED).values_list("id", flat=True))
-        count = services.retry_failed(ids=ids, actor=request.user)
+        count = delivery.retry_failed(ids=ids, actor=request.user)
         self.message_user(request, f"{count} notifications queued again.", messages.SUCCESS)
 
 

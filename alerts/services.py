@@ -1,17 +1,15 @@
-"""Alert evaluation, claimed state changes, the outbox, and maintenance mutes.
+"""Alert evaluation, claimed state changes, and maintenance mutes.
 
 The exactly-once pattern is healthchecks' `sendalerts`: a change of state is claimed with
 `UPDATE alerts_alertstate SET … WHERE id = … AND version = <seen>` and only the evaluator whose
-UPDATE touched one row writes the notification rows, in the same transaction. A notification is
-then delivered by claiming its row (`PENDING → SENDING`) the same way, so a row queued twice (a
-sweep and an on-commit enqueue) is still sent once. Delivery never runs inside a transaction.
+UPDATE touched one row writes the notification rows (the outbox), in the same transaction. They
+are handed to delivery (alerts.delivery) when it commits.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,16 +18,9 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef
 from django.db.models.functions import Greatest
 from django.utils import timezone
-from kombu.exceptions import OperationalError
 
-from alerts.channels import (
-    EMAIL,
-    Channel,
-    DeliveryError,
-    Message,
-    configured_channels,
-    find_channel,
-)
+from alerts.channels import EMAIL, configured_channels
+from alerts.delivery import enqueue_deliveries, publish
 from alerts.models import (
     AlertState,
     AlertStatus,
@@ -52,9 +43,6 @@ DIGEST_RULE = "daily_digest"
 CRITICAL_LOOKBACK = timedelta(hours=24)
 # A summary names counts per action over at most this many events; the rest go in the next one.
 CRITICAL_SUMMARY_LIMIT = 10000
-# How long a sender may hold a claimed row before a sweep hands it to someone else (the worker
-# died mid-send): longer than any adapter's timeout.
-SEND_LEASE = timedelta(minutes=5)
 
 
 # --- Evaluation -----------------------------------------------------------------------------
@@ -152,7 +140,7 @@ def critical_event_recorded(row: AuditLog) -> None:
     """
     from alerts.tasks import process_critical_events as task
 
-    if not _publish(task):
+    if not publish(task):
         logger.warning("alerts: broker unavailable; evaluating critical event %s inline", row.pk)
         process_critical_events(enqueue=False)
 
@@ -382,119 +370,6 @@ def _queue(
     return [row.pk for row in rows]
 
 
-# --- Delivery -------------------------------------------------------------------------------
-
-
-def enqueue_deliveries(ids: Iterable[int]) -> int:
-    """Hand rows to the worker. A row the broker does not take stays PENDING for the sweep."""
-    from alerts.tasks import deliver_notification
-
-    sent = 0
-    for pk in ids:
-        if not _publish(deliver_notification, pk):
-            logger.warning("alerts: broker unavailable; notification %s waits for the sweep", pk)
-            break  # the rest wait too; no need to pay the connect timeout for each
-        sent += 1
-    return sent
-
-
-def _publish(task: Any, *args: Any) -> bool:
-    # retry=False: with the broker down the row must not hold the caller for the publish retry
-    # policy; it waits in the outbox instead. Connecting still costs about two seconds.
-    try:
-        task.apply_async(args=args, retry=False)
-    except (OperationalError, OSError):
-        return False
-    return True
-
-
-def deliver_notification(notification_id: int) -> str | None:
-    """Send one outbox row if it is due and nobody else holds it; return its new status."""
-    now = timezone.now()
-    claimed = Notification.objects.filter(
-        pk=notification_id, status=NotificationStatus.PENDING, next_attempt_at__lte=now
-    ).update(
-        status=NotificationStatus.SENDING,
-        attempts=F("attempts") + 1,
-        claimed_until=now + SEND_LEASE,
-    )
-    if claimed != 1:
-        return None
-    row = Notification.objects.get(pk=notification_id)
-    channel = find_channel(row.channel, row.target)
-    try:
-        if channel is None:
-            raise DeliveryError("channel is no longer configured", retryable=False)
-        _send(channel, row)
-    except DeliveryError as err:
-        return _record_failure(row, err)
-    Notification.objects.filter(pk=row.pk, status=NotificationStatus.SENDING).update(
-        status=NotificationStatus.SENT, sent_at=timezone.now(), last_error="", claimed_until=None
-    )
-    return NotificationStatus.SENT
-
-
-def _send(channel: Channel, row: Notification) -> None:
-    from alerts.channels import send
-
-    send(
-        channel,
-        Message(
-            title=row.title,
-            body=row.body,
-            severity=row.severity,
-            kind=row.kind,
-            rule=row.rule,
-            fingerprint=row.fingerprint,
-            facts=row.facts,
-            link=row.link,
-            created_at=row.created_at,
-        ),
-    )
-
-
-def _record_failure(row: Notification, err: DeliveryError) -> str:
-    now = timezone.now()
-    give_up_at = row.created_at + timedelta(hours=settings.ALERT_GIVE_UP_HOURS)
-    if err.retryable and now < give_up_at:
-        delay = err.retry_after if err.retry_after is not None else backoff_seconds(row.attempts)
-        status = NotificationStatus.PENDING
-        next_at = now + timedelta(seconds=delay)
-    else:
-        status, next_at = NotificationStatus.FAILED, now
-    logger.warning(
-        "alerts: delivery of notification %s via %s failed (%s): %s",
-        row.pk,
-        row.channel,
-        "will retry" if status == NotificationStatus.PENDING else "gave up",
-        err.reason[:200],
-    )
-    Notification.objects.filter(pk=row.pk, status=NotificationStatus.SENDING).update(
-        status=status, next_attempt_at=next_at, last_error=err.reason[:2000], claimed_until=None
-    )
-    return status
-
-
-def backoff_seconds(attempts: int) -> float:
-    """30 s, 60 s, 120 s, … capped at ALERT_RETRY_MAX_SECONDS."""
-    base = settings.ALERT_RETRY_BASE_SECONDS
-    return float(min(settings.ALERT_RETRY_MAX_SECONDS, base * 2 ** max(0, attempts - 1)))
-
-
-def sweep_outbox(*, limit: int = 200) -> int:
-    """Re-queue due rows and rows whose sender died mid-send; return how many were handed over."""
-    now = timezone.now()
-    Notification.objects.filter(status=NotificationStatus.SENDING, claimed_until__lt=now).update(
-        status=NotificationStatus.PENDING, claimed_until=None
-    )
-    due = list(
-        Notification.objects.filter(status=NotificationStatus.PENDING, next_attempt_at__lte=now)
-        .order_by("next_attempt_at", "id")
-        .values_list("id", flat=True)[:limit]
-    )
-    return enqueue_deliveries(due)
-
-
 # --- Mutes ----------------------------------------------------------------------------------
 
 
@@ -536,24 +411,6 @@ def mute_end(*, mute: MaintenanceMute, actor: Any) -> bool:
                 actor=actor,
             )
     return bool(ended)
-
-
-def retry_failed(*, ids: list[int], actor: Any) -> int:
-    """Give failed deliveries another go (after the founder fixed a webhook URL, say)."""
-    now = timezone.now()
-    with transaction.atomic():
-        count = Notification.objects.filter(pk__in=ids, status=NotificationStatus.FAILED).update(
-            status=NotificationStatus.PENDING, next_attempt_at=now, created_at=now
-        )
-        if count:
-            audit_record(
-                "ALERT_DELIVERY_RETRIED",
-                description=f"{count} failed alert deliveries queued again",
-                metadata={"notificationIds": ids},
-                actor=actor,
-            )
-            transaction.on_commit(lambda: enqueue_deliveries(ids))
-    return count
 
 
 def _link(path: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from alerts import services
+from alerts import delivery, services
 
 
 @shared_task(soft_time_limit=50, time_limit=70)
@@ -25,9 +25,9 @@ def process_critical_events() -> int:
 
 @shared_task(soft_time_limit=60, time_limit=90)
 def deliver_notification(notification_id: int) -> str | None:
-    return services.deliver_notification(notification_id)
+    return delivery.deliver_notification(notification_id)
 
 
 @shared_task(soft_time_limit=50, time_limit=70)
 def sweep_outbox() -> int:
-    return services.sweep_outbox()
+    return delivery.sweep_outbox()

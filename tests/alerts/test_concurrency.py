@@ -8,8 +8,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from alerts.delivery import deliver_notification
 from alerts.models import AlertState, Notification
-from alerts.services import deliver_notification, evaluate_rules
+from alerts.services import evaluate_rules
 from audit.models import AuditLog
 
 EVALUATORS = 8

@@ -6,9 +6,10 @@ import pytest
 from django.utils import timezone
 
 from alerts.channels import DISCORD, EMAIL, JSON, SLACK, parse_webhook_url
+from alerts.delivery import backoff_seconds, sweep_outbox
 from alerts.models import Notification
 from alerts.rules import Observation, Rule
-from alerts.services import apply_observation, backoff_seconds, sweep_outbox
+from alerts.services import apply_observation
 from tests.alerts.conftest import Reply, free_port
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)

@@ -4,8 +4,9 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
+from alerts.delivery import sweep_outbox
 from alerts.models import MaintenanceMute, Notification
-from alerts.services import mute_create, sweep_outbox
+from alerts.services import mute_create
 from audit.models import Action, AuditLog, Severity
 from audit.services import audit_record_independent
 from tests.alerts.conftest import Reply

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from alerts import services
+from alerts import delivery, services
 from audit.context import audit_context
 from audit.models import Source
 
@@ -14,5 +14,5 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         with audit_context(source=Source.COMMAND, label="run_alert_rules"):
             queued = services.evaluate_rules()
-            handed = services.sweep_outbox()
+            handed = delivery.sweep_outbox()
         self.stdout.write(f"queued {len(queued)} notifications, handed {handed} to delivery")
