@@ -45,7 +45,9 @@ def enqueue_deliveries(ids: Iterable[int]) -> int:
 
 def publish(task: Any, *args: Any) -> bool:
     # retry=False: with the broker down the row must not hold the caller for the publish retry
-    # policy; it waits in the outbox instead. Connecting still costs about two seconds.
+    # policy; it waits in the outbox instead. Kombu still retries the connection for up to
+    # CELERY_BROKER_CONNECTION_TIMEOUT (2 s), once per call: enqueue_deliveries stops at the
+    # first refusal.
     try:
         task.apply_async(args=args, retry=False)
     except (OperationalError, OSError):
