@@ -140,7 +140,8 @@ def scrub_event(event: dict[str, Any]) -> dict[str, Any]:
             env.pop("REMOTE_ADDR", None)
     if event.get("extra"):
         event["extra"] = redact(event["extra"])
-    for crumb in (event.get("breadcrumbs") or {}).get("values", []):
+    crumbs = event.get("breadcrumbs") or {}
+    for crumb in crumbs.get("values", []) if isinstance(crumbs, dict) else crumbs:
         data = crumb.get("data")
         if isinstance(data, dict):
             if isinstance(data.get("url"), str):
@@ -153,10 +154,16 @@ def scrub_event(event: dict[str, Any]) -> dict[str, Any]:
             data.pop("http.query", None)
             span["data"] = redact(data)
 
+    # Imported here so that importing this module never needs the app registry (models).
     from audit.context import current_context
 
     ctx = current_context()
-    user = ctx.user
+    try:
+        user = ctx.user
+    except Exception:
+        # Resolving a lazy session user needs the database, which may be what just failed; an
+        # exception here would make the SDK drop the whole event.
+        user = None
     event["user"] = {"id": str(user.pk), "role": getattr(user, "role", "")} if user else {}
     if ctx.request_id:
         event.setdefault("tags", {})
