@@ -146,11 +146,11 @@ def send_email(recipients: list[str], message: Message) -> None:
 def webhook_payload(fmt: str, message: Message) -> dict[str, Any]:
     facts = [f"{key}: {value}" for key, value in message.facts.items()]
     if fmt == SLACK:
-        text = "\n".join([f"*{message.title}*", message.body, *facts])
+        text = "\n".join([f"*{_slack(message.title)}*", _slack(message.body), *map(_slack, facts)])
         if message.link:
             text += f"\n<{message.link}|Open>"
         return {
-            "text": message.title,
+            "text": _slack(message.title),
             "blocks": [
                 {"type": "section", "text": {"type": "mrkdwn", "text": text[:SLACK_TEXT_LIMIT]}}
             ],
@@ -184,6 +184,11 @@ def webhook_payload(fmt: str, message: Message) -> dict[str, Any]:
         "link": message.link or None,
         "createdAt": message.created_at.astimezone(UTC).isoformat(),
     }
+
+
+def _slack(text: str) -> str:
+    # Slack's mrkdwn treats these three as control characters (links, mentions).
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 _DISCORD_COLOURS = {"critical": 0xC0392B, "error": 0xE67E22, "warning": 0xF1C40F, "info": 0x27AE60}
