@@ -83,6 +83,23 @@ def test_critical_row_in_a_business_transaction_is_announced_when_it_commits(
 
 
 @pytest.mark.django_db
+def test_a_critical_row_rolled_back_with_its_transaction_alerts_nobody(
+    channels, django_capture_on_commit_callbacks, time_machine
+):
+    time_machine.move_to(T0, tick=False)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        with pytest.raises(RuntimeError), transaction.atomic():
+            audit_record(Action.SYSTEM_ERROR, severity=Severity.CRITICAL, description="ledger off")
+            raise RuntimeError("the business change failed")
+        evaluate_rules()
+
+    assert AuditLog.objects.count() == 0
+    assert Notification.objects.count() == 0
+    assert channels["webhooks"].requests == [] and channels["mail"].messages == []
+
+
+@pytest.mark.django_db
 def test_a_critical_event_the_queue_missed_is_caught_by_the_periodic_evaluation(
     channels, django_capture_on_commit_callbacks, settings, time_machine
 ):
