@@ -1,9 +1,10 @@
 """Sentry for the web process, the Celery worker and beat: one set of options, scrubbed events.
 
 No event leaves a development or test environment: `init_sentry` does nothing there, whatever
-SENTRY_DSN says. Request bodies, cookies, credentials and query strings never leave at all; the
-SDK's own `send_default_pii=False` covers part of that, and `scrub_event` covers the rest (request
-bodies up to 10 KB, query strings and frame locals are sent by default).
+SENTRY_DSN says. Request bodies, cookies, credentials, query strings and local variables never
+leave at all: the SDK's `data_collection` options switch their collection off, and `scrub_event`
+(before_send and before_send_transaction) strips them again from whatever an integration attaches,
+redacts extra data as the audit trail does, and reduces the user to id and role.
 """
 
 from __future__ import annotations
