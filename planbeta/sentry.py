@@ -22,8 +22,6 @@ from sentry_sdk.integrations.redis import RedisIntegration
 
 from audit.redaction import is_secret_key, redact
 
-logger = logging.getLogger(__name__)
-
 QUIET_ENVIRONMENTS = frozenset({"development", "test"})
 # Health and readiness are polled every few seconds by monitors and load balancers: tracing them
 # would spend the whole quota on requests that tell us nothing.
