@@ -17,7 +17,9 @@ import traceback
 from typing import Any
 
 import sentry_sdk
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.utils.module_loading import import_string
 
 from audit.context import current_context
 from audit.models import AuditLog, Severity
@@ -56,6 +58,8 @@ def audit_record(
         error=error,
     )
     row.save(using=DEFAULT_DB_ALIAS, force_insert=True)
+    if severity in (Severity.ERROR, Severity.CRITICAL):
+        transaction.on_commit(lambda: _after_serious_row(row, error), using=DEFAULT_DB_ALIAS)
     return row
 
 
@@ -132,6 +136,10 @@ def audit_record_independent(
         if severity in (Severity.ERROR, Severity.CRITICAL) and not is_audited(error):
             _report_to_sentry(error, action=action, severity=severity)
         mark_audited(error)
+    elif row is not None and severity in (Severity.ERROR, Severity.CRITICAL):
+        _report_message_to_sentry(row)
+    if row is not None and severity == Severity.CRITICAL:
+        _critical_hook(row)
     return row
 
 
@@ -157,6 +165,43 @@ def _report_to_sentry(error: BaseException, *, action: str, severity: str) -> No
         scope.set_tag("request_id", ctx.request_id or None)
         scope.level = "fatal" if severity == Severity.CRITICAL else "error"
         sentry_sdk.capture_exception(error)
+
+
+def _after_serious_row(row: AuditLog, error: BaseException | None) -> None:
+    if error is None:
+        _report_message_to_sentry(row)
+    elif not is_audited(error):
+        _report_to_sentry(error, action=row.action, severity=row.severity)
+        mark_audited(error)
+    if row.severity == Severity.CRITICAL:
+        _critical_hook(row)
+
+
+def _report_message_to_sentry(row: AuditLog) -> None:
+    # ERROR/CRITICAL rows without an exception (a rejected webhook, a failed e-mail) still reach
+    # Sentry, once. Action, ids and entity only: a description may name a student or a lead,
+    # and the row itself is one click away by its id.
+    with sentry_sdk.new_scope() as scope:
+        scope.set_tag("audit_action", row.action)
+        scope.set_tag("request_id", row.request_id or None)
+        scope.set_extra("audit_id", row.pk)
+        scope.set_extra("entity", f"{row.entity_type} {row.entity_id}".strip())
+        level = "fatal" if row.severity == Severity.CRITICAL else "error"
+        sentry_sdk.capture_message(f"{row.severity} audit event: {row.action}", level=level)
+
+
+def _critical_hook(row: AuditLog) -> None:
+    """Tell the alerting app (AUDIT_CRITICAL_HOOK) about a committed CRITICAL row; never raises."""
+    hook_path = getattr(settings, "AUDIT_CRITICAL_HOOK", "")
+    if not hook_path:
+        return
+    try:
+        import_string(hook_path)(row)
+    except Exception as exc:
+        # Alerting has a periodic sweep of CRITICAL rows as its safety net; the caller's request
+        # must not fail because an alert could not be queued.
+        logger.error("critical-event hook failed: %s", type(exc).__name__)
+        sentry_sdk.capture_exception(exc)
 
 
 def _build(

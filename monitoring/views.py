@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from accounts.models import Role
+from alerts.selectors import notification_list, open_alert_list
 
 
 @login_required
@@ -20,5 +21,7 @@ def activity_dashboard(request: HttpRequest) -> HttpResponse:
     context = {
         "api_url": reverse("api-audit-logs"),
         "poll_ms": int(float(getattr(settings, "ACTIVITY_POLL_SECONDS", 10)) * 1000),
+        "open_alerts": list(open_alert_list()),
+        "deliveries": list(notification_list(limit=10)),
     }
     return render(request, "monitoring/activity.html", context)

@@ -13,7 +13,10 @@ app.autodiscover_tasks()
 
 app.conf.beat_schedule = {
     # The health check reports this heartbeat's age: beat, broker and a worker all work.
-    "monitoring-heartbeat": {"task": "monitoring.heartbeat", "schedule": 60.0},
+    "monitoring-heartbeat": {
+        "task": "monitoring.heartbeat",
+        "schedule": float(os.environ.get("MONITORING_HEARTBEAT_SECONDS", "60")),
+    },
 }
 
 REQUEST_ID_HEADER = "planbeta_request_id"
@@ -47,3 +50,34 @@ def _close_task_context(task: Any = None, **kwargs: Any) -> None:
     token = getattr(task.request, "_audit_token", None)
     if token is not None:
         unbind(token)
+
+
+# Beat runs as its own process and needs its own Sentry client; celeryd_init alone misses it.
+@signals.celeryd_init.connect
+def _init_sentry_in_worker(**kwargs):
+    from planbeta.sentry import init_sentry
+
+    init_sentry("worker")
+
+
+@signals.beat_init.connect
+def _init_sentry_in_beat(**kwargs):
+    from planbeta.sentry import init_sentry
+
+    init_sentry("beat")
+
+
+# Alerts: rules every minute; the outbox sweep re-queues due and stuck deliveries. The intervals
+# are variables so that an end-to-end test can run beat on a short schedule.
+app.conf.beat_schedule.update(
+    {
+        "alerts-evaluate-rules": {
+            "task": "alerts.tasks.evaluate_alert_rules",
+            "schedule": float(os.environ.get("ALERT_EVALUATE_SECONDS", "60")),
+        },
+        "alerts-sweep-outbox": {
+            "task": "alerts.tasks.sweep_outbox",
+            "schedule": float(os.environ.get("ALERT_SWEEP_SECONDS", "30")),
+        },
+    }
+)

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "invoices",
     "payments",
     "monitoring",
+    "alerts",
 ]
 
 MIDDLEWARE = [
@@ -242,6 +243,7 @@ if TESTING:
 APP_VERSION = env("APP_RELEASE", default="dev")
 SENTRY_DSN = env("SENTRY_DSN", default="")
 SENTRY_ENVIRONMENT = env("SENTRY_ENVIRONMENT", default="development")
+SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.1)
 HEALTH_CHECK_TOKEN = env("HEALTH_CHECK_TOKEN", default="")
 # Where the Celery heartbeat is expected (a worker and beat run); see monitoring/checks.py for the
 # other health thresholds, overridable here by name.
@@ -263,6 +265,32 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": ["'none'"],
     },
 }
+
+# --- Alerts (alerts/) ---------------------------------------------------------------------------
+FOUNDER_ALERT_EMAILS = env.list("FOUNDER_ALERT_EMAILS", default=[])
+# Comma-separated; each URL may name its format: slack+https://…, discord+https://…, json+https://…
+ALERT_WEBHOOK_URLS = env.list("ALERT_WEBHOOK_URLS", default=[])
+ALERT_WEBHOOK_TIMEOUT = env.float("ALERT_WEBHOOK_TIMEOUT", default=10.0)
+# Transient failures (timeouts, 5xx, 429, mail server down) are retried until this age.
+ALERT_GIVE_UP_HOURS = env.float("ALERT_GIVE_UP_HOURS", default=48.0)
+ALERT_RETRY_BASE_SECONDS = env.int("ALERT_RETRY_BASE_SECONDS", default=30)
+ALERT_RETRY_MAX_SECONDS = env.int("ALERT_RETRY_MAX_SECONDS", default=3600)
+ALERT_REPEAT_HOURS = env.float("ALERT_REPEAT_HOURS", default=4.0)
+ALERT_RESOLVE_AFTER_MINUTES = env.float("ALERT_RESOLVE_AFTER_MINUTES", default=5.0)
+ALERT_CRITICAL_GROUP_SECONDS = env.int("ALERT_CRITICAL_GROUP_SECONDS", default=300)
+ALERT_DIGEST_HOUR = env.int("ALERT_DIGEST_HOUR", default=8)  # local time (TIME_ZONE)
+ALERT_ERROR_RATE_THRESHOLD = env.float("ALERT_ERROR_RATE_THRESHOLD", default=0.10)
+ALERT_ERROR_RATE_MIN_EVENTS = env.int("ALERT_ERROR_RATE_MIN_EVENTS", default=20)
+ALERT_SLOW_QUERY_MS = env.float("ALERT_SLOW_QUERY_MS", default=2000.0)
+ALERT_HEARTBEAT_STALE_SECONDS = env.int("ALERT_HEARTBEAT_STALE_SECONDS", default=180)
+ALERT_QUIET_HOURS = env.float("ALERT_QUIET_HOURS", default=48.0)
+ALERT_BASE_URL = env("ALERT_BASE_URL", default="")
+# Where rules 3 and 5 read their measurements; the monitoring app provides them.
+ALERT_HEALTH_SOURCE = "monitoring.checks.collect_health"
+ALERT_DB_PERFORMANCE_SOURCE = "monitoring.checks.check_database_performance"
+ALERT_HEARTBEAT_SOURCE = "monitoring.checks.heartbeat_age_seconds"
+# Called after a CRITICAL audit row is committed; the audit app itself depends on no other app.
+AUDIT_CRITICAL_HOOK = "alerts.services.critical_event_recorded"
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,230 @@
+"""The condition rules: each looks at the present and says whether its alert should be firing.
+
+Rule 1 (critical audit events) and rule 6 (the daily digest) are events, not conditions; they
+live in `alerts.services`. Rules 3 and 5 read measurements from the monitoring app through dotted
+paths in settings (ALERT_*_SOURCE), imported at evaluation time: without that app they are
+skipped, not failed. Messages carry counts, actions, ids and links only — never a student's or a
+lead's personal data, because they go to chat channels.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count, Q
+from django.utils.module_loading import import_string
+
+from alerts.channels import EMAIL
+from audit.models import Action, AuditLog, Severity
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Observation:
+    firing: bool
+    title: str
+    body: str = ""
+    facts: dict[str, Any] = field(default_factory=dict)
+    severity: str = "error"
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    check: Callable[[datetime], Observation | None]
+    # Channel kinds this rule notifies; empty means every configured channel.
+    channels: tuple[str, ...] = ()
+    repeat_hours: float | None = None
+
+    @property
+    def repeat(self) -> timedelta:
+        return timedelta(hours=self.repeat_hours or settings.ALERT_REPEAT_HOURS)
+
+
+def error_rate(now: datetime) -> Observation:
+    """Rule 2: ERROR + CRITICAL audit rows above the threshold share of the last hour's rows."""
+    counts = AuditLog.objects.filter(
+        created_at__gt=now - timedelta(hours=1), created_at__lte=now
+    ).aggregate(
+        total=Count("id"),
+        errors=Count("id", filter=Q(severity__in=[Severity.ERROR, Severity.CRITICAL])),
+    )
+    total, errors = counts["total"], counts["errors"]
+    rate = errors / total if total else 0.0
+    firing = total >= settings.ALERT_ERROR_RATE_MIN_EVENTS and rate > (
+        settings.ALERT_ERROR_RATE_THRESHOLD
+    )
+    return Observation(
+        firing=firing,
+        title=f"Error rate {rate:.1%} in the last hour ({errors} of {total} events)",
+        body=(
+            f"More than {settings.ALERT_ERROR_RATE_THRESHOLD:.0%} of the audited events in the "
+            "last hour were errors."
+            if firing
+            else "The error rate is within bounds."
+        ),
+        facts={"errors": errors, "events": total, "errorRate": f"{rate:.1%}"},
+    )
+
+
+def slow_database(now: datetime) -> Observation | None:
+    """Rule 3: the monitoring app's measured query time above ALERT_SLOW_QUERY_MS."""
+    measure = _source(settings.ALERT_DB_PERFORMANCE_SOURCE)
+    if measure is None:
+        return None
+    result = measure()
+    query_ms = query_time_ms(result)
+    threshold = settings.ALERT_SLOW_QUERY_MS
+    facts = {"queryTime": f"{query_ms:.0f}ms", "threshold": f"{threshold:.0f}ms"}
+    if _probe_failed(result):
+        # The probe was cancelled by its own statement timeout or failed: no measurement, and a
+        # database that does not answer the probe in time is what this rule is for.
+        return Observation(
+            firing=True,
+            title="Database probe query failed or timed out",
+            body=str(result.fields.get("message", "")),
+            facts=facts if query_ms is not None else {"threshold": facts["threshold"]},
+        )
+    if query_ms is None:
+        logger.warning("alerts: database performance check gave no query time")
+        return None
+    return Observation(
+        firing=query_ms > threshold,
+        title=f"Database query time {query_ms:.0f} ms (threshold {threshold:.0f} ms)",
+        body="The database answers slowly." if query_ms > threshold else "Query time is normal.",
+        facts=facts,
+    )
+
+
+def _probe_failed(result: Any) -> bool:
+    # monitoring.checks.CheckResult: `value` is the query time, None when the probe did not finish.
+    fields = getattr(result, "fields", None)
+    return isinstance(fields, dict) and result.value is None and "message" in fields
+
+
+def no_activity(now: datetime) -> Observation | None:
+    """Rule 4: no conversion and no payment in ALERT_QUIET_HOURS (48 h)."""
+    since = now - timedelta(hours=settings.ALERT_QUIET_HOURS)
+    if not AuditLog.objects.filter(created_at__lt=since).exists():
+        return None  # a system younger than the window has had no chance to be quiet
+    recent = AuditLog.objects.filter(created_at__gt=since, created_at__lte=now)
+    conversions = recent.filter(
+        action=Action.LEAD_TO_STUDENT_CONVERSION, severity=Severity.INFO
+    ).count()
+    payments = recent.filter(action=Action.PAYMENT_RECEIVED).count()
+    hours = f"{settings.ALERT_QUIET_HOURS:g}"
+    return Observation(
+        firing=conversions == 0 and payments == 0,
+        title=f"No conversions and no payments in {hours} h",
+        body=(
+            "Nothing was converted or paid; check the payment flow and the lead pipeline."
+            if conversions == 0 and payments == 0
+            else f"Activity is back: {conversions} conversions, {payments} payments."
+        ),
+        facts={"conversions": conversions, "payments": payments, "period": f"last {hours} hours"},
+        severity="warning",
+    )
+
+
+def health_unhealthy(now: datetime) -> Observation | None:
+    """Rule 5a: the health endpoint's overall status is unhealthy (and, later, recovered)."""
+    collect = _source(settings.ALERT_HEALTH_SOURCE)
+    if collect is None:
+        return None
+    body, http_status = collect(detailed=True)
+    status = body.get("status", "")
+    failing = sorted(
+        name
+        for name, check in (body.get("checks") or {}).items()
+        if isinstance(check, dict) and check.get("status") not in (None, "healthy")
+    )
+    return Observation(
+        firing=status == "unhealthy",
+        title=f"Health is {status or 'unknown'} (HTTP {http_status})",
+        body="Checks not healthy: " + (", ".join(failing) or "none"),
+        facts={"status": status, "httpStatus": http_status, "checks": ", ".join(failing)},
+        severity="critical",
+    )
+
+
+def heartbeat_stale(now: datetime) -> Observation | None:
+    """Rule 5b: the Celery beat heartbeat is older than ALERT_HEARTBEAT_STALE_SECONDS.
+
+    No heartbeat at all (a fresh deploy) is not judged: beat writes the first one within a minute.
+    """
+    age_of = _source(settings.ALERT_HEARTBEAT_SOURCE)
+    if age_of is None:
+        return None
+    age = age_of()
+    if age is None:
+        return None
+    limit = settings.ALERT_HEARTBEAT_STALE_SECONDS
+    return Observation(
+        firing=age > limit,
+        title=f"Beat heartbeat is {age:.0f} s old (limit {limit} s)",
+        body=(
+            "Scheduled tasks are not running: check the beat and worker processes and Redis."
+            if age > limit
+            else "Scheduled tasks are running again."
+        ),
+        facts={"heartbeatAge": f"{age:.0f}s", "limit": f"{limit}s"},
+        severity="critical",
+    )
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("error_rate", error_rate, channels=(EMAIL,)),
+    Rule("slow_database", slow_database, channels=(EMAIL,)),
+    Rule("no_activity", no_activity, channels=(EMAIL,), repeat_hours=24),
+    Rule("health_unhealthy", health_unhealthy),
+    Rule("heartbeat_stale", heartbeat_stale),
+)
+
+
+def _source(dotted_path: str) -> Callable[..., Any] | None:
+    try:
+        return import_string(dotted_path)
+    except ImportError:
+        logger.debug("alerts: %s is not installed; rule skipped", dotted_path)
+        return None
+
+
+_DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s)?\s*$")
+
+
+def query_time_ms(result: Any) -> float | None:
+    """The query time in milliseconds from a database-performance result, in the shapes it comes in.
+
+    monitoring.checks returns a CheckResult whose `value` is the time in ms and whose `fields` hold
+    `queryTime: "12ms"` as in the health body; plain dicts with `queryTime`, a number under
+    `queryTimeMs` / `query_time_ms` or seconds under `queryTimeSeconds` are read too.
+    """
+    if isinstance(result, (int, float)):
+        return float(result)
+    if hasattr(result, "fields") and hasattr(result, "value"):
+        if isinstance(result.value, (int, float)):
+            return float(result.value)
+        result = result.fields
+    if not isinstance(result, dict):
+        return None
+    for key in ("queryTimeMs", "query_time_ms", "queryMs"):
+        if isinstance(result.get(key), (int, float)):
+            return float(result[key])
+    for key in ("queryTimeSeconds", "query_time_seconds"):
+        if isinstance(result.get(key), (int, float)):
+            return float(result[key]) * 1000
+    for key in ("queryTime", "query_time"):
+        value = result.get(key)
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str) and (match := _DURATION.match(value)):
+            number = float(match.group(1))
+            return number * 1000 if match.group(2) == "s" else number
+    return None

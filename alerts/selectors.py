@@ -1,0 +1,23 @@
+"""Reads for the founders' views of alerting (the activity dashboard, the admin)."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from alerts.models import AlertState, AlertStatus, Notification, NotificationStatus
+
+
+def notification_list(*, status: str | None = None, limit: int = 50) -> QuerySet[Notification]:
+    """Newest deliveries first, optionally only SENT, FAILED, PENDING or MUTED ones."""
+    qs = Notification.objects.order_by("-id")
+    if status:
+        qs = qs.filter(status=status)
+    return qs[:limit]
+
+
+def failed_notification_count() -> int:
+    return Notification.objects.filter(status=NotificationStatus.FAILED).count()
+
+
+def open_alert_list() -> QuerySet[AlertState]:
+    return AlertState.objects.filter(state=AlertStatus.FIRING).order_by("firing_since")

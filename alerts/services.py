@@ -1,0 +1,430 @@
+"""Alert evaluation, claimed state changes, and maintenance mutes.
+
+The exactly-once pattern is healthchecks' `sendalerts`: a change of state is claimed with
+`UPDATE alerts_alertstate SET … WHERE id = … AND version = <seen>` and only the evaluator whose
+UPDATE touched one row writes the notification rows (the outbox), in the same transaction. They
+are handed to delivery (alerts.delivery) when it commits.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from alerts.channels import EMAIL, configured_channels
+from alerts.delivery import enqueue_deliveries, publish
+from alerts.models import (
+    AlertState,
+    AlertStatus,
+    CriticalEvent,
+    MaintenanceMute,
+    Notification,
+    NotificationKind,
+    NotificationStatus,
+)
+from alerts.rules import RULES, Observation, Rule
+from audit.models import AuditLog, Severity
+from audit.services import audit_record
+
+logger = logging.getLogger(__name__)
+
+CRITICAL_RULE = "critical_event"
+DIGEST_RULE = "daily_digest"
+# CRITICAL rows older than this when first seen (e.g. history before alerting was switched on)
+# are not announced one by one.
+CRITICAL_LOOKBACK = timedelta(hours=24)
+# A summary names counts per action over at most this many events; the rest go in the next one.
+CRITICAL_SUMMARY_LIMIT = 10000
+
+
+# --- Evaluation -----------------------------------------------------------------------------
+
+
+def evaluate_rules(*, now: datetime | None = None) -> list[int]:
+    """Evaluate every rule once; return the ids of the notifications this call queued."""
+    now = now or timezone.now()
+    queued: list[int] = []
+    for rule in RULES:
+        try:
+            observation = rule.check(now)
+        except Exception as exc:
+            # One broken measurement must not silence the other rules; it still reaches Sentry.
+            logger.exception("alerts: rule %s failed to evaluate", rule.name)
+            _capture(exc)
+            continue
+        if observation is not None:
+            queued += apply_observation(rule=rule, observation=observation, now=now)
+    queued += process_critical_events(now=now)
+    queued += send_daily_digest_if_due(now=now)
+    return queued
+
+
+def apply_observation(*, rule: Rule, observation: Observation, now: datetime) -> list[int]:
+    """Move the rule's alert to what the observation says; notify on a claimed change or repeat."""
+    state = _state(rule.name, rule.name)
+    if observation.firing:
+        if state.clear_since is not None:
+            # It flapped back before resolving: still the same alert.
+            AlertState.objects.filter(pk=state.pk, version=state.version).update(clear_since=None)
+        if state.state != AlertStatus.FIRING:
+            kind, new_state, since = NotificationKind.FIRING, AlertStatus.FIRING, now
+        elif state.last_notified_at is None or now - state.last_notified_at >= rule.repeat:
+            kind, new_state, since = NotificationKind.REPEAT, AlertStatus.FIRING, state.firing_since
+        else:
+            return []
+    elif state.state == AlertStatus.FIRING:
+        clear_since = state.clear_since or now
+        if now - clear_since < timedelta(minutes=settings.ALERT_RESOLVE_AFTER_MINUTES):
+            if state.clear_since is None:
+                AlertState.objects.filter(
+                    pk=state.pk, version=state.version, clear_since__isnull=True
+                ).update(clear_since=now)
+            return []
+        kind, new_state, since = NotificationKind.RESOLVED, AlertStatus.RESOLVED, None
+    else:
+        return []
+
+    title, body, facts = observation.title, observation.body, dict(observation.facts)
+    if kind == NotificationKind.RESOLVED:
+        title = f"Resolved: {state.summary or rule.name}"
+        body = f"{observation.title}. {observation.body}".strip()
+        if state.firing_since:
+            facts["firingFor"] = _duration((state.clear_since or now) - state.firing_since)
+    elif kind == NotificationKind.REPEAT and state.firing_since:
+        facts["firingFor"] = _duration(now - state.firing_since)
+
+    with transaction.atomic():
+        claimed = AlertState.objects.filter(
+            pk=state.pk, state=state.state, version=state.version
+        ).update(
+            state=new_state,
+            version=F("version") + 1,
+            summary=observation.title[:500] if observation.firing else state.summary,
+            details=facts,
+            firing_since=since,
+            clear_since=None,
+            last_change_at=now if kind != NotificationKind.REPEAT else state.last_change_at,
+            last_notified_at=now,
+            last_evaluated_at=now,
+        )
+        if claimed != 1:
+            return []  # another evaluator claimed this change and notifies for it
+        return _queue(
+            fingerprint=state.fingerprint,
+            rule=rule.name,
+            version=state.version + 1,
+            kind=kind,
+            severity="info" if kind == NotificationKind.RESOLVED else observation.severity,
+            title=title,
+            body=body,
+            facts=facts,
+            link=_link("/admin/alerts/alertstate/"),
+            channel_kinds=rule.channels,
+            now=now,
+        )
+
+
+def critical_event_recorded(row: AuditLog) -> None:
+    """Called by the audit service once a CRITICAL row is committed: evaluate rule 1 now.
+
+    With the broker down, neither this enqueue nor beat works, so the rule is evaluated here and
+    its notification rows wait in the outbox until the sweep can hand them to a worker.
+    """
+    from alerts.tasks import process_critical_events as task
+
+    if not publish(task):
+        logger.warning("alerts: broker unavailable; evaluating critical event %s inline", row.pk)
+        process_critical_events(enqueue=False)
+
+
+def process_critical_events(*, now: datetime | None = None, enqueue: bool = True) -> list[int]:
+    """Rule 1: announce CRITICAL audit rows; a burst becomes one message plus one summary.
+
+    The first critical event after a quiet spell is announced at once and opens a grouping window
+    (ALERT_CRITICAL_GROUP_SECONDS). Events that arrive during the window are announced together,
+    in one summary, when it closes. Claiming the next `AlertState.version` is what lets one
+    evaluator, and only one, mark the pending events as announced.
+    """
+    now = now or timezone.now()
+    _record_critical_events(now=now)
+    state = _state(CRITICAL_RULE, CRITICAL_RULE)
+    window = timedelta(seconds=settings.ALERT_CRITICAL_GROUP_SECONDS)
+    if (
+        state.state == AlertStatus.FIRING
+        and state.last_notified_at is not None
+        and now < state.last_notified_at + window
+    ):
+        return []
+    pending = CriticalEvent.objects.filter(announced_at__isnull=True).order_by("audit_id")
+    if state.state != AlertStatus.FIRING:
+        events = list(pending[:1])
+    else:
+        events = list(pending[:CRITICAL_SUMMARY_LIMIT])
+        if not events:
+            # The burst is over: back to quiet, silently (an event has nothing to "resolve").
+            AlertState.objects.filter(pk=state.pk, version=state.version).update(
+                state=AlertStatus.RESOLVED,
+                version=F("version") + 1,
+                last_change_at=now,
+                last_evaluated_at=now,
+            )
+    if not events:
+        return []
+    return _announce_critical(state, events, now=now, enqueue=enqueue)
+
+
+def _record_critical_events(*, now: datetime) -> None:
+    """Note every recent CRITICAL audit row that rule 1 has not seen yet (idempotent)."""
+    unseen = (
+        AuditLog.objects.filter(severity=Severity.CRITICAL, created_at__gte=now - CRITICAL_LOOKBACK)
+        .filter(~Exists(CriticalEvent.objects.filter(audit_id=OuterRef("pk"))))
+        .values_list("id", "action", "entity_type", "entity_id", "request_id", "created_at")
+    )
+    CriticalEvent.objects.bulk_create(
+        [
+            CriticalEvent(
+                audit_id=pk,
+                action=action,
+                entity_type=entity_type,
+                entity_id=entity_id,
+                request_id=request_id,
+                created_at=created_at,
+            )
+            for pk, action, entity_type, entity_id, request_id, created_at in unseen
+        ],
+        ignore_conflicts=True,  # another evaluator noted the same row a moment ago
+    )
+    CriticalEvent.objects.filter(announced_at__lt=now - 2 * CRITICAL_LOOKBACK).delete()
+
+
+def _announce_critical(
+    state: AlertState, events: list[CriticalEvent], *, now: datetime, enqueue: bool
+) -> list[int]:
+    if len(events) == 1:
+        event = events[0]
+        kind = NotificationKind.CRITICAL
+        title = f"Critical event: {event.action} (audit #{event.audit_id})"
+        body = "A critical event was recorded in the audit trail."
+        facts = {
+            "action": event.action,
+            "entity": f"{event.entity_type} {event.entity_id}".strip() or "-",
+            "auditId": event.audit_id,
+        }
+        if event.request_id:
+            facts["requestId"] = event.request_id
+        link = _link(f"/admin/audit/auditlog/{event.audit_id}/change/")
+    else:
+        kind = NotificationKind.SUMMARY
+        by_action = Counter(event.action for event in events)
+        title = f"{len(events)} more critical events since the last alert"
+        body = "Critical events recorded during the grouping window, by action."
+        facts = {action: count for action, count in by_action.most_common()}
+        facts["auditIds"] = f"{events[0].audit_id}-{events[-1].audit_id}"
+        link = _link("/admin/audit/auditlog/?severity__exact=CRITICAL")
+
+    with transaction.atomic():
+        claimed = AlertState.objects.filter(pk=state.pk, version=state.version).update(
+            state=AlertStatus.FIRING,
+            version=F("version") + 1,
+            summary=title[:500],
+            details=facts,
+            firing_since=state.firing_since if state.state == AlertStatus.FIRING else now,
+            last_change_at=now,
+            last_notified_at=now,
+            last_evaluated_at=now,
+        )
+        if claimed != 1:
+            return []
+        CriticalEvent.objects.filter(pk__in=[event.pk for event in events]).update(announced_at=now)
+        return _queue(
+            fingerprint=state.fingerprint,
+            rule=CRITICAL_RULE,
+            version=state.version + 1,
+            kind=kind,
+            severity="critical",
+            title=title,
+            body=body,
+            facts=facts,
+            link=link,
+            channel_kinds=(),
+            now=now,
+            enqueue=enqueue,
+        )
+
+
+def send_daily_digest_if_due(*, now: datetime | None = None) -> list[int]:
+    """Rule 6: once a day, from ALERT_DIGEST_HOUR local time, e-mail errors and open alerts."""
+    now = now or timezone.now()
+    local = timezone.localtime(now)
+    if local.hour < settings.ALERT_DIGEST_HOUR:
+        return []
+    day = local.date().isoformat()
+    state = _state(DIGEST_RULE, DIGEST_RULE)
+    if state.details.get("lastDate") == day:
+        return []
+
+    since = now - timedelta(hours=24)
+    errors = Counter(
+        AuditLog.objects.filter(
+            created_at__gt=since, severity__in=[Severity.ERROR, Severity.CRITICAL]
+        ).values_list("severity", "action")
+    )
+    open_alerts = list(
+        AlertState.objects.filter(state=AlertStatus.FIRING)
+        .exclude(rule__in=[DIGEST_RULE])
+        .values_list("fingerprint", "summary")
+    )
+    failed = Notification.objects.filter(
+        status=NotificationStatus.FAILED, created_at__gt=since
+    ).count()
+    facts: dict[str, Any] = {
+        "date": day,
+        "openAlerts": len(open_alerts),
+        "failedDeliveries": failed,
+    }
+    for (severity, action), count in sorted(errors.items()):
+        facts[f"{severity} {action}"] = count
+    lines = [f"Errors in the last 24 hours: {sum(errors.values())}."]
+    lines += [f"Open alert: {fp} — {summary}" for fp, summary in open_alerts]
+    if not open_alerts:
+        lines.append("No alert is firing.")
+
+    with transaction.atomic():
+        claimed = AlertState.objects.filter(pk=state.pk, version=state.version).update(
+            version=F("version") + 1, details={"lastDate": day}, last_notified_at=now
+        )
+        if claimed != 1:
+            return []
+        return _queue(
+            fingerprint=f"{DIGEST_RULE}:{day}",
+            rule=DIGEST_RULE,
+            version=state.version + 1,
+            kind=NotificationKind.DIGEST,
+            severity="info",
+            title=f"Daily digest {day}",
+            body="\n".join(lines),
+            facts=facts,
+            link=_link("/dashboard/activity"),
+            channel_kinds=(EMAIL,),
+            now=now,
+        )
+
+
+def _state(fingerprint: str, rule: str) -> AlertState:
+    # get_or_create retries the read after losing an insert race on the unique fingerprint.
+    state, _ = AlertState.objects.get_or_create(fingerprint=fingerprint, defaults={"rule": rule})
+    return state
+
+
+def _queue(
+    *,
+    fingerprint: str,
+    rule: str,
+    version: int,
+    kind: str,
+    severity: str,
+    title: str,
+    body: str,
+    facts: dict[str, Any],
+    link: str,
+    channel_kinds: tuple[str, ...],
+    now: datetime,
+    enqueue: bool = True,
+) -> list[int]:
+    """Write one outbox row per channel in the caller's transaction; enqueue them on commit."""
+    channels = [c for c in configured_channels() if not channel_kinds or c.kind in channel_kinds]
+    muted = is_muted(now=now)
+    rows = [
+        Notification(
+            dedup_key=f"{fingerprint}:{version}:{channel.kind}:{channel.target}"[:255],
+            fingerprint=fingerprint,
+            rule=rule,
+            kind=kind,
+            severity=severity,
+            channel=channel.kind,
+            target=channel.target,
+            target_label=channel.label[:200],
+            title=title[:300],
+            body=body,
+            facts=facts,
+            link=link,
+            status=NotificationStatus.MUTED if muted else NotificationStatus.PENDING,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        for channel in channels
+    ]
+    for row in rows:
+        row.save(force_insert=True)
+    ids = [row.pk for row in rows if row.status == NotificationStatus.PENDING]
+    if ids and enqueue:
+        transaction.on_commit(lambda: enqueue_deliveries(ids))
+    return [row.pk for row in rows]
+
+
+# --- Mutes ----------------------------------------------------------------------------------
+
+
+def is_muted(*, now: datetime | None = None) -> bool:
+    now = now or timezone.now()
+    return MaintenanceMute.objects.filter(starts_at__lte=now, ends_at__gt=now).exists()
+
+
+def mute_create(
+    *, actor: Any, ends_at: datetime, reason: str, starts_at: datetime | None = None
+) -> MaintenanceMute:
+    """Mute alert notifications for a maintenance window (founders, from the admin)."""
+    with transaction.atomic():
+        mute = MaintenanceMute.objects.create(
+            starts_at=starts_at or timezone.now(), ends_at=ends_at, reason=reason, created_by=actor
+        )
+        audit_record(
+            "ALERTS_MUTED",
+            description=f"Alert notifications muted until {ends_at:%Y-%m-%d %H:%M %Z}",
+            entity=mute,
+            metadata={"startsAt": mute.starts_at.isoformat(), "endsAt": ends_at.isoformat()},
+            actor=actor,
+        )
+    return mute
+
+
+def mute_end(*, mute: MaintenanceMute, actor: Any) -> bool:
+    """End a mute early; False if it had already ended."""
+    now = timezone.now()
+    with transaction.atomic():
+        ended = MaintenanceMute.objects.filter(pk=mute.pk, ends_at__gt=now).update(
+            ends_at=Greatest(now, F("starts_at") + timedelta(seconds=1))
+        )
+        if ended:
+            audit_record(
+                "ALERTS_UNMUTED",
+                description="Alert notifications unmuted",
+                entity=mute,
+                actor=actor,
+            )
+    return bool(ended)
+
+
+def _link(path: str) -> str:
+    base = settings.ALERT_BASE_URL.rstrip("/")
+    return f"{base}{path}" if base else ""
+
+
+def _duration(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
+
+
+def _capture(exc: BaseException) -> None:
+    import sentry_sdk
+
+    sentry_sdk.capture_exception(exc)

@@ -1,0 +1,292 @@
+"""Rules 2-6: firing, repeat suppression, resolution; state in the database."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from alerts.models import AlertState, Notification
+from alerts.services import evaluate_rules
+from audit.models import AuditLog
+from monitoring.checks import record_heartbeat
+from tests.alerts import sources
+
+T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)  # 15:30 in Kolkata, after the digest hour
+
+
+@pytest.fixture
+def evaluate(django_capture_on_commit_callbacks, time_machine):
+    def evaluate(at: datetime) -> list[tuple[str, str, str]]:
+        time_machine.move_to(at, tick=False)
+        with django_capture_on_commit_callbacks(execute=True):
+            ids = evaluate_rules()
+        return sorted(
+            Notification.objects.filter(pk__in=ids).values_list("rule", "kind", "channel")
+        )
+
+    return evaluate
+
+
+@pytest.fixture
+def no_digest(settings):
+    settings.ALERT_DIGEST_HOUR = 24  # never due: these tests look at one rule at a time
+
+
+@pytest.fixture
+def no_monitoring(settings):
+    settings.ALERT_HEALTH_SOURCE = "monitoring.not_installed.collect_health"
+    settings.ALERT_DB_PERFORMANCE_SOURCE = "monitoring.not_installed.check_database_performance"
+    settings.ALERT_HEARTBEAT_SOURCE = "monitoring.not_installed.heartbeat_age_seconds"
+
+
+@pytest.fixture
+def measured(settings):
+    settings.ALERT_HEALTH_SOURCE = "tests.alerts.sources.collect_health"
+    settings.ALERT_DB_PERFORMANCE_SOURCE = "tests.alerts.sources.db_performance"
+    settings.ALERT_HEARTBEAT_SOURCE = "tests.alerts.sources.heartbeat_age_seconds"
+    sources.readings.clear()
+    sources.readings.update({"health": "healthy", "queryTime": "12ms", "heartbeat": 20.0})
+    yield sources.readings
+    sources.readings.clear()
+
+
+def audit_rows(n: int, *, at: datetime, severity: str = "INFO", action: str = "LEAD_UPDATED"):
+    AuditLog.objects.bulk_create(
+        AuditLog(action=action, severity=severity, description="row", created_at=at)
+        for _ in range(n)
+    )
+
+
+@pytest.mark.django_db
+def test_error_rate_above_ten_percent_fires_once_repeats_after_four_hours_and_resolves(
+    channels, evaluate, no_digest, no_monitoring
+):
+    audit_rows(18, at=T0 - timedelta(minutes=30))
+    audit_rows(3, at=T0 - timedelta(minutes=10), severity="ERROR", action="API_ERROR")
+
+    assert evaluate(T0) == [("error_rate", "FIRING", "email")]
+    [mail] = channels["mail"].messages
+    assert "Error rate 14.3% in the last hour (3 of 21 events)" in mail["data"]
+    assert evaluate(T0 + timedelta(minutes=1)) == []
+    audit_rows(3, at=T0 + timedelta(hours=3, minutes=50), severity="ERROR")
+    audit_rows(20, at=T0 + timedelta(hours=3, minutes=50))
+    assert evaluate(T0 + timedelta(hours=3, minutes=59)) == []
+    state = AlertState.objects.get(fingerprint="error_rate")
+    assert (state.state, state.firing_since) == ("firing", T0)
+
+    assert evaluate(T0 + timedelta(hours=4)) == [("error_rate", "REPEAT", "email")]
+
+    audit_rows(100, at=T0 + timedelta(hours=4, minutes=30))
+    assert evaluate(T0 + timedelta(hours=4, minutes=31)) == []  # clear, not yet for 5 minutes
+    assert evaluate(T0 + timedelta(hours=4, minutes=36)) == [("error_rate", "RESOLVED", "email")]
+    resolved = Notification.objects.get(kind="RESOLVED")
+    assert resolved.title == "Resolved: Error rate 13.0% in the last hour (3 of 23 events)"
+    assert resolved.facts["firingFor"] == "4 h 31 min"
+    assert AlertState.objects.get(fingerprint="error_rate").state == "resolved"
+    assert evaluate(T0 + timedelta(hours=5)) == []
+    assert len(channels["mail"].messages) == 3
+    assert channels["webhooks"].requests == []  # rule 2 is an e-mail rule
+
+
+@pytest.mark.django_db
+def test_a_flapping_condition_is_one_alert_until_it_stays_clear_for_five_minutes(
+    channels, evaluate, no_digest, measured
+):
+    readings = []
+    for minute, health in enumerate(
+        ["unhealthy", "degraded", "unhealthy", "degraded"] + ["degraded"] * 5
+    ):
+        measured["health"] = health
+        readings.append(evaluate(T0 + timedelta(minutes=minute)))
+
+    kinds = [{kind for _, kind, _ in fired} for fired in readings]
+    assert kinds == [{"FIRING"}, set(), set(), set(), set(), set(), set(), set(), {"RESOLVED"}]
+    assert Notification.objects.filter(kind="RESOLVED").first().facts["firingFor"] == "3 min"
+
+
+@pytest.mark.django_db
+def test_error_rate_needs_a_minimum_number_of_events(channels, evaluate, no_digest, no_monitoring):
+    audit_rows(10, at=T0 - timedelta(minutes=5), severity="ERROR")
+    audit_rows(9, at=T0 - timedelta(minutes=5))
+
+    assert evaluate(T0) == []
+    assert AlertState.objects.get(fingerprint="error_rate").state == "normal"
+
+
+@pytest.mark.django_db
+def test_no_conversions_and_no_payments_in_48_hours_fires_and_a_payment_resolves_it(
+    channels, evaluate, no_digest, no_monitoring
+):
+    audit_rows(1, at=T0 - timedelta(days=5), action="PAYMENT_RECEIVED")
+    audit_rows(
+        1, at=T0 - timedelta(hours=47), action="LEAD_TO_STUDENT_CONVERSION", severity="ERROR"
+    )
+
+    assert evaluate(T0) == [("no_activity", "FIRING", "email")]
+    assert Notification.objects.get().facts == {
+        "conversions": 0,
+        "payments": 0,
+        "period": "last 48 hours",
+    }
+    assert evaluate(T0 + timedelta(hours=23)) == []
+    assert evaluate(T0 + timedelta(hours=24)) == [("no_activity", "REPEAT", "email")]
+
+    audit_rows(1, at=T0 + timedelta(hours=25), action="PAYMENT_RECEIVED")
+    assert evaluate(T0 + timedelta(hours=25, minutes=1)) == []
+    assert evaluate(T0 + timedelta(hours=25, minutes=6)) == [("no_activity", "RESOLVED", "email")]
+
+
+@pytest.mark.django_db
+def test_a_system_younger_than_48_hours_is_not_called_quiet(
+    channels, evaluate, no_digest, no_monitoring
+):
+    audit_rows(5, at=T0 - timedelta(hours=40))
+
+    assert evaluate(T0) == []
+    assert not AlertState.objects.filter(fingerprint="no_activity").exists()
+
+
+@pytest.mark.django_db
+def test_slow_database_fires_above_two_seconds_and_resolves(
+    channels, evaluate, no_digest, measured
+):
+    measured["queryTime"] = "2400ms"
+    assert evaluate(T0) == [("slow_database", "FIRING", "email")]
+    assert Notification.objects.get().title == "Database query time 2400 ms (threshold 2000 ms)"
+
+    measured["queryTime"] = "2001ms"
+    assert evaluate(T0 + timedelta(minutes=1)) == []
+    measured["queryTime"] = "2000ms"
+    assert evaluate(T0 + timedelta(minutes=2)) == []
+    assert evaluate(T0 + timedelta(minutes=7)) == [("slow_database", "RESOLVED", "email")]
+
+
+@pytest.mark.django_db
+def test_unhealthy_health_alerts_every_channel_and_recovery_is_announced(
+    channels, evaluate, no_digest, measured
+):
+    measured["health"] = "unhealthy"
+    assert evaluate(T0) == [
+        ("health_unhealthy", "FIRING", "discord"),
+        ("health_unhealthy", "FIRING", "email"),
+        ("health_unhealthy", "FIRING", "json"),
+        ("health_unhealthy", "FIRING", "slack"),
+    ]
+    [slack] = channels["webhooks"].received("/slack")
+    assert slack["text"] == "Health is unhealthy (HTTP 503)"
+
+    measured["health"] = "degraded"
+    assert evaluate(T0 + timedelta(minutes=3)) == []
+    assert evaluate(T0 + timedelta(minutes=8)) == [
+        ("health_unhealthy", "RESOLVED", "discord"),
+        ("health_unhealthy", "RESOLVED", "email"),
+        ("health_unhealthy", "RESOLVED", "json"),
+        ("health_unhealthy", "RESOLVED", "slack"),
+    ]
+    assert channels["webhooks"].received("/slack")[1]["text"] == (
+        "Resolved: Health is unhealthy (HTTP 503)"
+    )
+    assert channels["webhooks"].received("/hook")[1]["status"] == "resolved"
+
+
+@pytest.mark.django_db
+def test_stale_beat_heartbeat_fires_and_a_fresh_one_resolves(
+    channels, evaluate, no_digest, measured
+):
+    measured["heartbeat"] = 181.0
+    fired = evaluate(T0)
+    assert ("heartbeat_stale", "FIRING", "slack") in fired
+    assert len(fired) == 4
+
+    measured["heartbeat"] = None  # no reading is not judged either way
+    assert evaluate(T0 + timedelta(minutes=1)) == []
+
+    measured["heartbeat"] = 15.0
+    assert evaluate(T0 + timedelta(minutes=2)) == []
+    assert ("heartbeat_stale", "RESOLVED", "email") in evaluate(T0 + timedelta(minutes=7))
+
+
+@pytest.mark.django_db
+def test_rules_that_need_the_monitoring_app_are_skipped_without_it(
+    channels, evaluate, no_digest, no_monitoring
+):
+    assert evaluate(T0) == []
+    assert sorted(AlertState.objects.values_list("fingerprint", flat=True)) == [
+        "critical_event",
+        "error_rate",
+    ]
+
+
+@pytest.mark.django_db
+def test_daily_digest_goes_out_once_a_day_from_the_configured_local_hour(
+    channels, evaluate, no_monitoring, settings
+):
+    settings.ALERT_DIGEST_HOUR = 8
+    before = datetime(2026, 11, 20, 2, 29, tzinfo=UTC)  # 07:59 in Kolkata
+    audit_rows(2, at=before - timedelta(hours=2), severity="ERROR", action="EMAIL_FAILED")
+    audit_rows(1, at=before - timedelta(hours=30), severity="ERROR", action="API_ERROR")
+    audit_rows(1, at=before - timedelta(hours=1), action="PAYMENT_RECEIVED")
+
+    assert evaluate(before) == []
+    assert evaluate(before + timedelta(minutes=1)) == [("daily_digest", "DIGEST", "email")]
+    digest = Notification.objects.get(kind="DIGEST")
+    assert digest.title == "Daily digest 2026-11-20"
+    assert digest.facts == {
+        "date": "2026-11-20",
+        "openAlerts": 0,
+        "failedDeliveries": 0,
+        "ERROR EMAIL_FAILED": 2,
+    }
+    assert evaluate(before + timedelta(hours=12)) == []
+    assert evaluate(before + timedelta(days=1, minutes=1)) == [("daily_digest", "DIGEST", "email")]
+    assert len(channels["mail"].messages) == 2
+    assert channels["webhooks"].requests == []
+
+
+@pytest.mark.django_db
+def test_stale_heartbeat_read_from_the_monitoring_app_fires_and_resolves(
+    channels, evaluate, no_digest, settings
+):
+    settings.ALERT_HEALTH_SOURCE = "monitoring.not_installed.collect_health"
+    settings.ALERT_DB_PERFORMANCE_SOURCE = "monitoring.not_installed.check_database_performance"
+    record_heartbeat(now=T0 - timedelta(seconds=181))
+
+    assert ("heartbeat_stale", "FIRING", "json") in evaluate(T0)
+
+    record_heartbeat(now=T0 + timedelta(minutes=1))
+    assert evaluate(T0 + timedelta(minutes=1)) == []
+    record_heartbeat(now=T0 + timedelta(minutes=6))
+    assert ("heartbeat_stale", "RESOLVED", "json") in evaluate(T0 + timedelta(minutes=6))
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_slow_probe_measured_by_the_monitoring_app_fires_and_resolves(
+    channels, evaluate, no_digest, settings
+):
+    settings.ALERT_HEALTH_SOURCE = "monitoring.not_installed.collect_health"
+    settings.ALERT_HEARTBEAT_SOURCE = "monitoring.not_installed.heartbeat_age_seconds"
+    settings.ALERT_SLOW_QUERY_MS = 200
+    settings.HEALTH_DB_PROBE_SQL = "SELECT pg_sleep(0.3)"
+
+    assert evaluate(T0) == [("slow_database", "FIRING", "email")]
+    assert Notification.objects.get().title.startswith("Database query time 3")
+
+    settings.HEALTH_DB_PROBE_SQL = "SELECT 1"
+    assert evaluate(T0 + timedelta(minutes=1)) == []
+    assert evaluate(T0 + timedelta(minutes=6)) == [("slow_database", "RESOLVED", "email")]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_probe_cancelled_by_its_timeout_counts_as_a_slow_database(
+    channels, evaluate, no_digest, settings
+):
+    settings.ALERT_HEALTH_SOURCE = "monitoring.not_installed.collect_health"
+    settings.ALERT_HEARTBEAT_SOURCE = "monitoring.not_installed.heartbeat_age_seconds"
+    settings.HEALTH_DB_PROBE_SQL = "SELECT pg_sleep(1)"
+    settings.HEALTH_DB_TIMEOUT_MS = 100
+
+    assert evaluate(T0) == [("slow_database", "FIRING", "email")]
+    notification = Notification.objects.get()
+    assert notification.title == "Database probe query failed or timed out"
+    assert notification.body == "Probe query cancelled by the statement timeout"
