@@ -58,8 +58,7 @@ def audit_record(
         error=error,
     )
     row.save(using=DEFAULT_DB_ALIAS, force_insert=True)
-    if severity in (Severity.ERROR, Severity.CRITICAL):
-        transaction.on_commit(lambda: _after_serious_row(row, error), using=DEFAULT_DB_ALIAS)
+    _after_commit_if_serious(row, error)
     return row
 
 
@@ -84,7 +83,10 @@ def audit_record_many(entries: list[dict[str, Any]]) -> list[AuditLog]:
         )
         for entry in entries
     ]
-    return AuditLog.objects.using(DEFAULT_DB_ALIAS).bulk_create(rows)
+    rows = AuditLog.objects.using(DEFAULT_DB_ALIAS).bulk_create(rows)
+    for row, entry in zip(rows, entries, strict=True):
+        _after_commit_if_serious(row, entry.get("error"))
+    return rows
 
 
 def audit_record_independent(
@@ -165,6 +167,13 @@ def _report_to_sentry(error: BaseException, *, action: str, severity: str) -> No
         scope.set_tag("request_id", ctx.request_id or None)
         scope.level = "fatal" if severity == Severity.CRITICAL else "error"
         sentry_sdk.capture_exception(error)
+
+
+def _after_commit_if_serious(row: AuditLog, error: BaseException | None) -> None:
+    # Sentry and the alerting hook hear of a row only once it has committed: a CRITICAL row
+    # rolled back with its business transaction never happened.
+    if row.severity in (Severity.ERROR, Severity.CRITICAL):
+        transaction.on_commit(lambda: _after_serious_row(row, error), using=DEFAULT_DB_ALIAS)
 
 
 def _after_serious_row(row: AuditLog, error: BaseException | None) -> None:

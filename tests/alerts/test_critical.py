@@ -9,7 +9,7 @@ from django.db import transaction
 from alerts.models import AlertState, CriticalEvent, Notification
 from alerts.services import evaluate_rules, process_critical_events
 from audit.models import Action, AuditLog, Severity
-from audit.services import audit_record, audit_record_independent
+from audit.services import audit_record, audit_record_independent, audit_record_many
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
@@ -79,6 +79,32 @@ def test_critical_row_in_a_business_transaction_is_announced_when_it_commits(
         for callback in callbacks:
             callback()
 
+    assert Notification.objects.filter(kind="CRITICAL").count() == 4
+
+
+@pytest.mark.django_db
+def test_a_critical_row_written_with_others_in_one_insert_is_announced_when_it_commits(
+    channels, django_capture_on_commit_callbacks, time_machine
+):
+    time_machine.move_to(T0, tick=False)
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        rows = audit_record_many(
+            [
+                {"action": Action.PAYMENT_RECEIVED, "description": "paid"},
+                {
+                    "action": Action.SYSTEM_ERROR,
+                    "severity": Severity.CRITICAL,
+                    "description": "off",
+                },
+            ]
+        )
+    assert (len(callbacks), Notification.objects.count()) == (1, 0)
+    with django_capture_on_commit_callbacks(execute=True):
+        callbacks[0]()
+
+    [generic] = channels["webhooks"].received("/hook")
+    assert generic["facts"]["auditId"] == rows[1].pk
     assert Notification.objects.filter(kind="CRITICAL").count() == 4
 
 
