@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from invoices.models import Invoice, InvoiceItem
-from leads.admin import ReadOnlyAdmin
+from planbeta.admin import ReadOnlyAdmin
 
 
 class InvoiceItemInline(admin.TabularInline):

@@ -3,6 +3,7 @@ instalments. Both are exactly-once through payments.idempotency and fully audite
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -89,6 +90,36 @@ def _whatsapp_in_use() -> ConflictError:
 
 def _status_after(invoice: Invoice) -> str:
     return InvoiceStatus.PAID if invoice.remaining_amount == 0 else InvoiceStatus.PARTIALLY_PAID
+
+
+def _payment_insert(
+    *,
+    invoice: Invoice,
+    student: Student,
+    amount: Decimal,
+    method: str,
+    transaction_id: str,
+    idempotency_key: str,
+    actor: Any,
+    now: datetime.datetime,
+) -> Payment:
+    """Create the payment and add it to its invoice. The caller holds the invoice's row lock."""
+    payment = Payment.objects.create(
+        student=student,
+        invoice=invoice,
+        amount=amount,
+        currency=invoice.currency,
+        method=method,
+        transaction_id=transaction_id,
+        paid_at=now,
+        recorded_by=actor,
+        idempotency_key=idempotency_key,
+        created_at=now,
+    )
+    invoice.paid_amount += amount
+    invoice.status = _status_after(invoice)
+    invoice.save(update_fields=["paid_amount", "status", "updated_at"])
+    return payment
 
 
 def _student_status(student: Student) -> str:
@@ -253,21 +284,16 @@ def _convert(
         if "whatsapp" not in str(exc):
             raise
         raise _whatsapp_in_use() from exc
-    payment = Payment.objects.create(
-        student=student,
+    payment = _payment_insert(
         invoice=invoice,
+        student=student,
         amount=amount,
-        currency=invoice.currency,
         method=method,
         transaction_id=transaction_id,
-        paid_at=now,
-        recorded_by=actor,
         idempotency_key=idempotency_key,
-        created_at=now,
+        actor=actor,
+        now=now,
     )
-    invoice.paid_amount += amount  # safe: the row is locked
-    invoice.status = _status_after(invoice)
-    invoice.save(update_fields=["paid_amount", "status", "updated_at"])
     lead.converted = True
     lead.converted_at = now
     lead.status = LeadStatus.CONVERTED
@@ -392,21 +418,16 @@ def payment_record(
             student = Student.objects.select_for_update().get(lead_id=locked.lead_id)
             now = timezone.now()
             status_before = locked.status
-            payment = Payment.objects.create(
-                student=student,
+            payment = _payment_insert(
                 invoice=locked,
+                student=student,
                 amount=amount,
-                currency=locked.currency,
                 method=method,
                 transaction_id=transaction_id,
-                paid_at=now,
-                recorded_by=actor,
                 idempotency_key=idempotency_key,
-                created_at=now,
+                actor=actor,
+                now=now,
             )
-            locked.paid_amount += amount
-            locked.status = _status_after(locked)
-            locked.save(update_fields=["paid_amount", "status", "updated_at"])
             student.total_paid += amount
             student.payment_status = _student_status(student)
             student.save(update_fields=["total_paid", "payment_status", "updated_at"])
