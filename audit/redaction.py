@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -38,7 +39,8 @@ _KEY_VALUE = re.compile(
 )
 
 
-def is_secret_key(key: object) -> bool:
+@functools.lru_cache(maxsize=4096)
+def is_secret_key(key: str) -> bool:
     folded = _FOLD.sub("", str(key).lower())
     return any(word in folded for word in _SECRET_WORDS)
 
@@ -53,7 +55,8 @@ def redact(value: Any, *, _depth: int = 0) -> Any:
             if i >= MAX_ITEMS:
                 out["…"] = f"{len(value) - MAX_ITEMS} more keys"
                 break
-            out[str(key)] = REDACTED if is_secret_key(key) else redact(item, _depth=_depth + 1)
+            key = str(key)
+            out[key] = REDACTED if is_secret_key(key) else redact(item, _depth=_depth + 1)
         return out
     if isinstance(value, (list, tuple, set)):
         items = list(value)
