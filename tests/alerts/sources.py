@@ -9,7 +9,7 @@ from __future__ import annotations
 readings: dict = {}
 
 
-def db_performance() -> dict:
+def db_performance(*, timeout_ms: int | None = None) -> dict:
     return {"status": "healthy", "queryTime": readings["queryTime"], "threshold": "1000ms"}
 
 

@@ -265,8 +265,8 @@ def test_slow_probe_measured_by_the_monitoring_app_fires_and_resolves(
 ):
     settings.ALERT_HEALTH_SOURCE = "monitoring.not_installed.collect_health"
     settings.ALERT_HEARTBEAT_SOURCE = "monitoring.not_installed.heartbeat_age_seconds"
-    settings.ALERT_SLOW_QUERY_MS = 200
-    settings.HEALTH_DB_PROBE_SQL = "SELECT pg_sleep(0.3)"
+    settings.ALERT_SLOW_QUERY_MS = 300  # the probe is given 450 ms
+    settings.HEALTH_DB_PROBE_SQL = "SELECT pg_sleep(0.35)"
 
     assert evaluate(T0) == [("slow_database", "FIRING", "email")]
     assert Notification.objects.get().title.startswith("Database query time 3")
@@ -278,15 +278,30 @@ def test_slow_probe_measured_by_the_monitoring_app_fires_and_resolves(
 
 @pytest.mark.postgres
 @pytest.mark.django_db
-def test_probe_cancelled_by_its_timeout_counts_as_a_slow_database(
+def test_probe_cancelled_after_one_and_a_half_thresholds_counts_as_a_slow_database(
     channels, evaluate, no_digest, settings
 ):
     settings.ALERT_HEALTH_SOURCE = "monitoring.not_installed.collect_health"
     settings.ALERT_HEARTBEAT_SOURCE = "monitoring.not_installed.heartbeat_age_seconds"
     settings.HEALTH_DB_PROBE_SQL = "SELECT pg_sleep(1)"
-    settings.HEALTH_DB_TIMEOUT_MS = 100
+    settings.ALERT_SLOW_QUERY_MS = 100  # the probe is given 150 ms
 
     assert evaluate(T0) == [("slow_database", "FIRING", "email")]
     notification = Notification.objects.get()
     assert notification.title == "Database probe query failed or timed out"
     assert notification.body == "Probe query cancelled by the statement timeout"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_a_probe_slower_than_the_health_timeout_but_under_the_alert_threshold_does_not_fire(
+    channels, evaluate, no_digest, settings
+):
+    settings.ALERT_HEALTH_SOURCE = "monitoring.not_installed.collect_health"
+    settings.ALERT_HEARTBEAT_SOURCE = "monitoring.not_installed.heartbeat_age_seconds"
+    settings.HEALTH_DB_TIMEOUT_MS = 100  # the health check would give up on this probe
+    settings.ALERT_SLOW_QUERY_MS = 400
+    settings.HEALTH_DB_PROBE_SQL = "SELECT pg_sleep(0.2)"
+
+    assert evaluate(T0) == []
+    assert Notification.objects.count() == 0
