@@ -4,9 +4,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
 
 RUN useradd --create-home --uid 1000 planbeta
-COPY pyproject.toml ./
 COPY . .
-RUN pip install --no-cache-dir . \
+# Editable, so the code runs from /app next to templates/ and static/ (settings find them there).
+RUN pip install --no-cache-dir -e . \
     && SECRET_KEY=build-only python manage.py collectstatic --noinput
 
 USER planbeta
