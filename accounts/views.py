@@ -6,7 +6,8 @@ from django.conf import settings
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import validate_email
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render, resolve_url
 from django.urls import reverse
@@ -88,6 +89,12 @@ def lockout_response(
 
 
 def _audit_failed_login(request: HttpRequest, email: str, *, reason: str) -> None:
+    # Whatever is not an e-mail address is not written down: people type passwords into the
+    # e-mail box, and the audit log keeps everything for good.
+    try:
+        validate_email(email)
+    except ValidationError:
+        email = "[not an e-mail address]" if email else ""
     audit_record_independent(
         Action.LOGIN_FAILED,
         severity=Severity.WARNING,

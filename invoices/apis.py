@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.http import HttpResponse
@@ -31,6 +32,16 @@ class ItemInputSerializer(serializers.Serializer):
     level = LevelField()
     month = serializers.CharField(max_length=20, required=False, allow_blank=True)
     batch = serializers.CharField(max_length=60, required=False, allow_blank=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # A PATCH validates the invoice partially and DRF hands that down to the items, but an
+        # item is always replaced whole.
+        missing = [name for name in ("description", "amount") if name not in attrs]
+        if missing:
+            raise serializers.ValidationError(
+                {name: ["This field is required."] for name in missing}
+            )
+        return attrs
 
 
 class InvoiceInputSerializer(serializers.Serializer):
@@ -120,7 +131,7 @@ class InvoiceListApi(_InvoiceApi):
         if invoice_status and invoice_status not in InvoiceStatus.values:
             raise bad_parameter("status", f"Use one of {', '.join(InvoiceStatus.values)}.")
         lead_raw = request.query_params.get("leadId", "")
-        if lead_raw and not lead_raw.isdigit():
+        if lead_raw and not re.fullmatch(r"[0-9]{1,18}", lead_raw):
             raise bad_parameter("leadId", "Use a lead id (a whole number).")
         page = KeysetPagination(request)
         invoices = page.paginate(
@@ -180,6 +191,11 @@ class InvoiceSendApi(_InvoiceApi):
 
 
 class InvoicePdfApi(_InvoiceApi):
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        # The document is a PDF whatever the Accept header says (even `application/pdf`, which
+        # no renderer names); the JSON renderer is only for the error bodies.
+        return super().perform_content_negotiation(request, force=True)
+
     @extend_schema(tags=["invoices"], responses={(200, "application/pdf"): OpenApiTypes.BINARY})
     def get(self, request: Request, invoice_id: int) -> HttpResponse:
         invoice = selectors.invoice_get(invoice_id)

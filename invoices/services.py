@@ -361,9 +361,13 @@ def invoice_send(*, invoice: Invoice, actor: Any) -> Invoice:
             Action.EMAIL_SENT,
             description=f"Invoice {invoice.number} e-mailed to {invoice.lead.email}",
             entity=invoice,
-            metadata=context,
+            metadata={**context, "statusAtSend": before},
             actor=actor,
         )
+        if before not in OPEN_STATUSES:
+            # Cancelled or paid while the mail server was talking: the e-mail went (EMAIL_SENT
+            # says so), but "invoice sent" would describe a state the invoice no longer has.
+            return invoice
         audit_record(
             Action.INVOICE_SENT,
             description=f"Invoice {invoice.number} sent to {invoice.lead.name}",

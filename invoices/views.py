@@ -171,9 +171,14 @@ def invoice_send(request: HttpRequest, invoice_id: int) -> HttpResponse:
 def invoice_cancel(request: HttpRequest, invoice_id: int) -> HttpResponse:
     invoice = selectors.invoice_get(invoice_id)
     form = CancelForm(request.POST)
-    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    if not form.is_valid():
+        for error in form.errors.get("reason", []):
+            messages.error(request, f"The invoice was not cancelled: {error}")
+        return redirect("invoices:detail", invoice_id=invoice.pk)
     try:
-        services.invoice_cancel(invoice=invoice, reason=reason, actor=request.user)
+        services.invoice_cancel(
+            invoice=invoice, reason=form.cleaned_data["reason"], actor=request.user
+        )
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:

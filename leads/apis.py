@@ -15,7 +15,7 @@ from leads.models import LeadQuality, LeadSource, LeadStatus, Level
 from leads.permissions import IsMoneyStaff
 from leads.validators import normalize_phone
 from planbeta.money import MoneyJSONParser
-from planbeta.pagination import KeysetPagination, bad_parameter
+from planbeta.pagination import KeysetPagination, bad_parameter, search_param
 
 # CONVERTED is reached only through pay-and-convert.
 EDITABLE_STATUSES = [s for s in LeadStatus.values if s != LeadStatus.CONVERTED]
@@ -104,9 +104,7 @@ class LeadCollectionApi(_LeadApi):
             raise bad_parameter("converted", "Use true or false.")
         page = KeysetPagination(request)
         leads = page.paginate(
-            selectors.lead_list(
-                status=lead_status, q=params.get("q", "").strip(), converted=converted
-            )
+            selectors.lead_list(status=lead_status, q=search_param(params), converted=converted)
         )
         return page.response(LeadOutputSerializer(leads, many=True).data)
 

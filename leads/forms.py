@@ -15,7 +15,7 @@ class LeadForm(forms.Form):
 
     name = forms.CharField(max_length=150)
     whatsapp = forms.CharField(max_length=40, label="WhatsApp number")
-    email = forms.EmailField(required=False, label="E-mail")
+    email = forms.EmailField(required=False, max_length=254, label="E-mail")
     phone = forms.CharField(max_length=40, required=False)
     source = forms.ChoiceField(choices=Lead._meta.get_field("source").choices)
     status = forms.ChoiceField(choices=EDITABLE_STATUS_CHOICES, initial=LeadStatus.NEW)

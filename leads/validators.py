@@ -3,7 +3,9 @@ from __future__ import annotations
 import re
 
 _SEPARATORS = re.compile(r"[\s().-]")
-_PHONE = re.compile(r"^\+?[1-9]\d{7,14}$")
+# [0-9], not \d: \d also matches other scripts' digits, which would let one number be stored in
+# two spellings and slip past "WhatsApp unique among students".
+_PHONE = re.compile(r"^\+?[1-9][0-9]{7,14}$")
 
 
 def normalize_phone(value: str) -> str:

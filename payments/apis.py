@@ -15,13 +15,13 @@ from invoices.apis import InvoiceOutputSerializer, invoice_data
 from invoices.selectors import invoice_get
 from leads.permissions import IsMoneyStaff
 from payments import selectors, services
-from payments.idempotency import Replay
+from payments.idempotency import KEY_PATTERN, Replay
 from payments.models import PaymentMethod, PaymentStatus
 from planbeta.errors import ApplicationError
 from planbeta.money import MoneyField, MoneyJSONParser
-from planbeta.pagination import KeysetPagination, bad_parameter
+from planbeta.pagination import KeysetPagination, bad_parameter, search_param
 
-IDEMPOTENCY_KEY_RE = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+IDEMPOTENCY_KEY_RE = re.compile(rf"^{KEY_PATTERN}$")
 
 
 class StudentOutputSerializer(serializers.Serializer):
@@ -214,7 +214,7 @@ class StudentListApi(_MoneyApi):
         page = KeysetPagination(request)
         students = page.paginate(
             selectors.student_list(
-                q=request.query_params.get("q", "").strip(), payment_status=payment_status
+                q=search_param(request.query_params), payment_status=payment_status
             )
         )
         return page.response(StudentOutputSerializer(students, many=True).data)

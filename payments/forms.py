@@ -4,6 +4,7 @@ import uuid
 
 from django import forms
 
+from payments.idempotency import KEY_PATTERN
 from payments.models import Batch, PaymentMethod
 from planbeta.money import MoneyFormField
 
@@ -12,7 +13,7 @@ class _PaymentForm(forms.Form):
     """Carries the idempotency key made when the form was rendered: a double click or a resent
     POST repeats the same key and so replays instead of paying twice."""
 
-    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=128)
+    idempotency_key = forms.RegexField(regex=rf"^{KEY_PATTERN}$", widget=forms.HiddenInput)
     method = forms.ChoiceField(choices=PaymentMethod.choices, initial=PaymentMethod.BANK_TRANSFER)
     transaction_id = forms.CharField(
         max_length=100, required=False, label="Bank or UPI transaction id"

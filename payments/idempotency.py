@@ -37,6 +37,8 @@ from planbeta.errors import ApplicationError, ConflictError
 logger = logging.getLogger(__name__)
 
 STALE_AFTER = datetime.timedelta(minutes=2)
+# What a client may send as a key (API body or header, and the staff forms' hidden field).
+KEY_PATTERN = r"[A-Za-z0-9._:-]{8,128}"
 
 
 @dataclass(frozen=True)

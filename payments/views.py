@@ -13,7 +13,7 @@ from payments.apis import render_result
 from payments.forms import PayAndConvertForm, PaymentForm
 from payments.idempotency import Replay
 from planbeta.errors import ApplicationError
-from planbeta.pagination import KeysetPagination
+from planbeta.pagination import KeysetPagination, search_param
 
 REUSED_FORM = (
     "This form was already submitted with other values. Check the invoice below before "
@@ -83,9 +83,10 @@ def payment_create(request: HttpRequest, invoice_id: int) -> HttpResponse:
 def student_list(request: HttpRequest) -> HttpResponse:
     try:
         page = KeysetPagination(request)
+        q = search_param(request.GET)
     except ApplicationError:
         return redirect("payments:students")
-    students = page.paginate(selectors.student_list(q=request.GET.get("q", "").strip()))
+    students = page.paginate(selectors.student_list(q=q))
     return render(
         request,
         "payments/student_list.html",

@@ -26,7 +26,8 @@ MAX_AMOUNT = Decimal("1000000")
 CENT = Decimal("0.01")
 CURRENCIES = ("EUR", "INR")
 
-_PLAIN_DECIMAL = re.compile(r"^-?\d+(\.\d+)?$")
+# ASCII digits only: Decimal() would also read other scripts' digits.
+_PLAIN_DECIMAL = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 
 
 class JsonDecimal(Decimal):
@@ -56,8 +57,9 @@ class MoneyJSONParser(JSONParser):
                 parse_float=JsonDecimal,
                 parse_constant=_refuse_constant,
             )
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ParseError(f"JSON parse error - {exc}") from exc
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            # RecursionError: nesting deeper than the parser's stack is malformed input too.
+            raise ParseError("JSON parse error") from exc
         return underscoreize(data, **camel_settings.JSON_UNDERSCOREIZE)
 
 

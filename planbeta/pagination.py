@@ -10,6 +10,7 @@ import base64
 import binascii
 import datetime
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,6 +35,14 @@ def bad_parameter(name: str, message: str) -> ApplicationError:
     )
 
 
+def search_param(params: Any, name: str = "q") -> str:
+    """The free-text search parameter, stripped; refused when PostgreSQL could not take it."""
+    value = params.get(name, "").strip()
+    if "\x00" in value or len(value) > 100:
+        raise bad_parameter(name, "Search for up to 100 characters of plain text.")
+    return value
+
+
 class KeysetPagination:
     def __init__(self, request: Request | HttpRequest, *, time_field: str = "created_at") -> None:
         self.request = request
@@ -47,7 +56,7 @@ class KeysetPagination:
         raw = self.params.get("limit")
         if raw is None or raw == "":
             return DEFAULT_LIMIT
-        if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        if not re.fullmatch(r"[0-9]{1,3}", raw) or not 1 <= int(raw) <= MAX_LIMIT:
             raise bad_parameter("limit", f"Use a whole number from 1 to {MAX_LIMIT}.")
         return int(raw)
 
@@ -60,7 +69,7 @@ class KeysetPagination:
             moment = parse_datetime(stamp)
             if moment is None or not isinstance(pk, int):
                 raise ValueError
-        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError) as exc:
             raise bad_parameter(
                 "cursor", "This cursor is not valid; start again from the first page."
             ) from exc

@@ -136,3 +136,14 @@ def test_the_admin_login_goes_through_our_login_page(anon_client):
     response = anon_client.get("/admin/login/?next=/admin/")
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/")
+
+
+def test_a_password_typed_into_the_email_box_is_not_written_down(anon_client, founder):
+    response = anon_client.post(
+        "/accounts/login/", {"email": "MySecretP@ss w0rd!", "password": "whatever"}
+    )
+
+    assert response.status_code == 400
+    row = AuditLog.objects.get()
+    assert row.metadata == {"emailTried": "[not an e-mail address]", "reason": "invalid_form"}
+    assert "mysecretp" not in str(AuditLog.objects.values().get()).lower()

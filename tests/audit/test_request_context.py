@@ -142,3 +142,12 @@ def test_malformed_json_is_a_400_and_writes_nothing(marketing_client):
     assert response.status_code == 400
     assert response.json()["code"] == "malformed_json"
     assert AuditLog.objects.count() == 0
+
+
+def test_an_https_redirect_carries_a_request_id_too(anon_client, settings):
+    settings.SECURE_SSL_REDIRECT = True
+
+    response = anon_client.get("/test/ok", HTTP_X_REQUEST_ID="req-redirect")
+
+    assert response.status_code == 301
+    assert response["X-Request-ID"] == "req-redirect"

@@ -327,3 +327,17 @@ def test_a_paid_invoice_cannot_be_edited_through_the_page(staff, marketing):
     response = staff.get(f"/invoices/{invoice.pk}/edit/", follow=True)
 
     assert "A paid invoice cannot be edited." in response.content.decode()
+
+
+def test_pay_form_with_a_malformed_idempotency_key_pays_nothing(staff, marketing):
+    invoice = make_invoice(actor=marketing, amounts=("134.00",))
+
+    response = staff.post(
+        f"/payments/invoice/{invoice.pk}/convert/",
+        {"paid_amount": "100", "method": "UPI", "idempotency_key": "x"},
+    )
+
+    assert response.status_code == 400
+    assert (Student.objects.count(), Payment.objects.count()) == (0, 0)
+    invoice.refresh_from_db()
+    assert invoice.status == "DRAFT"

@@ -150,3 +150,19 @@ def test_payments_and_students_role_matrix(persona_client, request, marketing, m
     assert response.status_code == (EXPECTED[persona] or ok)
     if EXPECTED[persona]:
         assert Payment.objects.count() == 1
+
+
+def test_an_amount_in_other_scripts_digits_is_refused(marketing_client, marketing):
+    from tests.money_factories import make_invoice
+
+    invoice = make_invoice(actor=marketing)
+
+    response = marketing_client.post(
+        f"/api/invoices/{invoice.pk}/pay-and-convert",
+        json.dumps({"paidAmount": "\u0661\u0660", "idempotencyKey": "key-digits-01"}),
+        content_type="application/json",
+    )
+
+    assert response.status_code == 400
+    assert "paidAmount" in response.json()["details"]
+    assert Payment.objects.count() == 0
