@@ -9,6 +9,7 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import json
+import math
 import smtplib
 import urllib.error
 import urllib.request
@@ -231,9 +232,12 @@ def _http_error(exc: urllib.error.HTTPError) -> DeliveryError:
 
 
 def _retry_after(header: str | None, body: str) -> float | None:
+    """The wait a 429 asks for, in seconds; None when it names none we can use (the caller then
+    backs off as for any transient failure, and caps what it is told)."""
     if header:
         try:
-            return max(0.0, float(header))
+            value = float(header)
+            return max(0.0, value) if math.isfinite(value) else None
         except ValueError:
             pass
         try:
@@ -243,7 +247,7 @@ def _retry_after(header: str | None, body: str) -> float | None:
             pass
     try:
         # Discord puts the wait (seconds, float) in the JSON body as well.
-        value = json.loads(body).get("retry_after")
-        return float(value) if value is not None else None
-    except (ValueError, AttributeError, TypeError):
+        value = float(json.loads(body).get("retry_after"))
+        return max(0.0, value) if math.isfinite(value) else None
+    except (ValueError, AttributeError, TypeError, RecursionError):
         return None

@@ -102,7 +102,11 @@ def _record_failure(row: Notification, err: DeliveryError) -> str:
     now = timezone.now()
     give_up_at = row.created_at + timedelta(hours=settings.ALERT_GIVE_UP_HOURS)
     if err.retryable and now < give_up_at:
-        delay = err.retry_after if err.retry_after is not None else backoff_seconds(row.attempts)
+        delay = backoff_seconds(row.attempts)
+        if err.retry_after is not None:
+            # A receiver may ask for any wait at all; past our longest backoff the row would sit
+            # pending beyond the give-up age, seen by nobody.
+            delay = min(err.retry_after, float(settings.ALERT_RETRY_MAX_SECONDS))
         status = NotificationStatus.PENDING
         next_at = now + timedelta(seconds=delay)
     else:

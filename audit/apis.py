@@ -18,6 +18,16 @@ from audit.selectors import audit_log_page, audit_log_stats
 from planbeta.errors import ApplicationError
 
 
+class SinceField(serializers.DateTimeField):
+    # DRF's DateTimeField raises OverflowError (a 500) for naive datetimes at the edge of the
+    # calendar, such as 0001-01-01T00:00:00, when it makes them aware in the school's zone.
+    def to_internal_value(self, value):
+        try:
+            return super().to_internal_value(value)
+        except OverflowError:
+            self.fail("invalid", format="YYYY-MM-DDThh:mm[:ss][+HH:MM]")
+
+
 class IsFounder(BasePermission):
     message = "Only founders may read the audit log."
 
@@ -55,7 +65,7 @@ class AuditLogListApi(APIView):
         entity_id = serializers.CharField(max_length=64, required=False)
         user_id = serializers.IntegerField(min_value=1, required=False)
         # Without an offset, the school's time zone (TIME_ZONE) is meant.
-        since = serializers.DateTimeField(required=False)
+        since = SinceField(required=False)
 
     class EntrySerializer(serializers.Serializer):
         id = serializers.IntegerField()

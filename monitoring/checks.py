@@ -8,10 +8,11 @@ them into one status and caches the result for a few seconds.
 Which failure means what (also in the README):
 * unhealthy (HTTP 503): the database cannot be reached or does not answer `SELECT 1` within its
   statement timeout; or more than 15 % of the last hour's audit events are ERROR/CRITICAL. Either
-  way money operations are failing, so the uptime monitor must page someone.
+  way money operations are failing, so the uptime monitor must page someone. Also a Celery
+  heartbeat older than 10 minutes: beat or the workers are dead, and the alerts with them.
 * degraded (HTTP 200): the database is slow (query above the 1 s threshold or timed out), the
   error rate is above 5 %, Redis (cache and Celery broker) does not answer, or the Celery heartbeat
-  is stale. Payments still commit; e-mails, alerts and caching lag behind.
+  is stale (over 3 minutes). Payments still commit; e-mails, alerts and caching lag behind.
 """
 
 from __future__ import annotations
@@ -309,6 +310,12 @@ def check_celery(*, now: datetime | None = None) -> CheckResult:
         "age": f"{age:.0f}s",
         "threshold": f"{stale_after:.0f}s",
     }
+    # Past this age beat or every worker is dead, and with them the alert rules that would
+    # report it: only an outside uptime monitor can still tell anyone, so health says unhealthy.
+    dead_after = float(_setting("HEALTH_HEARTBEAT_DEAD_SECONDS", 600))
+    if age > dead_after:
+        message = "No worker heartbeat for too long: scheduled tasks and alerts are not running"
+        return CheckResult(UNHEALTHY, {"message": message, **fields}, age)
     if age > stale_after:
         return CheckResult(DEGRADED, {"message": "Worker heartbeat is stale", **fields}, age)
     return CheckResult(HEALTHY, {"message": "Worker heartbeat fresh", **fields}, age)

@@ -91,8 +91,11 @@
     li.appendChild(el("p", "description", log.description));
 
     var meta = el("p", "meta");
-    if (log.entityType) {
-      var link = el("a", "entity-link", log.entityType + (log.entityId ? " #" + log.entityId : ""));
+    if (log.entityType && !log.entityId) {
+      // A row about a kind of thing but no particular one (a failed login): nothing to filter by.
+      meta.appendChild(el("span", "entity", log.entityType));
+    } else if (log.entityType) {
+      var link = el("a", "entity-link", log.entityType + " #" + log.entityId);
       link.href = "#";
       link.title = "Show this entity's history";
       link.addEventListener("click", function (ev) {

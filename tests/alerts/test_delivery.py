@@ -122,6 +122,32 @@ def test_server_error_is_retried_with_exponential_backoff_until_it_succeeds(
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("retry_after", "expected_wait"),
+    [("315360000", 3600), ("1e12", 3600), ("inf", 30), ("nan", 30), ("-5", 0)],
+)
+def test_a_retry_after_beyond_reason_is_capped_and_the_row_stays_deliverable(
+    channels, fire, settings, time_machine, retry_after, expected_wait
+):
+    time_machine.move_to(T0, tick=False)
+    webhooks = channels["webhooks"]
+    settings.ALERT_WEBHOOK_URLS = [
+        "json+"
+        + webhooks.script(
+            "/hook", Reply(429, b"slow down", headers={"Retry-After": retry_after}), Reply(200, b"")
+        )
+    ]
+
+    fire(channels=(JSON,))
+
+    row = _row(JSON)
+    assert (row.status, row.next_attempt_at) == ("PENDING", T0 + timedelta(seconds=expected_wait))
+    time_machine.move_to(T0 + timedelta(seconds=expected_wait), tick=False)
+    sweep_outbox()
+    assert _row(JSON).status == "SENT"
+
+
+@pytest.mark.django_db
 def test_rate_limited_delivery_waits_for_retry_after(channels, fire, settings, time_machine):
     time_machine.move_to(T0, tick=False)
     webhooks = channels["webhooks"]

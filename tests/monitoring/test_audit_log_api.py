@@ -201,6 +201,7 @@ def test_filter_since(founder_client, audit_rows):
         ("userId=me", "userId"),
         ("userId=0", "userId"),
         ("since=yesterday", "since"),
+        ("since=0001-01-01T00:00:00", "since"),
         ("entity=Lead", "entity"),
         ("offset=50", "offset"),
         ("limit=5&limit=6", "limit"),

@@ -293,6 +293,19 @@ def test_stale_heartbeat_is_degraded(founder_client, settings):
     assert (celery["status"], celery["message"]) == ("degraded", "Worker heartbeat is stale")
 
 
+def test_a_heartbeat_older_than_ten_minutes_is_unhealthy_so_the_uptime_monitor_pages(
+    founder_client, settings
+):
+    settings.HEALTH_EXPECT_HEARTBEAT = True
+    checks.record_heartbeat(now=timezone.now() - timedelta(minutes=11))
+
+    response = founder_client.get(HEALTH)
+
+    assert response.status_code == 503
+    celery = response.json()["checks"]["celery"]
+    assert (response.json()["status"], celery["status"]) == ("unhealthy", "unhealthy")
+
+
 def test_missing_heartbeat_is_degraded_when_a_worker_is_expected(founder_client, settings):
     settings.HEALTH_EXPECT_HEARTBEAT = True
     celery = _checks(founder_client.get(HEALTH))["celery"]
