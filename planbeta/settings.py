@@ -99,6 +99,15 @@ DATABASES["audit"] = {
     **DATABASES["default"],
     "OPTIONS": dict(DATABASES["default"].get("OPTIONS", {})),
 }
+# Health probes open a connection of their own each time: a server that stops answering on a
+# kept-alive connection would hang a probe past any statement timeout, while opening a new one is
+# bounded by connect_timeout (2 s).
+DATABASES["health"] = {
+    **DATABASES["default"],
+    "CONN_MAX_AGE": 0,
+    "CONN_HEALTH_CHECKS": False,
+    "OPTIONS": dict(DATABASES["default"].get("OPTIONS", {})),
+}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The audit log's covering index (INCLUDE) is a PostgreSQL feature; SQLite, used only by the local
@@ -251,6 +260,7 @@ SENTRY_DSN = env("SENTRY_DSN", default="")
 SENTRY_ENVIRONMENT = env("SENTRY_ENVIRONMENT", default="development")
 SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.1)
 HEALTH_CHECK_TOKEN = env("HEALTH_CHECK_TOKEN", default="")
+HEALTH_CHECK_DATABASE = "health"
 # Where the Celery heartbeat is expected (a worker and beat run); see monitoring/checks.py for the
 # other health thresholds, overridable here by name.
 HEALTH_EXPECT_HEARTBEAT = env.bool("HEALTH_EXPECT_HEARTBEAT", default=not CELERY_TASK_ALWAYS_EAGER)
