@@ -13,6 +13,10 @@
   var POLL_PAGE = 200;
   var MAX_CATCH_UP_PAGES = 5;
   var MAX_ROWS = 500;
+  // Ids are drawn when a row is inserted, not when it commits: a row written inside a longer
+  // transaction can become visible after a newer one was already shown. Each poll therefore
+  // reads again the last OVERLAP_IDS ids before the cursor and skips what is already shown.
+  var OVERLAP_IDS = 100;
   var SVG_NS = "http://www.w3.org/2000/svg";
 
   var feed = document.getElementById("feed");
@@ -26,7 +30,8 @@
   var state = {
     view: "all",
     entity: null, // {type, id}
-    lastId: null, // the `after` cursor: highest id shown
+    lastId: null, // highest id shown; polls start OVERLAP_IDS below it
+    shown: new Set(), // ids in the feed, so that the overlap shows nothing twice
     oldestId: null,
     timer: null,
     busy: false,
@@ -118,6 +123,7 @@
   function prepend(logs) {
     var frag = document.createDocumentFragment();
     logs.forEach(function (log) {
+      state.shown.add(log.id);
       var li = entry(log);
       li.classList.add("new");
       frag.appendChild(li);
@@ -128,7 +134,10 @@
 
   function append(logs) {
     var frag = document.createDocumentFragment();
-    logs.forEach(function (log) { frag.appendChild(entry(log)); });
+    logs.forEach(function (log) {
+      state.shown.add(log.id);
+      frag.appendChild(entry(log));
+    });
     feed.appendChild(frag);
   }
 
@@ -142,6 +151,7 @@
     var gen = ++state.generation;
     state.lastId = null;
     state.oldestId = null;
+    state.shown = new Set();
     feed.textContent = "";
     setStatus("Loading…");
     return getJSON(url({ limit: PAGE })).then(function (data) {
@@ -174,10 +184,12 @@
   function pollNew(pagesLeft) {
     var gen = state.generation;
     if (state.lastId === null) return Promise.resolve();
-    return getJSON(url({ after: state.lastId, limit: POLL_PAGE })).then(function (data) {
+    var after = Math.max(0, state.lastId - OVERLAP_IDS);
+    return getJSON(url({ after: after, limit: POLL_PAGE })).then(function (data) {
       if (gen !== state.generation) return;
-      if (data.logs.length) prepend(data.logs);
-      if (data.nextCursor !== null) state.lastId = data.nextCursor;
+      var fresh = data.logs.filter(function (log) { return !state.shown.has(log.id); });
+      if (fresh.length) prepend(fresh);
+      if (data.nextCursor !== null) state.lastId = Math.max(state.lastId, data.nextCursor);
       updateEmpty();
       if (data.logs.length === POLL_PAGE && pagesLeft > 1) return pollNew(pagesLeft - 1);
       if (data.logs.length === POLL_PAGE) return loadNewest(); // too far behind: start afresh

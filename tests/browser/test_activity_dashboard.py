@@ -1,12 +1,15 @@
+import json
 import re
 import threading
+import urllib.request
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from audit.models import Action, Severity
 from audit.services import audit_record, audit_record_independent
 from tests.conftest import PASSWORD
+from tests.factories import make_token
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -33,6 +36,19 @@ def _in_background(fn):
     thread = threading.Thread(target=run)
     thread.start()
     thread.join()
+
+
+def _create_lead_through_the_api(base_url, user, name):
+    """The event comes from the API, as a colleague's script would create it."""
+    body = json.dumps({"name": name, "whatsapp": "+919847000001", "source": "REFERRAL"})
+    request = urllib.request.Request(  # noqa: S310 - the test's own live server
+        f"{base_url}/api/leads",
+        data=body.encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {make_token(user)}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        assert response.status == 201
 
 
 def test_founder_watches_the_feed_update_live(live_server, new_page, founder, settings):
@@ -131,11 +147,14 @@ def test_polls_every_ten_seconds_pauses_when_off_or_hidden_and_catches_up(
     entries = page.locator("#feed > li.entry")
     expect(entries).to_have_count(1)  # the login
 
-    _in_background(lambda: audit_record(Action.LEAD_CREATED, description="first"))
+    _create_lead_through_the_api(live_server.url, founder, "First Lead")
     page.clock.run_for(9_000)
     assert polls == []
     page.clock.run_for(1_000)  # the default interval: 10 s
     expect(entries).to_have_count(2)
+    expect(entries.nth(0).locator(".description")).to_have_text(
+        "Lead First Lead created (source REFERRAL)"
+    )
     assert len(polls) == 1
 
     page.uncheck("#auto-refresh")
@@ -153,6 +172,47 @@ def test_polls_every_ten_seconds_pauses_when_off_or_hidden_and_catches_up(
     _set_hidden(page, False)
     expect(entries.nth(0).locator(".description")).to_have_text("while hidden")
     expect(entries).to_have_count(4)
+
+
+def test_a_row_that_commits_after_a_newer_one_was_shown_still_appears(
+    live_server, new_page, founder
+):
+    from playwright.sync_api import expect
+
+    page = new_page()
+    page.clock.install()
+    _log_in(page, live_server.url, founder.email)
+    entries = page.locator("#feed > li.entry")
+    expect(entries).to_have_count(1)  # the login
+
+    # A business transaction draws its audit row's id, and commits only after a newer row was
+    # written, committed and shown.
+    inserted, commit = threading.Event(), threading.Event()
+
+    def slow_business_transaction():
+        try:
+            with transaction.atomic():
+                audit_record(Action.PAYMENT_RECEIVED, description="committed late")
+                inserted.set()
+                commit.wait(10)
+        finally:
+            connection.close()
+
+    slow = threading.Thread(target=slow_business_transaction)
+    slow.start()
+    assert inserted.wait(10)
+    _in_background(lambda: audit_record(Action.LEAD_CREATED, description="committed first"))
+    page.clock.run_for(10_000)
+    expect(entries.nth(0).locator(".description")).to_have_text("committed first")
+
+    commit.set()
+    slow.join(10)
+    page.clock.run_for(10_000)
+    expect(entries).to_have_count(3)
+    expect(entries.nth(0).locator(".description")).to_have_text("committed late")
+    assert (
+        sorted(page.locator("#feed .description").all_text_contents()).count("committed first") == 1
+    )
 
 
 def test_marketing_user_is_refused(live_server, new_page, marketing):
