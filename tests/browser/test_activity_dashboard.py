@@ -215,6 +215,20 @@ def test_a_row_that_commits_after_a_newer_one_was_shown_still_appears(
     )
 
 
+def test_an_entry_about_no_particular_entity_names_its_kind_without_a_link(
+    live_server, new_page, founder
+):
+    from playwright.sync_api import expect
+
+    audit_record(Action.LOGIN_FAILED, description="Failed login", entity_type="User")
+    page = new_page()
+    _log_in(page, live_server.url, founder.email)
+    failed = page.locator("#feed > li.entry").filter(has_text="Failed login")
+
+    expect(failed.locator(".entity")).to_have_text("User")
+    assert failed.locator(".entity-link").count() == 0
+
+
 def test_marketing_user_is_refused(live_server, new_page, marketing):
     page = new_page()
     _log_in(page, live_server.url, marketing.email, next_path="/")
