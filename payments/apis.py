@@ -116,21 +116,36 @@ class _MoneyApi(APIView):
     parser_classes = [MoneyJSONParser]
 
 
+class _PaymentInput(serializers.Serializer):
+    """What every payment carries; each operation adds its amount field."""
+
+    method = serializers.ChoiceField(
+        choices=PaymentMethod.values, default=PaymentMethod.BANK_TRANSFER
+    )
+    transaction_id = serializers.CharField(
+        max_length=100, required=False, allow_blank=True, default=""
+    )
+    idempotency_key = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, default=""
+    )
+
+
+def _payment_data(
+    request: Request, serializer_class: type[serializers.Serializer]
+) -> tuple[dict[str, Any], str]:
+    """Validate the body; return its data and the idempotency key (body or header)."""
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    data = dict(serializer.validated_data)
+    return data, idempotency_key_from(request, data.pop("idempotency_key"))
+
+
 class PayAndConvertApi(_MoneyApi):
     @extend_schema_serializer(component_name="PayAndConvertInput")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(_PaymentInput):
         paid_amount = MoneyField()
-        method = serializers.ChoiceField(
-            choices=PaymentMethod.values, default=PaymentMethod.BANK_TRANSFER
-        )
-        transaction_id = serializers.CharField(
-            max_length=100, required=False, allow_blank=True, default=""
-        )
         batch_id = serializers.IntegerField(
             required=False, allow_null=True, min_value=1, default=None
-        )
-        idempotency_key = serializers.CharField(
-            max_length=200, required=False, allow_blank=True, default=""
         )
 
     @extend_schema(
@@ -141,10 +156,7 @@ class PayAndConvertApi(_MoneyApi):
     )
     def post(self, request: Request, invoice_id: int) -> Response:
         invoice = invoice_get(invoice_id)
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = dict(serializer.validated_data)
-        key = idempotency_key_from(request, data.pop("idempotency_key"))
+        data, key = _payment_data(request, self.InputSerializer)
         outcome = services.pay_and_convert(
             invoice=invoice,
             amount=data["paid_amount"],
@@ -160,17 +172,8 @@ class PayAndConvertApi(_MoneyApi):
 
 class PaymentRecordApi(_MoneyApi):
     @extend_schema_serializer(component_name="PaymentInput")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(_PaymentInput):
         amount = MoneyField()
-        method = serializers.ChoiceField(
-            choices=PaymentMethod.values, default=PaymentMethod.BANK_TRANSFER
-        )
-        transaction_id = serializers.CharField(
-            max_length=100, required=False, allow_blank=True, default=""
-        )
-        idempotency_key = serializers.CharField(
-            max_length=200, required=False, allow_blank=True, default=""
-        )
 
     @extend_schema(
         tags=["payments"],
@@ -180,10 +183,7 @@ class PaymentRecordApi(_MoneyApi):
     )
     def post(self, request: Request, invoice_id: int) -> Response:
         invoice = invoice_get(invoice_id)
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = dict(serializer.validated_data)
-        key = idempotency_key_from(request, data.pop("idempotency_key"))
+        data, key = _payment_data(request, self.InputSerializer)
         outcome = services.payment_record(
             invoice=invoice,
             amount=data["amount"],
