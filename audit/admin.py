@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from audit.models import AuditLog
-from planbeta.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin
 
 
 @admin.register(AuditLog)

@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from accounts.models import Role
 from audit.models import Severity
 from audit.selectors import audit_log_page, audit_log_stats
-from planbeta.errors import ApplicationError
+from core.errors import ApplicationError
 
 
 class SinceField(serializers.DateTimeField):

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
+from core.admin import ReadOnlyAdmin
 from invoices.models import Invoice, InvoiceItem
-from planbeta.admin import ReadOnlyAdmin
 
 
 class InvoiceItemInline(admin.TabularInline):

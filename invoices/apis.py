@@ -17,13 +17,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.money import CurrencyField, MoneyField, MoneyJSONParser
+from core.pagination import KeysetPagination, bad_parameter
 from invoices import pdf, selectors, services
 from invoices.models import InvoiceStatus
 from leads.apis import LevelField
 from leads.permissions import IsMoneyStaff
 from leads.selectors import lead_get
-from planbeta.money import CurrencyField, MoneyField, MoneyJSONParser
-from planbeta.pagination import KeysetPagination, bad_parameter
 
 
 class ItemInputSerializer(serializers.Serializer):

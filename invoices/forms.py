@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from django import forms
 
+from core.money import MoneyFormField
 from invoices.models import Currency
 from leads.models import Level
-from planbeta.money import MoneyFormField
 
 
 class InvoiceForm(forms.Form):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from fpdf import FPDF
 
+from core.money import money_str
 from invoices.models import Invoice
-from planbeta.money import money_str
 
 SCHOOL_LINES = (
     "Plan Beta - Online German Language School",

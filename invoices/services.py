@@ -9,12 +9,12 @@ from django.utils import timezone
 
 from audit.models import Action, Severity
 from audit.services import audit_record, audit_record_independent
+from core.errors import ApplicationError, ConflictError
+from core.money import money_str
 from invoices import mailer, pdf
 from invoices.models import OPEN_STATUSES, Invoice, InvoiceCounter, InvoiceItem, InvoiceStatus
 from invoices.numbering import draw_next_number, invoice_number
 from leads.models import Lead
-from planbeta.errors import ApplicationError, ConflictError
-from planbeta.money import money_str
 
 DEFAULT_DUE_DAYS = 7
 MAX_ITEMS = 20

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
+from core.admin import ReadOnlyAdmin
 from leads.models import Lead
-from planbeta.admin import ReadOnlyAdmin
 
 
 @admin.register(Lead)

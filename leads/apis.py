@@ -10,12 +10,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.money import MoneyJSONParser
+from core.pagination import KeysetPagination, bad_parameter, search_param
 from leads import selectors, services
 from leads.models import LeadQuality, LeadSource, LeadStatus, Level
 from leads.permissions import IsMoneyStaff
 from leads.validators import normalize_phone
-from planbeta.money import MoneyJSONParser
-from planbeta.pagination import KeysetPagination, bad_parameter, search_param
 
 # CONVERTED is reached only through pay-and-convert.
 EDITABLE_STATUSES = [s for s in LeadStatus.values if s != LeadStatus.CONVERTED]

@@ -7,8 +7,8 @@ from django.db import transaction
 
 from audit.models import Action
 from audit.services import audit_record
+from core.errors import ConflictError
 from leads.models import Lead
-from planbeta.errors import ConflictError
 
 EDITABLE_FIELDS = (
     "name",

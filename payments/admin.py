@@ -1,7 +1,7 @@
 from django.contrib import admin
 
+from core.admin import ReadOnlyAdmin
 from payments.models import Batch, IdempotencyRecord, Payment, Student
-from planbeta.admin import ReadOnlyAdmin
 
 
 @admin.register(Student)

@@ -11,15 +11,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.errors import ApplicationError
+from core.money import MoneyField, MoneyJSONParser
+from core.pagination import KeysetPagination, bad_parameter, search_param
 from invoices.apis import InvoiceOutputSerializer, invoice_data
 from invoices.selectors import invoice_get
 from leads.permissions import IsMoneyStaff
 from payments import selectors, services
 from payments.idempotency import KEY_PATTERN, Replay
 from payments.models import PaymentMethod, PaymentStatus
-from planbeta.errors import ApplicationError
-from planbeta.money import MoneyField, MoneyJSONParser
-from planbeta.pagination import KeysetPagination, bad_parameter, search_param
 
 IDEMPOTENCY_KEY_RE = re.compile(rf"^{KEY_PATTERN}$")
 

@@ -4,9 +4,9 @@ import uuid
 
 from django import forms
 
+from core.money import MoneyFormField
 from payments.idempotency import KEY_PATTERN
 from payments.models import Batch, PaymentMethod
-from planbeta.money import MoneyFormField
 
 
 class _PaymentForm(forms.Form):

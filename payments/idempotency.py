@@ -31,8 +31,8 @@ from typing import Any
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
+from core.errors import ApplicationError, ConflictError
 from payments.models import IdempotencyRecord, IdempotencyState
-from planbeta.errors import ApplicationError, ConflictError
 
 logger = logging.getLogger(__name__)
 

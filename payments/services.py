@@ -15,6 +15,8 @@ from django.utils import timezone
 
 from audit.models import Action, Severity
 from audit.services import audit_record, audit_record_independent, audit_record_many
+from core.errors import ApplicationError, ConflictError
+from core.money import money_str
 from invoices.models import OPEN_STATUSES, Invoice, InvoiceStatus
 from invoices.numbering import draw_next_number, student_code
 from invoices.services import amounts_metadata
@@ -27,8 +29,6 @@ from payments.idempotency import (
     request_hash,
 )
 from payments.models import Batch, Payment, PaymentStatus, Student, StudentCounter
-from planbeta.errors import ApplicationError, ConflictError
-from planbeta.money import money_str
 
 PAY_AND_CONVERT = "pay_and_convert"
 LATER_PAYMENT = "payment"

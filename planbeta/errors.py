@@ -1,7 +1,8 @@
-"""One error contract for the whole API (CONTRACT §2).
+"""One error contract for the whole API (CONTRACT §2): the DRF exception handler.
 
-`{"error": "<sentence>", "code": "<snake_case>", "details": {...}}`; an unexpected failure becomes a
-500 with the request id, an API_ERROR audit row and a Sentry event, never a stack trace.
+`{"error": "<sentence>", "code": "<snake_case>", "details": {...}}`; the error types it maps live in
+`core.errors`. An unexpected failure becomes a 500 with the request id, an API_ERROR audit row and a
+Sentry event, never a stack trace.
 """
 
 from __future__ import annotations
@@ -17,35 +18,11 @@ from rest_framework.views import set_rollback
 from audit.context import current_context
 from audit.models import Action, Severity
 from audit.services import audit_record_independent, is_audited
+from core.errors import ApplicationError
 
 INTERNAL_ERROR_MESSAGE = (
     "Something went wrong on our side. It has been recorded; quote the request id."
 )
-
-
-class ApplicationError(Exception):
-    """A broken business rule: the request was understood but cannot be done as asked."""
-
-    status_code = status.HTTP_400_BAD_REQUEST
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: str = "invalid",
-        details: dict[str, Any] | None = None,
-        status_code: int | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.details = details or {}
-        if status_code is not None:
-            self.status_code = status_code
-
-
-class ConflictError(ApplicationError):
-    status_code = status.HTTP_409_CONFLICT
 
 
 def error_body(message: str, code: str, details: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from planbeta.money import JsonDecimal, money_str, parse_money
+from core.money import JsonDecimal, money_str, parse_money
 
 
 @pytest.mark.parametrize(

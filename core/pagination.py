@@ -21,7 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
-from planbeta.errors import ApplicationError
+from core.errors import ApplicationError
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
