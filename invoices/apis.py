@@ -17,12 +17,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.permissions import IsMoneyStaff
 from core.money import CurrencyField, MoneyField, MoneyJSONParser
 from core.pagination import KeysetPagination, bad_parameter
 from invoices import pdf, selectors, services
 from invoices.models import InvoiceStatus
 from leads.apis import LevelField
-from leads.permissions import IsMoneyStaff
 from leads.selectors import lead_get
 
 

@@ -8,13 +8,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.permissions import money_staff_required
 from core.errors import ApplicationError
 from core.forms import add_service_error
 from core.pagination import KeysetPagination
 from invoices import pdf, selectors, services
 from invoices.forms import CancelForm, InvoiceForm, ItemFormSet
 from invoices.models import OPEN_STATUSES, InvoiceStatus
-from leads.permissions import money_staff_required
 from leads.selectors import lead_get
 from payments.selectors import payments_for_invoice
 

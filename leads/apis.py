@@ -10,11 +10,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.permissions import IsMoneyStaff
 from core.money import MoneyJSONParser
 from core.pagination import KeysetPagination, bad_parameter, search_param
 from leads import selectors, services
 from leads.models import LeadQuality, LeadSource, LeadStatus, Level
-from leads.permissions import IsMoneyStaff
 from leads.validators import normalize_phone
 
 # CONVERTED is reached only through pay-and-convert.

@@ -5,12 +5,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.permissions import money_staff_required
 from core.errors import ApplicationError
 from core.forms import add_service_error
 from core.pagination import KeysetPagination
 from leads import selectors, services
 from leads.forms import LeadFilterForm, LeadForm
-from leads.permissions import money_staff_required
 
 
 @money_staff_required

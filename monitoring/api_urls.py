@@ -1,11 +1,10 @@
 from django.urls import path
 
-from audit.apis import AuditLogListApi
 from monitoring import apis
 
 urlpatterns = [
     path("livez", apis.LivezApi.as_view(), name="api-livez"),
     path("readyz", apis.ReadyzApi.as_view(), name="api-readyz"),
     path("health", apis.HealthApi.as_view(), name="api-health"),
-    path("audit-logs", AuditLogListApi.as_view(), name="api-audit-logs"),
+    path("audit-logs", apis.AuditLogListApi.as_view(), name="api-audit-logs"),
 ]

@@ -1,7 +1,10 @@
-"""Probes for process supervisors, load balancers and uptime monitors (CONTRACT §4 System).
+"""The system API (CONTRACT §4 System): the probes and the audit-log feed.
 
-These views authenticate on their own: the uptime monitor's `Bearer $HEALTH_CHECK_TOKEN` is not a
-user token, and an anonymous or wrongly authenticated caller still gets the summary, never a 401.
+The probes are for process supervisors, load balancers and uptime monitors. They authenticate on
+their own: the uptime monitor's `Bearer $HEALTH_CHECK_TOKEN` is not a user token, and an anonymous
+or wrongly authenticated caller still gets the summary, never a 401.
+
+`GET /api/system/audit-logs` is the founders' feed, its errors view and the 24 h stats.
 """
 
 from __future__ import annotations
@@ -11,8 +14,8 @@ from typing import Any
 from django.db import DatabaseError
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, serializers
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -20,7 +23,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.auth import BearerTokenAuthentication
-from accounts.models import Role
+from accounts.permissions import IsFounder, is_founder
+from audit.models import Severity
+from audit.selectors import audit_log_page, audit_log_stats
+from core.errors import ApplicationError
 from monitoring.checks import check_readiness, collect_health, is_health_token
 
 
@@ -93,6 +99,139 @@ def _may_see_details(request: Request) -> bool:
             return False
         except DatabaseError:  # the database is down: the token cannot be checked
             return False
-        return user_auth is not None and user_auth[0].role == Role.FOUNDER
-    user = request.user
-    return bool(user.is_authenticated and user.role == Role.FOUNDER)
+        return user_auth is not None and is_founder(user_auth[0])
+    return is_founder(request.user)
+
+
+class SinceField(serializers.DateTimeField):
+    # DRF's DateTimeField raises OverflowError (a 500) for naive datetimes at the edge of the
+    # calendar, such as 0001-01-01T00:00:00, when it makes them aware in the school's zone.
+    def to_internal_value(self, value):
+        try:
+            return super().to_internal_value(value)
+        except OverflowError:
+            self.fail("invalid", format="YYYY-MM-DDThh:mm[:ss][+HH:MM]")
+
+
+# Query parameters arrive in camelCase; the serializer works in snake_case like every other.
+_PARAMS = {
+    "type": "type",
+    "limit": "limit",
+    "after": "after",
+    "before": "before",
+    "severity": "severity",
+    "action": "action",
+    "entityType": "entity_type",
+    "entityId": "entity_id",
+    "userId": "user_id",
+    "since": "since",
+}
+
+
+class AuditLogListApi(APIView):
+    permission_classes = [IsFounder]
+
+    class InputSerializer(serializers.Serializer):
+        type = serializers.ChoiceField(choices=["all", "errors", "stats"], default="all")
+        limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
+        after = serializers.IntegerField(min_value=0, required=False)
+        before = serializers.IntegerField(min_value=1, required=False)
+        severity = serializers.ChoiceField(choices=Severity.values, required=False)
+        action = serializers.RegexField(r"^[A-Z][A-Z0-9_]{0,63}$", required=False)
+        entity_type = serializers.CharField(max_length=64, required=False)
+        entity_id = serializers.CharField(max_length=64, required=False)
+        user_id = serializers.IntegerField(min_value=1, required=False)
+        # Without an offset, the school's time zone (TIME_ZONE) is meant.
+        since = SinceField(required=False)
+
+    class EntrySerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        action = serializers.CharField()
+        severity = serializers.CharField()
+        description = serializers.CharField()
+        user_id = serializers.IntegerField(allow_null=True)
+        user_email = serializers.CharField()
+        user_name = serializers.CharField()
+        ip_address = serializers.CharField(allow_null=True)
+        user_agent = serializers.CharField()
+        entity_type = serializers.CharField()
+        entity_id = serializers.CharField()
+        metadata = serializers.JSONField()
+        request_path = serializers.CharField()
+        request_method = serializers.CharField()
+        request_id = serializers.CharField()
+        error_message = serializers.CharField()
+        created_at = serializers.DateTimeField()
+
+    class LogsOutputSerializer(serializers.Serializer):
+        logs = serializers.ListField(child=serializers.DictField())
+        next_cursor = serializers.IntegerField(allow_null=True)
+
+    class StatsSerializer(serializers.Serializer):
+        class TopActionSerializer(serializers.Serializer):
+            action = serializers.CharField()
+            count = serializers.IntegerField()
+
+        class HourSerializer(serializers.Serializer):
+            hour = serializers.DateTimeField()
+            total = serializers.IntegerField()
+            errors = serializers.IntegerField()
+
+        total_logs = serializers.IntegerField()
+        info_count = serializers.IntegerField()
+        warning_count = serializers.IntegerField()
+        error_count = serializers.IntegerField()
+        critical_count = serializers.IntegerField()
+        top_actions = TopActionSerializer(many=True)
+        hourly = HourSerializer(many=True)
+
+    @extend_schema(
+        tags=["system"],
+        parameters=[
+            OpenApiParameter("type", str, enum=["all", "errors", "stats"]),
+            OpenApiParameter("limit", int, description="1-200, default 50"),
+            OpenApiParameter("after", int, description="Only entries with a higher id (polling)."),
+            OpenApiParameter("before", int, description="Only entries with a lower id (history)."),
+            OpenApiParameter("severity", str, enum=Severity.values),
+            OpenApiParameter("action", str),
+            OpenApiParameter("entityType", str),
+            OpenApiParameter("entityId", str),
+            OpenApiParameter("userId", int),
+            OpenApiParameter("since", OpenApiTypes.DATETIME),
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def get(self, request: Request) -> Response:
+        params = _query_params(request)
+        data = self.InputSerializer(data=params)
+        data.is_valid(raise_exception=True)
+        args = dict(data.validated_data)
+        kind = args.pop("type")
+        if kind == "stats":
+            return Response({"stats": self.StatsSerializer(audit_log_stats()).data})
+        page = audit_log_page(errors_only=kind == "errors", **args)
+        return Response(
+            {
+                "logs": self.EntrySerializer(page.logs, many=True).data,
+                "next_cursor": page.next_cursor,
+            }
+        )
+
+
+def _query_params(request: Request) -> dict[str, str]:
+    """camelCase query string to snake_case; unknown or repeated parameters are a 400."""
+    errors: dict[str, list[str]] = {}
+    params: dict[str, str] = {}
+    for key in request.query_params:
+        values = request.query_params.getlist(key)
+        if key not in _PARAMS:
+            errors[key] = ["Unknown parameter."]
+        elif len(values) > 1:
+            errors[key] = ["Give this parameter once."]
+        else:
+            params[_PARAMS[key]] = values[0]
+    if errors:
+        raise ApplicationError(
+            "Some query parameters are not valid.", code="validation_error", details=errors
+        )
+    return params

@@ -11,12 +11,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.permissions import IsMoneyStaff
 from core.errors import ApplicationError
 from core.money import MoneyField, MoneyJSONParser
 from core.pagination import KeysetPagination, bad_parameter, search_param
 from invoices.apis import InvoiceOutputSerializer, invoice_data
 from invoices.selectors import invoice_get
-from leads.permissions import IsMoneyStaff
 from payments import selectors, services
 from payments.idempotency import KEY_PATTERN, Replay
 from payments.models import PaymentMethod, PaymentStatus

@@ -5,11 +5,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from accounts.permissions import money_staff_required
 from core.errors import ApplicationError
 from core.forms import add_service_error
 from core.pagination import KeysetPagination, search_param
 from invoices.selectors import invoice_get
-from leads.permissions import money_staff_required
 from payments import selectors, services
 from payments.apis import render_result
 from payments.forms import PayAndConvertForm, PaymentForm
