@@ -22,7 +22,8 @@ from core.money import CurrencyField, MoneyField, MoneyJSONParser
 from core.pagination import KeysetPagination, bad_parameter
 from invoices import pdf, selectors, services
 from invoices.models import InvoiceStatus
-from leads.apis import LevelField
+from invoices.responses import InvoiceOutputSerializer, invoice_body
+from leads.fields import LevelField
 from leads.selectors import lead_get
 
 
@@ -58,42 +59,8 @@ class InvoiceInputSerializer(serializers.Serializer):
         return items
 
 
-class ItemOutputSerializer(serializers.Serializer):
-    description = serializers.CharField()
-    amount = MoneyField()
-    level = serializers.CharField()
-    month = serializers.CharField()
-    batch = serializers.CharField()
-
-
-class InvoiceOutputSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    invoice_number = serializers.CharField(source="number")
-    lead_id = serializers.IntegerField()
-    lead_name = serializers.CharField(source="lead.name")
-    student_id = serializers.SerializerMethodField()
-    status = serializers.CharField()
-    currency = serializers.CharField()
-    subtotal = MoneyField()
-    discount = MoneyField()
-    total_amount = MoneyField()
-    payable_now = MoneyField()
-    paid_amount = MoneyField()
-    remaining_amount = MoneyField()
-    issue_date = serializers.DateField()
-    due_date = serializers.DateField()
-    notes = serializers.CharField()
-    cancel_reason = serializers.CharField()
-    items = ItemOutputSerializer(many=True, source="items.all")
-    sent_at = serializers.DateTimeField()
-    created_at = serializers.DateTimeField()
-
-    def get_student_id(self, invoice: Any) -> str | None:
-        return selectors.invoice_student_code(invoice)
-
-
 def invoice_data(invoice_id: int) -> dict[str, Any]:
-    return InvoiceOutputSerializer(selectors.invoice_get(invoice_id)).data
+    return invoice_body(selectors.invoice_get(invoice_id))
 
 
 class _InvoiceApi(APIView):

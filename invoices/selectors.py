@@ -22,6 +22,17 @@ def invoice_get(invoice_id: int) -> Invoice:
     return get_object_or_404(invoice_list(), pk=invoice_id)
 
 
+def invoice_with_payments_get(invoice_id: int) -> Invoice:
+    """An invoice for its page, with its payments (newest first) and who recorded each."""
+    # Payments point at invoices; going through the reverse relation keeps this app from
+    # importing the payments app.
+    payment_model = Invoice._meta.get_field("payments").related_model
+    qs = invoice_list().prefetch_related(
+        Prefetch("payments", queryset=payment_model.objects.select_related("recorded_by"))
+    )
+    return get_object_or_404(qs, pk=invoice_id)
+
+
 def invoice_student_code(invoice: Invoice) -> str | None:
     lead = invoice.lead
     student = getattr(lead, "student", None) if lead.converted else None

@@ -16,7 +16,6 @@ from invoices import pdf, selectors, services
 from invoices.forms import CancelForm, InvoiceForm, ItemFormSet
 from invoices.models import OPEN_STATUSES, InvoiceStatus
 from leads.selectors import lead_get
-from payments.selectors import payments_for_invoice
 
 
 @money_staff_required
@@ -133,10 +132,10 @@ def invoice_list(request: HttpRequest) -> HttpResponse:
 
 @money_staff_required
 def invoice_detail(request: HttpRequest, invoice_id: int) -> HttpResponse:
-    invoice = selectors.invoice_get(invoice_id)
+    invoice = selectors.invoice_with_payments_get(invoice_id)
     context = {
         "invoice": invoice,
-        "payments": payments_for_invoice(invoice.pk),
+        "payments": invoice.payments.all(),
         "student_code": selectors.invoice_student_code(invoice),
         "is_open": invoice.status in OPEN_STATUSES,
         "can_record_payment": invoice.status == InvoiceStatus.PARTIALLY_PAID,

@@ -14,7 +14,8 @@ from accounts.permissions import IsMoneyStaff
 from core.money import MoneyJSONParser
 from core.pagination import KeysetPagination, bad_parameter, search_param
 from leads import selectors, services
-from leads.models import LeadQuality, LeadSource, LeadStatus, Level
+from leads.fields import LevelField
+from leads.models import LeadQuality, LeadSource, LeadStatus
 from leads.validators import normalize_phone
 
 # CONVERTED is reached only through pay-and-convert.
@@ -30,13 +31,6 @@ class PhoneField(serializers.CharField):
             return normalize_phone(value)
         except ValueError as exc:
             raise serializers.ValidationError(str(exc)) from exc
-
-
-class LevelField(serializers.ChoiceField):
-    """A course level, or blank when not yet known."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(choices=Level.choices, required=False, allow_blank=True, **kwargs)
 
 
 class LeadInputSerializer(serializers.Serializer):

@@ -15,53 +15,13 @@ from accounts.permissions import IsMoneyStaff
 from core.errors import ApplicationError
 from core.money import MoneyField, MoneyJSONParser
 from core.pagination import KeysetPagination, bad_parameter, search_param
-from invoices.apis import InvoiceOutputSerializer, invoice_data
 from invoices.selectors import invoice_get
 from payments import selectors, services
 from payments.idempotency import KEY_PATTERN, Replay
 from payments.models import PaymentMethod, PaymentStatus
+from payments.responses import MoneyResultSerializer, StudentOutputSerializer
 
 IDEMPOTENCY_KEY_RE = re.compile(rf"^{KEY_PATTERN}$")
-
-
-class StudentOutputSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    student_id = serializers.CharField(source="student_code")
-    name = serializers.CharField()
-    email = serializers.CharField()
-    whatsapp = serializers.CharField()
-    level = serializers.CharField()
-    batch = serializers.CharField(source="batch.code", default=None)
-    currency = serializers.CharField()
-    total_amount = MoneyField()
-    total_paid = MoneyField()
-    balance = MoneyField()
-    payment_status = serializers.CharField()
-    lead_id = serializers.IntegerField()
-    created_at = serializers.DateTimeField()
-
-
-class PaymentOutputSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    amount = MoneyField()
-    currency = serializers.CharField()
-    method = serializers.CharField()
-    transaction_id = serializers.CharField()
-    status = serializers.CharField()
-    invoice_id = serializers.IntegerField()
-    student_id = serializers.CharField(source="student.student_code")
-    paid_at = serializers.DateTimeField()
-
-
-class MoneyResultSerializer(serializers.Serializer):
-    """The documented shape of a pay-and-convert or payment answer (built by render_result)."""
-
-    success = serializers.BooleanField()
-    student_id = serializers.CharField()
-    student = StudentOutputSerializer()
-    payment = PaymentOutputSerializer()
-    invoice = InvoiceOutputSerializer()
-    invoice_status = serializers.CharField()
 
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
@@ -89,18 +49,6 @@ def _key_error(message: str) -> ApplicationError:
     return ApplicationError(
         "Some fields are not valid.", code="validation_error", details={"idempotencyKey": [message]}
     )
-
-
-def render_result(result: services.MoneyResult) -> dict[str, Any]:
-    invoice = invoice_data(result.invoice.pk)
-    return {
-        "success": True,
-        "student_id": result.student.student_code,
-        "student": StudentOutputSerializer(result.student).data,
-        "payment": PaymentOutputSerializer(result.payment).data,
-        "invoice": invoice,
-        "invoice_status": invoice["status"],
-    }
 
 
 def _respond(outcome: services.MoneyResult | Replay) -> Response:
@@ -165,7 +113,6 @@ class PayAndConvertApi(_MoneyApi):
             batch_id=data["batch_id"],
             idempotency_key=key,
             actor=request.user,
-            render=render_result,
         )
         return _respond(outcome)
 
@@ -191,7 +138,6 @@ class PaymentRecordApi(_MoneyApi):
             transaction_id=data["transaction_id"],
             idempotency_key=key,
             actor=request.user,
-            render=render_result,
         )
         return _respond(outcome)
 

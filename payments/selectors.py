@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 
-from payments.models import Batch, Payment, Student
+from payments.models import Batch, Student
 
 
 def student_list(*, q: str = "", payment_status: str = "") -> QuerySet[Student]:
@@ -19,10 +19,6 @@ def student_list(*, q: str = "", payment_status: str = "") -> QuerySet[Student]:
 
 def student_get(student_id: int) -> Student:
     return get_object_or_404(Student.objects.select_related("batch"), pk=student_id)
-
-
-def payments_for_invoice(invoice_id: int) -> QuerySet[Payment]:
-    return Payment.objects.filter(invoice_id=invoice_id).select_related("student", "recorded_by")
 
 
 def batches_with_seats() -> QuerySet[Batch]:

@@ -4,7 +4,6 @@ instalments. Both are exactly-once through payments.idempotency and fully audite
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -19,6 +18,7 @@ from core.errors import ApplicationError, ConflictError
 from core.money import money_str
 from invoices.models import OPEN_STATUSES, Invoice, InvoiceStatus
 from invoices.numbering import draw_next_number, student_code
+from invoices.selectors import invoice_get
 from invoices.services import amounts_metadata
 from leads.models import Lead, LeadStatus
 from payments.idempotency import (
@@ -29,6 +29,7 @@ from payments.idempotency import (
     request_hash,
 )
 from payments.models import Batch, Payment, PaymentStatus, Student, StudentCounter
+from payments.responses import money_result_body
 
 PAY_AND_CONVERT = "pay_and_convert"
 LATER_PAYMENT = "payment"
@@ -42,9 +43,6 @@ class MoneyResult:
     status_code: int = 201
     replayed: bool = False
     body: dict[str, Any] | None = None
-
-
-Renderer = Callable[[MoneyResult], dict[str, Any]]
 
 
 def _audit_off() -> bool:
@@ -61,6 +59,14 @@ def _audit(action: str, **kwargs: Any) -> None:
 def _audit_many(entries: list[dict[str, Any]]) -> None:
     if not _audit_off():
         audit_record_many(entries)
+
+
+def _body(result: MoneyResult) -> dict[str, Any]:
+    # Read the invoice again (lead, student and items loaded): the answer shows it as
+    # GET /api/invoices/{id} would right after this payment, and is stored for replays.
+    return money_result_body(
+        invoice=invoice_get(result.invoice.pk), student=result.student, payment=result.payment
+    )
 
 
 def _not_payable(invoice: Invoice) -> ConflictError:
@@ -132,7 +138,6 @@ def pay_and_convert(
     amount: Decimal,
     idempotency_key: str,
     actor: Any,
-    render: Renderer,
     method: str = "BANK_TRANSFER",
     transaction_id: str = "",
     batch_id: int | None = None,
@@ -185,7 +190,7 @@ def pay_and_convert(
                 actor=actor,
                 context=context,
             )
-            result.body = render(result)
+            result.body = _body(result)
             idempotency_complete(claim, status_code=201, body=result.body)
         return result
     except ApplicationError as exc:
@@ -379,7 +384,6 @@ def payment_record(
     amount: Decimal,
     idempotency_key: str,
     actor: Any,
-    render: Renderer,
     method: str = "BANK_TRANSFER",
     transaction_id: str = "",
 ) -> MoneyResult | Replay:
@@ -449,7 +453,7 @@ def payment_record(
                 actor=actor,
             )
             result = MoneyResult(invoice=locked, student=student, payment=payment)
-            result.body = render(result)
+            result.body = _body(result)
             idempotency_complete(claim, status_code=201, body=result.body)
         return result
     except ApplicationError:

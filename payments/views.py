@@ -11,7 +11,6 @@ from core.forms import add_service_error
 from core.pagination import KeysetPagination, search_param
 from invoices.selectors import invoice_get
 from payments import selectors, services
-from payments.apis import render_result
 from payments.forms import PayAndConvertForm, PaymentForm
 from payments.idempotency import Replay
 
@@ -36,7 +35,6 @@ def _money_form_view(request: HttpRequest, invoice_id: int, *, convert: bool) ->
                 "transaction_id": data["transaction_id"],
                 "idempotency_key": data["idempotency_key"],
                 "actor": request.user,
-                "render": render_result,
             }
             try:
                 if convert:

@@ -9,7 +9,6 @@ from typing import Any
 from invoices.models import Invoice
 from invoices.services import invoice_generate
 from leads.models import Lead
-from payments.apis import render_result
 from payments.services import pay_and_convert
 from tests.factories import make_lead
 
@@ -43,7 +42,6 @@ def make_converted_invoice(*, actor: Any, paid: str = "50.00", **kwargs: Any) ->
         amount=Decimal(paid),
         idempotency_key=f"test-{uuid.uuid4()}",
         actor=actor,
-        render=render_result,
     )
     invoice.refresh_from_db()
     return invoice

@@ -14,7 +14,6 @@ from audit.models import Source
 from invoices.services import invoice_generate
 from leads.models import Lead
 from leads.services import lead_create
-from payments.apis import render_result
 from payments.models import Batch
 from payments.services import pay_and_convert
 
@@ -127,7 +126,6 @@ def _seed_money(actor: User) -> None:
         batch_id=batch.pk,
         idempotency_key=f"seed-{uuid.uuid4()}",
         actor=actor,
-        render=render_result,
     )
     invoice_generate(
         lead=Lead.objects.get(whatsapp="+919562345678"),

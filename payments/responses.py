@@ -1,0 +1,69 @@
+"""What pay-and-convert and a later payment answer, and how a student looks in the API.
+
+The money services build the body here, inside their transaction, because the idempotency record
+stores it with the payment: a replay answers with exactly these bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from core.money import MoneyField
+from invoices.models import Invoice
+from invoices.responses import InvoiceOutputSerializer, invoice_body
+from payments.models import Payment, Student
+
+
+class StudentOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    student_id = serializers.CharField(source="student_code")
+    name = serializers.CharField()
+    email = serializers.CharField()
+    whatsapp = serializers.CharField()
+    level = serializers.CharField()
+    batch = serializers.CharField(source="batch.code", default=None)
+    currency = serializers.CharField()
+    total_amount = MoneyField()
+    total_paid = MoneyField()
+    balance = MoneyField()
+    payment_status = serializers.CharField()
+    lead_id = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+
+class PaymentOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    amount = MoneyField()
+    currency = serializers.CharField()
+    method = serializers.CharField()
+    transaction_id = serializers.CharField()
+    status = serializers.CharField()
+    invoice_id = serializers.IntegerField()
+    student_id = serializers.CharField(source="student.student_code")
+    paid_at = serializers.DateTimeField()
+
+
+class MoneyResultSerializer(serializers.Serializer):
+    """The documented shape of a pay-and-convert or payment answer."""
+
+    success = serializers.BooleanField()
+    student_id = serializers.CharField()
+    student = StudentOutputSerializer()
+    payment = PaymentOutputSerializer()
+    invoice = InvoiceOutputSerializer()
+    invoice_status = serializers.CharField()
+
+
+def money_result_body(*, invoice: Invoice, student: Student, payment: Payment) -> dict[str, Any]:
+    """The answer to a payment; `invoice` as read by `invoices.selectors` after the payment."""
+    invoice_data = invoice_body(invoice)
+    return {
+        "success": True,
+        "student_id": student.student_code,
+        "student": StudentOutputSerializer(student).data,
+        "payment": PaymentOutputSerializer(payment).data,
+        "invoice": invoice_data,
+        "invoice_status": invoice_data["status"],
+    }
