@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "payments",
     "monitoring",
     "alerts",
+    "planbeta",  # last: only for the project-wide commands (seed_demo)
 ]
 
 MIDDLEWARE = [
