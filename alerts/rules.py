@@ -1,16 +1,13 @@
 """The condition rules: each looks at the present and says whether its alert should be firing.
 
 Rule 1 (critical audit events) and rule 6 (the daily digest) are events, not conditions; they
-live in `alerts.services`. Rules 3 and 5 read measurements from the monitoring app through dotted
-paths in settings (ALERT_*_SOURCE), imported at evaluation time: without that app they are
-skipped, not failed. Messages carry counts, actions, ids and links only — never a student's or a
-lead's personal data, because they go to chat channels.
+live in `alerts.services`. Rules 3 and 5 read the health checks of `monitoring.checks`. Messages
+carry counts, actions, ids and links only — never a student's or a lead's personal data, because
+they go to chat channels.
 """
 
 from __future__ import annotations
 
-import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,12 +15,10 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Count, Q
-from django.utils.module_loading import import_string
 
 from alerts.channels import EMAIL
 from audit.models import Action, AuditLog, Severity
-
-logger = logging.getLogger(__name__)
+from monitoring.checks import check_database_performance, collect_health, heartbeat_age_seconds
 
 
 @dataclass(frozen=True)
@@ -74,41 +69,29 @@ def error_rate(now: datetime) -> Observation:
     )
 
 
-def slow_database(now: datetime) -> Observation | None:
-    """Rule 3: the monitoring app's measured query time above ALERT_SLOW_QUERY_MS."""
-    measure = _source(settings.ALERT_DB_PERFORMANCE_SOURCE)
-    if measure is None:
-        return None
+def slow_database(now: datetime) -> Observation:
+    """Rule 3: the health check's probe query slower than ALERT_SLOW_QUERY_MS."""
     threshold = settings.ALERT_SLOW_QUERY_MS
     # The health check gives up on its probe after 1.5 s; this rule's threshold is 2 s, so it
     # waits longer: a cancelled probe then means the database really was slower than the threshold.
-    result = measure(timeout_ms=int(threshold * 1.5))
-    query_ms = query_time_ms(result)
-    facts = {"queryTime": f"{query_ms:.0f}ms", "threshold": f"{threshold:.0f}ms"}
-    if _probe_failed(result):
+    result = check_database_performance(timeout_ms=int(threshold * 1.5))
+    facts = {"queryTime": result.fields["queryTime"], "threshold": f"{threshold:.0f}ms"}
+    if result.value is None:
         # The probe was cancelled after one and a half thresholds, or failed: no measurement, and a
         # database that does not answer the probe in time is what this rule is for.
         return Observation(
             firing=True,
             title="Database probe query failed or timed out",
             body=str(result.fields.get("message", "")),
-            facts=facts if query_ms is not None else {"threshold": facts["threshold"]},
+            facts=facts,
         )
-    if query_ms is None:
-        logger.warning("alerts: database performance check gave no query time")
-        return None
+    query_ms = result.value
     return Observation(
         firing=query_ms > threshold,
         title=f"Database query time {query_ms:.0f} ms (threshold {threshold:.0f} ms)",
         body="The database answers slowly." if query_ms > threshold else "Query time is normal.",
         facts=facts,
     )
-
-
-def _probe_failed(result: Any) -> bool:
-    # monitoring.checks.CheckResult: `value` is the query time, None when the probe did not finish.
-    fields = getattr(result, "fields", None)
-    return isinstance(fields, dict) and result.value is None and "message" in fields
 
 
 def no_activity(now: datetime) -> Observation | None:
@@ -135,12 +118,9 @@ def no_activity(now: datetime) -> Observation | None:
     )
 
 
-def health_unhealthy(now: datetime) -> Observation | None:
+def health_unhealthy(now: datetime) -> Observation:
     """Rule 5a: the health endpoint's overall status is unhealthy (and, later, recovered)."""
-    collect = _source(settings.ALERT_HEALTH_SOURCE)
-    if collect is None:
-        return None
-    body, http_status = collect(detailed=True)
+    body, http_status = collect_health(detailed=True)
     status = body.get("status", "")
     failing = sorted(
         name
@@ -161,10 +141,7 @@ def heartbeat_stale(now: datetime) -> Observation | None:
 
     No heartbeat at all (a fresh deploy) is not judged: beat writes the first one within a minute.
     """
-    age_of = _source(settings.ALERT_HEARTBEAT_SOURCE)
-    if age_of is None:
-        return None
-    age = age_of()
+    age = heartbeat_age_seconds()
     if age is None:
         return None
     limit = settings.ALERT_HEARTBEAT_STALE_SECONDS
@@ -188,45 +165,3 @@ RULES: tuple[Rule, ...] = (
     Rule("health_unhealthy", health_unhealthy),
     Rule("heartbeat_stale", heartbeat_stale),
 )
-
-
-def _source(dotted_path: str) -> Callable[..., Any] | None:
-    try:
-        return import_string(dotted_path)
-    except ImportError:
-        logger.debug("alerts: %s is not installed; rule skipped", dotted_path)
-        return None
-
-
-_DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s)?\s*$")
-
-
-def query_time_ms(result: Any) -> float | None:
-    """The query time in milliseconds from a database-performance result, in the shapes it comes in.
-
-    monitoring.checks returns a CheckResult whose `value` is the time in ms and whose `fields` hold
-    `queryTime: "12ms"` as in the health body; plain dicts with `queryTime`, a number under
-    `queryTimeMs` / `query_time_ms` or seconds under `queryTimeSeconds` are read too.
-    """
-    if isinstance(result, (int, float)):
-        return float(result)
-    if hasattr(result, "fields") and hasattr(result, "value"):
-        if isinstance(result.value, (int, float)):
-            return float(result.value)
-        result = result.fields
-    if not isinstance(result, dict):
-        return None
-    for key in ("queryTimeMs", "query_time_ms", "queryMs"):
-        if isinstance(result.get(key), (int, float)):
-            return float(result[key])
-    for key in ("queryTimeSeconds", "query_time_seconds"):
-        if isinstance(result.get(key), (int, float)):
-            return float(result[key]) * 1000
-    for key in ("queryTime", "query_time"):
-        value = result.get(key)
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str) and (match := _DURATION.match(value)):
-            number = float(match.group(1))
-            return number * 1000 if match.group(2) == "s" else number
-    return None

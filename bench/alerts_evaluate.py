@@ -6,7 +6,8 @@ Run:
 
 Creates (and drops) its own test database from DATABASE_URL's name, fills the audit log with
 BENCH_ROWS rows spread over 90 days (2 % ERROR, a few CRITICAL), then times evaluate_rules() with
-no channels configured (state changes only) and the rules that need the monitoring app skipped.
+no channels configured (state changes only). Rules 3 and 5 (the health checks' probe, the health
+report and the heartbeat) are left out of the run: they cost the same whatever the log's size.
 """
 
 import os
@@ -38,12 +39,17 @@ def main():
         sys.exit("Set DATABASE_URL to a PostgreSQL database.")
     settings.FOUNDER_ALERT_EMAILS = []
     settings.ALERT_WEBHOOK_URLS = []
-    settings.ALERT_HEALTH_SOURCE = "monitoring.absent.collect_health"
-    settings.ALERT_DB_PERFORMANCE_SOURCE = "monitoring.absent.check_database_performance"
-    settings.ALERT_HEARTBEAT_SOURCE = "monitoring.absent.heartbeat_age_seconds"
     old = setup_databases(verbosity=0, interactive=False)
     try:
+        from alerts import services
         from alerts.services import evaluate_rules
+
+        # In this process only: the rules whose cost grows with the audit log.
+        services.RULES = tuple(
+            rule
+            for rule in services.RULES
+            if rule.name not in ("slow_database", "health_unhealthy", "heartbeat_stale")
+        )
 
         now = timezone.now()
         t0 = time.perf_counter()

@@ -302,10 +302,6 @@ ALERT_SLOW_QUERY_MS = env.float("ALERT_SLOW_QUERY_MS", default=2000.0)
 ALERT_HEARTBEAT_STALE_SECONDS = env.int("ALERT_HEARTBEAT_STALE_SECONDS", default=180)
 ALERT_QUIET_HOURS = env.float("ALERT_QUIET_HOURS", default=48.0)
 ALERT_BASE_URL = env("ALERT_BASE_URL", default="")
-# Where rules 3 and 5 read their measurements; the monitoring app provides them.
-ALERT_HEALTH_SOURCE = "monitoring.checks.collect_health"
-ALERT_DB_PERFORMANCE_SOURCE = "monitoring.checks.check_database_performance"
-ALERT_HEARTBEAT_SOURCE = "monitoring.checks.heartbeat_age_seconds"
 # Called after a CRITICAL audit row is committed; the audit app itself depends on no other app.
 AUDIT_CRITICAL_HOOK = "alerts.services.critical_event_recorded"
 

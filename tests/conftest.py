@@ -10,6 +10,7 @@ from django.db import connection
 from django.test import Client
 
 from accounts.models import Role
+from monitoring.checks import reset_health_cache
 from tests.factories import make_token, make_user
 
 PASSWORD = "correct-horse-battery-staple"
@@ -29,6 +30,15 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_pg)
         if "redis" in item.keywords and not has_redis:
             item.add_marker(skip_redis)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_health_cache():
+    # The health report is cached per process for a few seconds of wall-clock time, which tests
+    # freeze and move: without this, one test could read the report another test produced.
+    reset_health_cache()
+    yield
+    reset_health_cache()
 
 
 @pytest.fixture(autouse=True)

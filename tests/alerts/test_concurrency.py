@@ -36,14 +36,13 @@ def test_evaluators_running_at_once_notify_each_change_exactly_once(channels, se
     settings.ALERT_DIGEST_HOUR = 24
     settings.ALERT_RESOLVE_AFTER_MINUTES = 0
     settings.AUDIT_CRITICAL_HOOK = ""  # leave the critical event to the racing evaluators
-    settings.ALERT_HEALTH_SOURCE = "monitoring.not_installed.collect_health"
-    settings.ALERT_DB_PERFORMANCE_SOURCE = "monitoring.not_installed.check_database_performance"
-    settings.ALERT_HEARTBEAT_SOURCE = "monitoring.not_installed.heartbeat_age_seconds"
     recent = timezone.now() - timedelta(minutes=10)
+    # 3 errors in 21 events: above the error-rate rule's 10 %, below the 15 % that would make
+    # health unhealthy (and fire that rule as well).
     AuditLog.objects.bulk_create(
-        [AuditLog(action="API_ERROR", severity="ERROR", description="x", created_at=recent)] * 5
+        [AuditLog(action="API_ERROR", severity="ERROR", description="x", created_at=recent)] * 2
         + [AuditLog(action="LEAD_UPDATED", severity="INFO", description="x", created_at=recent)]
-        * 15
+        * 18
         + [AuditLog(action="SYSTEM_ERROR", severity="CRITICAL", description="x", created_at=recent)]
     )
 

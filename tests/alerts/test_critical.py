@@ -15,11 +15,8 @@ T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
-def _quiet_other_rules(settings):
+def _no_digest(settings):
     settings.ALERT_DIGEST_HOUR = 24
-    settings.ALERT_HEALTH_SOURCE = "monitoring.not_installed.collect_health"
-    settings.ALERT_DB_PERFORMANCE_SOURCE = "monitoring.not_installed.check_database_performance"
-    settings.ALERT_HEARTBEAT_SOURCE = "monitoring.not_installed.heartbeat_age_seconds"
 
 
 def conversion_failed(**extra):

@@ -144,9 +144,6 @@ def test_run_alert_rules_command_evaluates_and_delivers_inline_without_redis(
 ):
     settings.AUDIT_CRITICAL_HOOK = ""
     settings.ALERT_DIGEST_HOUR = 24
-    settings.ALERT_HEALTH_SOURCE = "monitoring.not_installed.collect_health"
-    settings.ALERT_DB_PERFORMANCE_SOURCE = "monitoring.not_installed.check_database_performance"
-    settings.ALERT_HEARTBEAT_SOURCE = "monitoring.not_installed.heartbeat_age_seconds"
     _critical()
 
     call_command("run_alert_rules")

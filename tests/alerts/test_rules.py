@@ -3,12 +3,12 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.core.cache import cache
 
 from alerts.models import AlertState, Notification
 from alerts.services import evaluate_rules
 from audit.models import AuditLog
-from monitoring.checks import record_heartbeat
-from tests.alerts import sources
+from monitoring.checks import HEARTBEAT_KEY, record_heartbeat
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)  # 15:30 in Kolkata, after the digest hour
 
@@ -31,24 +31,6 @@ def no_digest(settings):
     settings.ALERT_DIGEST_HOUR = 24  # never due: these tests look at one rule at a time
 
 
-@pytest.fixture
-def no_monitoring(settings):
-    settings.ALERT_HEALTH_SOURCE = "monitoring.not_installed.collect_health"
-    settings.ALERT_DB_PERFORMANCE_SOURCE = "monitoring.not_installed.check_database_performance"
-    settings.ALERT_HEARTBEAT_SOURCE = "monitoring.not_installed.heartbeat_age_seconds"
-
-
-@pytest.fixture
-def measured(settings):
-    settings.ALERT_HEALTH_SOURCE = "tests.alerts.sources.collect_health"
-    settings.ALERT_DB_PERFORMANCE_SOURCE = "tests.alerts.sources.db_performance"
-    settings.ALERT_HEARTBEAT_SOURCE = "tests.alerts.sources.heartbeat_age_seconds"
-    sources.readings.clear()
-    sources.readings.update({"health": "healthy", "queryTime": "12ms", "heartbeat": 20.0})
-    yield sources.readings
-    sources.readings.clear()
-
-
 def audit_rows(n: int, *, at: datetime, severity: str = "INFO", action: str = "LEAD_UPDATED"):
     AuditLog.objects.bulk_create(
         AuditLog(action=action, severity=severity, description="row", created_at=at)
@@ -58,7 +40,7 @@ def audit_rows(n: int, *, at: datetime, severity: str = "INFO", action: str = "L
 
 @pytest.mark.django_db
 def test_error_rate_above_ten_percent_fires_once_repeats_after_four_hours_and_resolves(
-    channels, evaluate, no_digest, no_monitoring
+    channels, evaluate, no_digest
 ):
     audit_rows(18, at=T0 - timedelta(minutes=30))
     audit_rows(3, at=T0 - timedelta(minutes=10), severity="ERROR", action="API_ERROR")
@@ -89,22 +71,29 @@ def test_error_rate_above_ten_percent_fires_once_repeats_after_four_hours_and_re
 
 @pytest.mark.django_db
 def test_a_flapping_condition_is_one_alert_until_it_stays_clear_for_five_minutes(
-    channels, evaluate, no_digest, measured
+    channels, evaluate, no_digest, settings
 ):
+    # Health flaps between unhealthy (no heartbeat for over ten minutes) and degraded (a stale
+    # one); the heartbeat rule fires once and stays firing throughout.
+    settings.HEALTH_EXPECT_HEARTBEAT = True
     readings = []
-    for minute, health in enumerate(
-        ["unhealthy", "degraded", "unhealthy", "degraded"] + ["degraded"] * 5
-    ):
-        measured["health"] = health
-        readings.append(evaluate(T0 + timedelta(minutes=minute)))
+    for minute, heartbeat_age in enumerate([601, 300, 601, 300] + [300] * 5):
+        at = T0 + timedelta(minutes=minute)
+        record_heartbeat(now=at - timedelta(seconds=heartbeat_age))
+        readings.append(evaluate(at))
 
-    kinds = [{kind for _, kind, _ in fired} for fired in readings]
-    assert kinds == [{"FIRING"}, set(), set(), set(), set(), set(), set(), set(), {"RESOLVED"}]
-    assert Notification.objects.filter(kind="RESOLVED").first().facts["firingFor"] == "3 min"
+    kinds = [{(rule, kind) for rule, kind, _ in fired} for fired in readings]
+    assert kinds == [
+        {("health_unhealthy", "FIRING"), ("heartbeat_stale", "FIRING")},
+        *[set()] * 7,
+        {("health_unhealthy", "RESOLVED")},
+    ]
+    resolved = Notification.objects.filter(kind="RESOLVED", rule="health_unhealthy").first()
+    assert resolved.facts["firingFor"] == "3 min"
 
 
 @pytest.mark.django_db
-def test_error_rate_needs_a_minimum_number_of_events(channels, evaluate, no_digest, no_monitoring):
+def test_error_rate_needs_a_minimum_number_of_events(channels, evaluate, no_digest):
     audit_rows(10, at=T0 - timedelta(minutes=5), severity="ERROR")
     audit_rows(9, at=T0 - timedelta(minutes=5))
 
@@ -114,7 +103,7 @@ def test_error_rate_needs_a_minimum_number_of_events(channels, evaluate, no_dige
 
 @pytest.mark.django_db
 def test_no_conversions_and_no_payments_in_48_hours_fires_and_a_payment_resolves_it(
-    channels, evaluate, no_digest, no_monitoring
+    channels, evaluate, no_digest
 ):
     audit_rows(1, at=T0 - timedelta(days=5), action="PAYMENT_RECEIVED")
     audit_rows(
@@ -136,9 +125,7 @@ def test_no_conversions_and_no_payments_in_48_hours_fires_and_a_payment_resolves
 
 
 @pytest.mark.django_db
-def test_a_system_younger_than_48_hours_is_not_called_quiet(
-    channels, evaluate, no_digest, no_monitoring
-):
+def test_a_system_younger_than_48_hours_is_not_called_quiet(channels, evaluate, no_digest):
     audit_rows(5, at=T0 - timedelta(hours=40))
 
     assert evaluate(T0) == []
@@ -146,26 +133,15 @@ def test_a_system_younger_than_48_hours_is_not_called_quiet(
 
 
 @pytest.mark.django_db
-def test_slow_database_fires_above_two_seconds_and_resolves(
-    channels, evaluate, no_digest, measured
-):
-    measured["queryTime"] = "2400ms"
-    assert evaluate(T0) == [("slow_database", "FIRING", "email")]
-    assert Notification.objects.get().title == "Database query time 2400 ms (threshold 2000 ms)"
-
-    measured["queryTime"] = "2001ms"
-    assert evaluate(T0 + timedelta(minutes=1)) == []
-    measured["queryTime"] = "2000ms"
-    assert evaluate(T0 + timedelta(minutes=2)) == []
-    assert evaluate(T0 + timedelta(minutes=7)) == [("slow_database", "RESOLVED", "email")]
-
-
-@pytest.mark.django_db
 def test_unhealthy_health_alerts_every_channel_and_recovery_is_announced(
-    channels, evaluate, no_digest, measured
+    channels, evaluate, no_digest
 ):
-    measured["health"] = "unhealthy"
+    # Above 15 % errors among at least 20 events of the hour, health is unhealthy (and the
+    # e-mail-only error-rate rule fires as well).
+    audit_rows(16, at=T0 - timedelta(minutes=10))
+    audit_rows(4, at=T0 - timedelta(minutes=10), severity="ERROR", action="API_ERROR")
     assert evaluate(T0) == [
+        ("error_rate", "FIRING", "email"),
         ("health_unhealthy", "FIRING", "discord"),
         ("health_unhealthy", "FIRING", "email"),
         ("health_unhealthy", "FIRING", "json"),
@@ -173,10 +149,16 @@ def test_unhealthy_health_alerts_every_channel_and_recovery_is_announced(
     ]
     [slack] = channels["webhooks"].received("/slack")
     assert slack["text"] == "Health is unhealthy (HTTP 503)"
+    assert Notification.objects.get(rule="health_unhealthy", channel="email").facts == {
+        "status": "unhealthy",
+        "httpStatus": 503,
+        "checks": "errorRate",
+    }
 
-    measured["health"] = "degraded"
+    audit_rows(100, at=T0 + timedelta(minutes=2))
     assert evaluate(T0 + timedelta(minutes=3)) == []
     assert evaluate(T0 + timedelta(minutes=8)) == [
+        ("error_rate", "RESOLVED", "email"),
         ("health_unhealthy", "RESOLVED", "discord"),
         ("health_unhealthy", "RESOLVED", "email"),
         ("health_unhealthy", "RESOLVED", "json"),
@@ -189,36 +171,40 @@ def test_unhealthy_health_alerts_every_channel_and_recovery_is_announced(
 
 
 @pytest.mark.django_db
-def test_stale_beat_heartbeat_fires_and_a_fresh_one_resolves(
-    channels, evaluate, no_digest, measured
-):
-    measured["heartbeat"] = 181.0
+def test_stale_beat_heartbeat_fires_and_a_fresh_one_resolves(channels, evaluate, no_digest):
+    record_heartbeat(now=T0 - timedelta(seconds=181))
     fired = evaluate(T0)
     assert ("heartbeat_stale", "FIRING", "slack") in fired
-    assert len(fired) == 4
+    assert len(fired) == 4  # every channel, and nothing else: tasks run inline, health is healthy
 
-    measured["heartbeat"] = None  # no reading is not judged either way
+    cache.delete(HEARTBEAT_KEY)  # no reading is not judged either way
     assert evaluate(T0 + timedelta(minutes=1)) == []
 
-    measured["heartbeat"] = 15.0
+    record_heartbeat(now=T0 + timedelta(minutes=2) - timedelta(seconds=15))
     assert evaluate(T0 + timedelta(minutes=2)) == []
+    record_heartbeat(now=T0 + timedelta(minutes=7))
     assert ("heartbeat_stale", "RESOLVED", "email") in evaluate(T0 + timedelta(minutes=7))
 
 
 @pytest.mark.django_db
-def test_rules_that_need_the_monitoring_app_are_skipped_without_it(
-    channels, evaluate, no_digest, no_monitoring
-):
+def test_a_healthy_system_evaluates_every_rule_and_sends_nothing(channels, evaluate, no_digest):
+    record_heartbeat(now=T0 - timedelta(seconds=20))
+
     assert evaluate(T0) == []
-    assert sorted(AlertState.objects.values_list("fingerprint", flat=True)) == [
-        "critical_event",
-        "error_rate",
+    assert sorted(AlertState.objects.values_list("fingerprint", "state")) == [
+        ("critical_event", "normal"),
+        ("error_rate", "normal"),
+        ("health_unhealthy", "normal"),
+        ("heartbeat_stale", "normal"),
+        ("slow_database", "normal"),
     ]
+    assert channels["mail"].messages == []
+    assert channels["webhooks"].requests == []
 
 
 @pytest.mark.django_db
 def test_daily_digest_goes_out_once_a_day_from_the_configured_local_hour(
-    channels, evaluate, no_monitoring, settings
+    channels, evaluate, settings
 ):
     settings.ALERT_DIGEST_HOUR = 8
     before = datetime(2026, 11, 20, 2, 29, tzinfo=UTC)  # 07:59 in Kolkata
@@ -242,29 +228,11 @@ def test_daily_digest_goes_out_once_a_day_from_the_configured_local_hour(
     assert channels["webhooks"].requests == []
 
 
-@pytest.mark.django_db
-def test_stale_heartbeat_read_from_the_monitoring_app_fires_and_resolves(
-    channels, evaluate, no_digest, settings
-):
-    settings.ALERT_HEALTH_SOURCE = "monitoring.not_installed.collect_health"
-    settings.ALERT_DB_PERFORMANCE_SOURCE = "monitoring.not_installed.check_database_performance"
-    record_heartbeat(now=T0 - timedelta(seconds=181))
-
-    assert ("heartbeat_stale", "FIRING", "json") in evaluate(T0)
-
-    record_heartbeat(now=T0 + timedelta(minutes=1))
-    assert evaluate(T0 + timedelta(minutes=1)) == []
-    record_heartbeat(now=T0 + timedelta(minutes=6))
-    assert ("heartbeat_stale", "RESOLVED", "json") in evaluate(T0 + timedelta(minutes=6))
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db
 def test_slow_probe_measured_by_the_monitoring_app_fires_and_resolves(
     channels, evaluate, no_digest, settings
 ):
-    settings.ALERT_HEALTH_SOURCE = "monitoring.not_installed.collect_health"
-    settings.ALERT_HEARTBEAT_SOURCE = "monitoring.not_installed.heartbeat_age_seconds"
     settings.ALERT_SLOW_QUERY_MS = 300  # the probe is given 450 ms
     settings.HEALTH_DB_PROBE_SQL = "SELECT pg_sleep(0.35)"
 
@@ -281,8 +249,6 @@ def test_slow_probe_measured_by_the_monitoring_app_fires_and_resolves(
 def test_probe_cancelled_after_one_and_a_half_thresholds_counts_as_a_slow_database(
     channels, evaluate, no_digest, settings
 ):
-    settings.ALERT_HEALTH_SOURCE = "monitoring.not_installed.collect_health"
-    settings.ALERT_HEARTBEAT_SOURCE = "monitoring.not_installed.heartbeat_age_seconds"
     settings.HEALTH_DB_PROBE_SQL = "SELECT pg_sleep(1)"
     settings.ALERT_SLOW_QUERY_MS = 100  # the probe is given 150 ms
 
@@ -297,8 +263,6 @@ def test_probe_cancelled_after_one_and_a_half_thresholds_counts_as_a_slow_databa
 def test_a_probe_slower_than_the_health_timeout_but_under_the_alert_threshold_does_not_fire(
     channels, evaluate, no_digest, settings
 ):
-    settings.ALERT_HEALTH_SOURCE = "monitoring.not_installed.collect_health"
-    settings.ALERT_HEARTBEAT_SOURCE = "monitoring.not_installed.heartbeat_age_seconds"
     settings.HEALTH_DB_TIMEOUT_MS = 100  # the health check would give up on this probe
     settings.ALERT_SLOW_QUERY_MS = 400
     settings.HEALTH_DB_PROBE_SQL = "SELECT pg_sleep(0.2)"

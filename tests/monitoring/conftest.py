@@ -10,14 +10,6 @@ from django.db.utils import load_backend
 from django.utils import timezone
 
 from audit.models import AuditLog
-from monitoring.checks import reset_health_cache
-
-
-@pytest.fixture(autouse=True)
-def _fresh_health_cache() -> Iterator[None]:
-    reset_health_cache()
-    yield
-    reset_health_cache()
 
 
 @pytest.fixture
