@@ -79,3 +79,17 @@ def test_code_is_formatted_and_lint_clean():
     )
     assert lint.returncode == 0, lint.stdout
     assert fmt.returncode == 0, fmt.stdout
+
+
+def test_imports_follow_the_arrows_between_the_apps():
+    # The contracts are [tool.importlinter] in pyproject.toml; a broken one prints the import chain.
+    lint_imports = Path(sys.executable).with_name("lint-imports")
+    result = subprocess.run(
+        [str(lint_imports), "--no-cache", "--no-logo"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
