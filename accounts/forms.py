@@ -1,7 +1,9 @@
 from django import forms
 
+from core.forms import StaffForm
 
-class LoginForm(forms.Form):
+
+class LoginForm(StaffForm):
     email = forms.EmailField(label="E-mail", max_length=254)
     password = forms.CharField(label="Password", strip=False, widget=forms.PasswordInput)
 

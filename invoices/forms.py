@@ -2,26 +2,23 @@ from __future__ import annotations
 
 from django import forms
 
+from core.forms import StaffForm
 from core.money import MoneyFormField
 from invoices.models import Currency
 from leads.models import Level
 
 
-class InvoiceForm(forms.Form):
+class InvoiceForm(StaffForm):
     currency = forms.ChoiceField(choices=Currency.choices)
     discount = MoneyFormField(allow_zero=True, required=False, help_text="Leave empty for none.")
     payable_now = MoneyFormField(
         required=False, label="Payable now", help_text="Leave empty to ask for the full total."
     )
-    due_date = forms.DateField(
-        required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
-        help_text="Leave empty for 7 days from today.",
-    )
+    due_date = forms.DateField(required=False, help_text="Leave empty for 7 days from today.")
     notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
 
 
-class ItemForm(forms.Form):
+class ItemForm(StaffForm):
     description = forms.CharField(max_length=200, initial="German Language Course")
     amount = MoneyFormField()
     level = forms.ChoiceField(choices=[("", "—"), *Level.choices], required=False)
@@ -34,5 +31,5 @@ ItemFormSet = forms.formset_factory(
 )
 
 
-class CancelForm(forms.Form):
+class CancelForm(StaffForm):
     reason = forms.CharField(max_length=1000, required=False)

@@ -4,13 +4,14 @@ from typing import Any
 
 from django import forms
 
+from core.forms import StaffForm
 from leads.models import Lead, LeadStatus
 from leads.validators import normalize_phone
 
 EDITABLE_STATUS_CHOICES = [c for c in LeadStatus.choices if c[0] != LeadStatus.CONVERTED]
 
 
-class LeadForm(forms.Form):
+class LeadForm(StaffForm):
     """Shape and types only; the service decides what may change."""
 
     name = forms.CharField(max_length=150)
@@ -25,9 +26,7 @@ class LeadForm(forms.Form):
     interested_level = forms.ChoiceField(
         choices=[("", "—"), *Lead._meta.get_field("interested_level").choices], required=False
     )
-    follow_up_date = forms.DateField(
-        required=False, widget=forms.DateInput(attrs={"type": "date"}), label="Follow-up date"
-    )
+    follow_up_date = forms.DateField(required=False, label="Follow-up date")
     notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
 
     def _phone(self, field: str) -> str:
@@ -50,7 +49,7 @@ class LeadForm(forms.Form):
         return {name: getattr(lead, name) for name in cls.base_fields}
 
 
-class LeadFilterForm(forms.Form):
+class LeadFilterForm(StaffForm):
     q = forms.CharField(required=False, label="Search")
     status = forms.ChoiceField(choices=[("", "Any status"), *LeadStatus.choices], required=False)
     converted = forms.ChoiceField(

@@ -28,3 +28,6 @@ class IdempotencyRecordAdmin(ReadOnlyAdmin):
 @admin.register(Batch)
 class BatchAdmin(admin.ModelAdmin):
     list_display = ["code", "level", "timing", "seats", "start_date"]
+    # Its admin widget drops microseconds, so an editable creation time would change on every
+    # save; and when a batch was created is not for editing anyway.
+    readonly_fields = ["created_at"]

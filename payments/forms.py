@@ -4,12 +4,13 @@ import uuid
 
 from django import forms
 
+from core.forms import StaffForm
 from core.money import MoneyFormField
 from payments.idempotency import KEY_PATTERN
 from payments.models import Batch, PaymentMethod
 
 
-class _PaymentForm(forms.Form):
+class _PaymentForm(StaffForm):
     """Carries the idempotency key made when the form was rendered: a double click or a resent
     POST repeats the same key and so replays instead of paying twice."""
 
