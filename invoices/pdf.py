@@ -7,6 +7,7 @@ from fpdf import FPDF
 
 from core.money import money_str
 from invoices.models import Invoice
+from leads.validators import format_phone
 
 SCHOOL_LINES = (
     "Plan Beta - Online German Language School",
@@ -45,7 +46,7 @@ def render_invoice_pdf(invoice: Invoice) -> bytes:
     doc.set_font("Helvetica", size=10)
     for label, value in (
         ("Billed to", lead.name),
-        ("WhatsApp", lead.whatsapp),
+        ("WhatsApp", format_phone(lead.whatsapp)),
         ("E-mail", lead.email or "-"),
         ("Issue date", invoice.issue_date.isoformat()),
         ("Due date", invoice.due_date.isoformat()),

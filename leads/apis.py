@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -23,7 +23,15 @@ EDITABLE_STATUSES = [s for s in LeadStatus.values if s != LeadStatus.CONVERTED]
 
 
 class PhoneField(serializers.CharField):
+    """A phone number as a JSON string, stored in E.164 (see leads.validators)."""
+
     def to_internal_value(self, data: Any) -> str:
+        # Not coerced: a JSON number loses a leading 0 or + and is not the string the caller
+        # meant; DRF's CharField would quietly turn 4915166419430 into "4915166419430".
+        if not isinstance(data, str):
+            raise serializers.ValidationError(
+                'Send the number as a JSON string, such as "+919847012345".'
+            )
         value = super().to_internal_value(data)
         if value == "":
             return value
@@ -33,11 +41,17 @@ class PhoneField(serializers.CharField):
             raise serializers.ValidationError(str(exc)) from exc
 
 
+PHONE_HELP = (
+    "A JSON string: any number with its country code (+49 1516 6419430, 4915166419430) or an "
+    "Indian number without it (98470 12345). Stored and returned in E.164 (+919847012345)."
+)
+
+
 class LeadInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=150)
-    whatsapp = PhoneField(max_length=40)
+    whatsapp = PhoneField(max_length=40, help_text=PHONE_HELP)
     email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
-    phone = PhoneField(required=False, allow_blank=True, max_length=40)
+    phone = PhoneField(required=False, allow_blank=True, max_length=40, help_text=PHONE_HELP)
     source = serializers.ChoiceField(choices=LeadSource.values)
     status = serializers.ChoiceField(choices=EDITABLE_STATUSES, required=False)
     quality = serializers.ChoiceField(choices=LeadQuality.values, required=False, allow_blank=True)
@@ -46,10 +60,16 @@ class LeadInputSerializer(serializers.Serializer):
     follow_up_date = serializers.DateField(required=False, allow_null=True)
 
 
+class WhatsappHolderSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="the student's id in /api/students/{id}")
+    student_id = serializers.CharField(help_text="the student code, such as STU-2026-0001")
+    name = serializers.CharField()
+
+
 class LeadOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
-    whatsapp = serializers.CharField()
+    whatsapp = serializers.CharField(help_text="E.164, such as +919847012345")
     email = serializers.CharField()
     phone = serializers.CharField()
     source = serializers.CharField()
@@ -61,11 +81,26 @@ class LeadOutputSerializer(serializers.Serializer):
     converted = serializers.BooleanField()
     converted_at = serializers.DateTimeField()
     student_id = serializers.SerializerMethodField()
+    whatsapp_belongs_to = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
     def get_student_id(self, lead: Any) -> str | None:
         return selectors.lead_student_code(lead)
+
+    @extend_schema_field(
+        WhatsappHolderSerializer(
+            allow_null=True,
+            help_text=(
+                "The student who already has this WhatsApp number (not the one this lead "
+                "became), else null. Leads may share a number, students may not: converting "
+                "this lead is refused (409 whatsapp_in_use) until its number changes."
+            ),
+        )
+    )
+    def get_whatsapp_belongs_to(self, lead: Any) -> dict[str, Any] | None:
+        holder = selectors.lead_whatsapp_holder(lead)
+        return WhatsappHolderSerializer(holder).data if holder else None
 
 
 class _LeadApi(APIView):
@@ -109,7 +144,9 @@ class LeadCollectionApi(_LeadApi):
         serializer = LeadInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         lead = services.lead_create(actor=request.user, **serializer.validated_data)
-        return Response(LeadOutputSerializer(lead).data, status=status.HTTP_201_CREATED)
+        return Response(
+            LeadOutputSerializer(selectors.lead_get(lead.pk)).data, status=status.HTTP_201_CREATED
+        )
 
 
 class LeadDetailApi(_LeadApi):

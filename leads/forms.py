@@ -6,18 +6,38 @@ from django import forms
 
 from core.forms import StaffForm
 from leads.models import Lead, LeadStatus
-from leads.validators import normalize_phone
+from leads.validators import format_phone, normalize_phone
 
 EDITABLE_STATUS_CHOICES = [c for c in LeadStatus.choices if c[0] != LeadStatus.CONVERTED]
+
+
+class PhoneFormField(forms.CharField):
+    """A phone number typed any usual way, cleaned to E.164; shown in the readable
+    international form (+91 98470 12345), which cleans back to the same number."""
+
+    def prepare_value(self, value: Any) -> Any:
+        # Only a stored (E.164) value is reformatted; what someone typed is shown as typed.
+        if isinstance(value, str) and value.startswith("+") and value[1:].isdigit():
+            return format_phone(value)
+        return value
+
+    def clean(self, value: Any) -> str:
+        value = super().clean(value)
+        if not value:
+            return value
+        try:
+            return normalize_phone(value)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc), code="invalid") from exc
 
 
 class LeadForm(StaffForm):
     """Shape and types only; the service decides what may change."""
 
     name = forms.CharField(max_length=150)
-    whatsapp = forms.CharField(max_length=40, label="WhatsApp number")
+    whatsapp = PhoneFormField(max_length=40, label="WhatsApp number")
     email = forms.EmailField(required=False, max_length=254, label="E-mail")
-    phone = forms.CharField(max_length=40, required=False)
+    phone = PhoneFormField(max_length=40, required=False)
     source = forms.ChoiceField(choices=Lead._meta.get_field("source").choices)
     status = forms.ChoiceField(choices=EDITABLE_STATUS_CHOICES, initial=LeadStatus.NEW)
     quality = forms.ChoiceField(
@@ -28,21 +48,6 @@ class LeadForm(StaffForm):
     )
     follow_up_date = forms.DateField(required=False, label="Follow-up date")
     notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
-
-    def _phone(self, field: str) -> str:
-        value = self.cleaned_data.get(field, "")
-        if not value:
-            return value
-        try:
-            return normalize_phone(value)
-        except ValueError as exc:
-            raise forms.ValidationError(str(exc)) from exc
-
-    def clean_whatsapp(self) -> str:
-        return self._phone("whatsapp")
-
-    def clean_phone(self) -> str:
-        return self._phone("phone")
 
     @classmethod
     def initial_for(cls, lead: Lead) -> dict[str, Any]:

@@ -1,32 +1,69 @@
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
 
 from leads.models import Lead
+from leads.validators import phone_search_text
+
+
+def _with_whatsapp_holder(qs: QuerySet[Lead]) -> QuerySet[Lead]:
+    """Each lead with the student (other than the one it became) who has its WhatsApp number.
+
+    Leads may share a number, students may not: staff are told while they can still correct
+    the lead, not first at conversion. Correlated subqueries on the students' unique whatsapp
+    index, so a page of leads stays one query. Reached through the lead that became the
+    student (the reverse `student` relation), as lead_student_code does: leads import nothing
+    from payments.
+    """
+    holder = (
+        Lead.objects.filter(student__whatsapp=OuterRef("whatsapp"))
+        .exclude(pk=OuterRef("pk"))
+        .order_by()
+    )
+    return qs.annotate(
+        whatsapp_student_pk=Subquery(holder.values("student__pk")[:1]),
+        whatsapp_student_code=Subquery(holder.values("student__student_code")[:1]),
+        whatsapp_student_name=Subquery(holder.values("student__name")[:1]),
+    )
 
 
 def lead_list(*, status: str = "", q: str = "", converted: bool | None = None) -> QuerySet[Lead]:
-    """Leads with their student (if any) joined, filtered; the caller orders and pages."""
-    qs = Lead.objects.select_related("student")
+    """Leads with their student (if any) and the student holding their number joined,
+    filtered; the caller orders and pages."""
+    qs = _with_whatsapp_holder(Lead.objects.select_related("student"))
     if status:
         qs = qs.filter(status=status)
     if converted is not None:
         qs = qs.filter(converted=converted)
     if q:
-        qs = qs.filter(
+        match = (
             Q(name__icontains=q)
             | Q(email__icontains=q)
             | Q(whatsapp__icontains=q)
             | Q(phone__icontains=q)
         )
+        number = phone_search_text(q)
+        if number:
+            match |= Q(whatsapp__contains=number) | Q(phone__contains=number)
+        qs = qs.filter(match)
     return qs
 
 
 def lead_get(lead_id: int) -> Lead:
-    return get_object_or_404(Lead.objects.select_related("student"), pk=lead_id)
+    return get_object_or_404(
+        _with_whatsapp_holder(Lead.objects.select_related("student")), pk=lead_id
+    )
 
 
 def lead_student_code(lead: Lead) -> str | None:
     student = getattr(lead, "student", None) if lead.converted else None
     return student.student_code if student is not None else None
+
+
+def lead_whatsapp_holder(lead: Lead) -> dict[str, object] | None:
+    """The student who already has this lead's WhatsApp number, from the annotation above."""
+    pk = getattr(lead, "whatsapp_student_pk", None)
+    if pk is None:
+        return None
+    return {"id": pk, "student_id": lead.whatsapp_student_code, "name": lead.whatsapp_student_name}

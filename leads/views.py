@@ -3,6 +3,9 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.permissions import money_staff_required
@@ -11,6 +14,28 @@ from core.forms import add_service_error
 from core.pagination import KeysetPagination
 from leads import selectors, services
 from leads.forms import LeadFilterForm, LeadForm
+from leads.models import Lead
+from leads.validators import format_phone
+
+
+def _warn_if_a_student_has_the_number(request: HttpRequest, lead: Lead) -> None:
+    """Said when the number is saved, while the lead can still be corrected, rather than
+    first at conversion, once the money has been received."""
+    lead = selectors.lead_get(lead.pk)
+    holder = selectors.lead_whatsapp_holder(lead)
+    if holder is None:
+        return
+    messages.warning(
+        request,
+        format_html(
+            'WhatsApp {} already belongs to student <a href="{}">{} {}</a>. Leads may share a '
+            "number, but this lead cannot become a student until its number is changed.",
+            format_phone(lead.whatsapp),
+            f"{reverse('payments:students')}?{urlencode({'q': holder['student_id']})}",
+            holder["student_id"],
+            holder["name"],
+        ),
+    )
 
 
 @money_staff_required
@@ -41,6 +66,7 @@ def lead_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         lead = services.lead_create(actor=request.user, **form.cleaned_data)
         messages.success(request, f"Lead {lead.name} created.")
+        _warn_if_a_student_has_the_number(request, lead)
         return redirect("leads:detail", lead_id=lead.pk)
     status = 400 if request.method == "POST" else 200
     return render(request, "leads/lead_form.html", {"form": form, "lead": None}, status=status)
@@ -68,6 +94,7 @@ def lead_edit(request: HttpRequest, lead_id: int) -> HttpResponse:
             add_service_error(form, exc)
         else:
             messages.success(request, "Lead saved.")
+            _warn_if_a_student_has_the_number(request, lead)
             return redirect("leads:detail", lead_id=lead.pk)
     status = 400 if request.method == "POST" else 200
     return render(request, "leads/lead_form.html", {"form": form, "lead": lead}, status=status)

@@ -21,7 +21,7 @@ class StudentOutputSerializer(serializers.Serializer):
     student_id = serializers.CharField(source="student_code")
     name = serializers.CharField()
     email = serializers.CharField()
-    whatsapp = serializers.CharField()
+    whatsapp = serializers.CharField(help_text="E.164, such as +919847012345")
     level = serializers.CharField()
     batch = serializers.CharField(source="batch.code", default=None)
     currency = serializers.CharField()

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 
+from leads.validators import phone_search_text
 from payments.models import Batch, Student
 
 
@@ -11,9 +12,11 @@ def student_list(*, q: str = "", payment_status: str = "") -> QuerySet[Student]:
     if payment_status:
         qs = qs.filter(payment_status=payment_status)
     if q:
-        qs = qs.filter(
-            Q(name__icontains=q) | Q(student_code__icontains=q) | Q(whatsapp__icontains=q)
-        )
+        match = Q(name__icontains=q) | Q(student_code__icontains=q) | Q(whatsapp__icontains=q)
+        number = phone_search_text(q)
+        if number:
+            match |= Q(whatsapp__contains=number)
+        qs = qs.filter(match)
     return qs
 
 

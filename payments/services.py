@@ -21,6 +21,7 @@ from invoices.numbering import draw_next_number, student_code
 from invoices.selectors import invoice_get
 from invoices.services import amounts_metadata
 from leads.models import Lead, LeadStatus
+from leads.validators import canonical_or_same
 from payments.idempotency import (
     Replay,
     idempotency_claim,
@@ -87,9 +88,10 @@ def _check_amount(amount: Decimal, invoice: Invoice, field: str) -> None:
         )
 
 
-def _whatsapp_in_use() -> ConflictError:
+def _whatsapp_in_use(holder_code: str | None = None) -> ConflictError:
+    who = f"Student {holder_code}" if holder_code else "Another student"
     return ConflictError(
-        "Another student already has this WhatsApp number; correct the lead first.",
+        f"{who} already has this WhatsApp number; correct the lead first.",
         code="whatsapp_in_use",
     )
 
@@ -248,8 +250,12 @@ def _convert(
     if invoice.status not in OPEN_STATUSES:
         raise _not_payable(invoice)
     _check_amount(amount, invoice, "paidAmount")
-    if Student.objects.filter(whatsapp=lead.whatsapp).exists():
-        raise _whatsapp_in_use()
+    # Compared in E.164, as numbers are stored since they are checked with phonenumbers; a lead
+    # written before that in another spelling must not slip past the unique index.
+    whatsapp = canonical_or_same(lead.whatsapp)
+    holder = Student.objects.filter(whatsapp=whatsapp).values_list("student_code", flat=True)
+    if holder_code := holder.first():
+        raise _whatsapp_in_use(holder_code)
     batch = None
     if batch_id is not None:
         batch = Batch.objects.select_for_update().filter(pk=batch_id).first()
@@ -272,7 +278,7 @@ def _convert(
             lead=lead,
             name=lead.name,
             email=lead.email,
-            whatsapp=lead.whatsapp,
+            whatsapp=whatsapp,
             level=level or lead.interested_level,
             batch=batch,
             currency=invoice.currency,

@@ -10,6 +10,7 @@ from core.errors import ApplicationError
 from core.forms import add_service_error
 from core.pagination import KeysetPagination, search_param
 from invoices.selectors import invoice_get
+from leads.selectors import lead_get, lead_whatsapp_holder
 from payments import selectors, services
 from payments.forms import PayAndConvertForm, PaymentForm
 from payments.idempotency import Replay
@@ -61,8 +62,12 @@ def _money_form_view(request: HttpRequest, invoice_id: int, *, convert: bool) ->
                 else:
                     messages.success(request, "Payment recorded.")
                 return redirect("invoices:detail", invoice_id=invoice.pk)
+    context = {"form": form, "invoice": invoice}
+    if convert:
+        # Before the money is recorded, not first in the refusal after it.
+        context["whatsapp_holder"] = lead_whatsapp_holder(lead_get(invoice.lead_id))
     template = "payments/pay_and_convert.html" if convert else "payments/payment_form.html"
-    return render(request, template, {"form": form, "invoice": invoice}, status=status)
+    return render(request, template, context, status=status)
 
 
 @money_staff_required

@@ -63,3 +63,29 @@ def test_a_follow_up_date_entered_on_the_new_lead_page_shows_on_its_edit_page(st
 
     assert lead.follow_up_date == datetime.date(2026, 12, 1)
     assert data["follow_up_date"] == "2026-12-01"
+
+
+@pytest.mark.parametrize(
+    ("who", "status"), [("anonymous", 302), ("teacher", 403), ("marketing", 302), ("founder", 302)]
+)
+def test_saving_the_lead_pages_needs_money_staff(who, status, request):
+    lead = make_lead(whatsapp="+919847012345", follow_up_date=datetime.date(2026, 12, 24))
+    client = Client()
+    if who != "anonymous":
+        client.force_login(request.getfixturevalue(who))
+    form = {"name": "Changed", "whatsapp": "98470 99999", "source": "OTHER", "status": "NEW"}
+
+    created = client.post("/leads/new/", form)
+    edited = client.post(f"/leads/{lead.pk}/edit/", form)
+
+    assert (created.status_code, edited.status_code) == (status, status)
+    if who in ("anonymous", "teacher"):
+        assert list(Lead.objects.values_list("name", "whatsapp", "follow_up_date")) == [
+            (lead.name, "+919847012345", datetime.date(2026, 12, 24))
+        ]
+        assert AuditLog.objects.filter(action__startswith="LEAD_").count() == 0
+    else:
+        assert sorted(Lead.objects.values_list("name", "whatsapp")) == [
+            ("Changed", "+919847099999"),
+            ("Changed", "+919847099999"),
+        ]

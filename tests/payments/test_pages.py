@@ -96,7 +96,7 @@ def test_creating_a_lead_with_a_bad_number_explains_it_beside_the_field(staff):
 
     assert response.status_code == 400
     html = response.content.decode()
-    assert 'id="id_whatsapp_error">Enter the number with its country code' in html
+    assert 'id="id_whatsapp_error">Enter a valid phone number' in html
     assert Lead.objects.count() == 0
 
 
