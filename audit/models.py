@@ -23,6 +23,7 @@ class Action(models.TextChoices):
     INVOICE_CANCELLED = "INVOICE_CANCELLED"
     PAYMENT_RECEIVED = "PAYMENT_RECEIVED"
     STUDENT_CREATED = "STUDENT_CREATED"
+    STUDENT_UPDATED = "STUDENT_UPDATED"
     LEAD_TO_STUDENT_CONVERSION = "LEAD_TO_STUDENT_CONVERSION"
     SYSTEM_ERROR = "SYSTEM_ERROR"
     DATABASE_ERROR = "DATABASE_ERROR"
@@ -33,6 +34,8 @@ class Action(models.TextChoices):
     API_TOKEN_ISSUED = "API_TOKEN_ISSUED"  # noqa: S105
     API_TOKEN_REVOKED = "API_TOKEN_REVOKED"  # noqa: S105
     LOCKOUT_CLEARED = "LOCKOUT_CLEARED"
+    # Stored rows rewritten by a data migration (one summary row per migration).
+    DATA_MIGRATED = "DATA_MIGRATED"
 
 
 class Source(models.TextChoices):
