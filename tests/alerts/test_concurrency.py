@@ -48,7 +48,11 @@ def test_evaluators_running_at_once_notify_each_change_exactly_once(channels, se
 
     queued = _run_at_once(evaluate_rules)
 
-    assert sorted(len(ids) for ids in queued) == [0] * (EVALUATORS - 2) + [1, 4]
+    # Which evaluator wins each change is up to the scheduler (one may win both); what matters is
+    # that the five notifications were queued once each, by whichever evaluator claimed them.
+    queued_ids = [pk for ids in queued for pk in ids]
+    assert len(queued_ids) == 5
+    assert len(set(queued_ids)) == 5
     assert sorted(Notification.objects.values_list("rule", "kind", "channel", "status")) == [
         ("critical_event", "CRITICAL", "discord", "SENT"),
         ("critical_event", "CRITICAL", "email", "SENT"),
