@@ -10,6 +10,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from planbeta.browser_sentry import browser_ingest_origin
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -260,6 +262,9 @@ APP_VERSION = env("APP_RELEASE", default="dev")
 SENTRY_DSN = env("SENTRY_DSN", default="")
 SENTRY_ENVIRONMENT = env("SENTRY_ENVIRONMENT", default="development")
 SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.1)
+# The staff pages' own DSN (planbeta/browser_sentry.py says why it is never SENTRY_DSN); empty: no
+# SDK in the pages. Its ingest host is the only other origin the pages may connect to (CSP below).
+SENTRY_BROWSER_DSN = env("SENTRY_BROWSER_DSN", default="")
 HEALTH_CHECK_TOKEN = env("HEALTH_CHECK_TOKEN", default="")
 HEALTH_CHECK_DATABASE = "health"
 # Where the Celery heartbeat is expected (a worker and beat run); see monitoring/checks.py for the
@@ -274,7 +279,10 @@ CONTENT_SECURITY_POLICY = {
         "script-src": ["'self'"],
         "style-src": ["'self'"],
         "img-src": ["'self'", "data:"],
-        "connect-src": ["'self'"],
+        "connect-src": [
+            "'self'",
+            *([browser_ingest_origin(SENTRY_BROWSER_DSN)] if SENTRY_BROWSER_DSN else []),
+        ],
         "font-src": ["'self'"],
         "object-src": ["'none'"],
         "base-uri": ["'self'"],

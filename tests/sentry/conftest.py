@@ -1,70 +1,20 @@
-"""A real Sentry ingest on 127.0.0.1: the SDK posts its envelopes here and tests read them back."""
+"""The local Sentry ingest (ingest.py), the SDK initialised against it, the WSGI handler."""
 
 from __future__ import annotations
 
-import gzip
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 import sentry_sdk
-from sentry_sdk.envelope import Envelope
 
 from planbeta.sentry import sentry_options
-
-
-class Ingest:
-    def __init__(self) -> None:
-        self.envelopes: list[Envelope] = []
-        self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.dsn = f"http://publickey@127.0.0.1:{self.server.server_address[1]}/1"
-
-    def _handler(self):
-        ingest = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if self.headers.get("Content-Encoding") == "gzip":
-                    body = gzip.decompress(body)
-                with ingest.lock:
-                    ingest.envelopes.append(Envelope.deserialize(body))
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(b"{}")
-
-            def log_message(self, *args):
-                pass
-
-        return Handler
-
-    def items(self, kind: str) -> list[dict]:
-        sentry_sdk.flush(timeout=5)
-        with self.lock:
-            return [
-                item.payload.json
-                for envelope in self.envelopes
-                for item in envelope.items
-                if item.type == kind
-            ]
-
-    def events(self) -> list[dict]:
-        return self.items("event")
-
-    def transactions(self) -> list[dict]:
-        return self.items("transaction")
+from tests.sentry.ingest import Ingest
 
 
 @pytest.fixture
 def ingest():
     server = Ingest()
-    thread = threading.Thread(target=server.server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
+    server.start()
     yield server
-    server.server.shutdown()
-    server.server.server_close()
+    server.stop()
 
 
 def _close_sdk() -> None:
