@@ -16,7 +16,7 @@ def activity_dashboard(request: HttpRequest) -> HttpResponse:
     """The founders' live feed. The page is a shell; static/js/activity.js fills it from the API."""
     context = {
         "api_url": reverse("api-audit-logs"),
-        "poll_ms": int(float(getattr(settings, "ACTIVITY_POLL_SECONDS", 10)) * 1000),
+        "poll_ms": int(settings.ACTIVITY_POLL_SECONDS * 1000),
         "open_alerts": list(open_alert_list()),
         "deliveries": list(notification_list(limit=10)),
     }
