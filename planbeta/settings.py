@@ -161,10 +161,14 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-# Failed logins are locked out per account and, separately, per client IP (django-axes).
+# Failed logins (django-axes, accounts/lockout.py) lock out one account at one address: one person
+# behind the office's shared address cannot lock out the colleagues, nor a stranger a founder.
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=1.0)
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_HANDLER = "accounts.lockout.LockoutHandler"
+# Failures from one address over all accounts (password spraying) within the same cool-off.
+LOGIN_ADDRESS_FAILURE_LIMIT = env.int("LOGIN_ADDRESS_FAILURE_LIMIT", default=50)
 AXES_RESET_ON_SUCCESS = True
 AXES_USERNAME_CALLABLE = "accounts.auth.axes_username"
 AXES_CLIENT_IP_CALLABLE = "audit.context.axes_client_ip"
