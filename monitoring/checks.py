@@ -34,6 +34,7 @@ from django.db import connections, transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from alerts.checks import NO_CHANNEL_HINT, NO_CHANNEL_MESSAGE, channel_kinds
 from audit.models import Action, AuditLog, Severity
 
 logger = logging.getLogger(__name__)
@@ -317,6 +318,22 @@ def check_celery(*, now: datetime | None = None) -> CheckResult:
     return CheckResult(HEALTHY, {"message": "Worker heartbeat fresh", **fields}, age)
 
 
+# --- alerting ---------------------------------------------------------------------------------
+
+
+def check_alerting() -> CheckResult:
+    """Is any alert channel configured? Without one, alerts reach nobody: degraded, not unhealthy.
+
+    Degraded because payments still commit and the rules still record what they would send; but
+    the founders learn of trouble only from this body, so an uptime monitor that reports anything
+    but `healthy` is then the last one to tell them.
+    """
+    kinds = channel_kinds()
+    if not kinds:
+        return CheckResult(DEGRADED, {"message": f"{NO_CHANNEL_MESSAGE} {NO_CHANNEL_HINT}"})
+    return CheckResult(HEALTHY, {"message": "Alerts go to: " + ", ".join(kinds)})
+
+
 # --- the whole report -------------------------------------------------------------------------
 
 # Checks that read the database are skipped when the connection check fails: each would wait for
@@ -330,6 +347,7 @@ _DB_CHECKS: list[tuple[str, Callable[[], CheckResult]]] = [
 _OTHER_CHECKS: list[tuple[str, Callable[[], CheckResult]]] = [
     ("redis", check_redis),
     ("celery", check_celery),
+    ("alerting", check_alerting),
 ]
 
 

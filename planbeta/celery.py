@@ -88,3 +88,18 @@ def _init_sentry_in_beat(**kwargs):
     from planbeta.sentry import init_sentry
 
     init_sentry("beat")
+
+
+# After the worker's logging is set up, so that the line reaches its log.
+@signals.celeryd_after_setup.connect
+def _warn_worker_without_alert_channel(**kwargs: Any) -> None:
+    from alerts.checks import warn_if_no_channel
+
+    warn_if_no_channel("worker")
+
+
+@signals.beat_init.connect
+def _warn_beat_without_alert_channel(**kwargs: Any) -> None:
+    from alerts.checks import warn_if_no_channel
+
+    warn_if_no_channel("beat")

@@ -23,6 +23,7 @@ CHECK_NAMES = [
     "recentActivity",
     "redis",
     "celery",
+    "alerting",
 ]
 
 
@@ -348,6 +349,47 @@ def test_redis_that_does_not_answer_is_degraded_not_unhealthy(founder_client, se
 def test_reachable_redis_is_healthy(founder_client):
     redis_check = _checks(founder_client.get(HEALTH))["redis"]
     assert (redis_check["status"], redis_check["message"]) == ("healthy", "Redis OK")
+
+
+# --- alerting ---------------------------------------------------------------------------------
+
+
+def test_without_an_alert_channel_health_is_degraded_and_says_so(founder_client, settings):
+    settings.FOUNDER_ALERT_EMAILS = []
+    settings.ALERT_WEBHOOK_URLS = []
+
+    response = founder_client.get(HEALTH)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["checks"]["alerting"] == {
+        "status": "degraded",
+        "message": "No alert channel configured: alerts are recorded but reach nobody. "
+        "Set FOUNDER_ALERT_EMAILS or ALERT_WEBHOOK_URLS (or both).",
+    }
+    assert [name for name, c in body["checks"].items() if c["status"] != "healthy"] == ["alerting"]
+
+
+def test_the_alerting_check_names_the_kinds_of_channel_and_never_their_urls(
+    founder_client, settings
+):
+    settings.FOUNDER_ALERT_EMAILS = ["anna@example.com"]
+    settings.ALERT_WEBHOOK_URLS = [
+        "slack+https://hooks.slack.com/services/T0/B0/SECRETPART",
+        "json+https://sms.example/hook?key=SECRETKEY",
+        "json+https://other.example/hook",
+    ]
+
+    response = founder_client.get(HEALTH)
+
+    assert response.json()["status"] == "healthy"
+    assert response.json()["checks"]["alerting"] == {
+        "status": "healthy",
+        "message": "Alerts go to: email, slack, json",
+    }
+    assert b"SECRET" not in response.content
+    assert b"anna@" not in response.content
 
 
 # --- counts -----------------------------------------------------------------------------------
