@@ -142,6 +142,14 @@ def test_every_health_and_alert_threshold_the_code_reads_is_set_from_the_environ
     assert {n: seen[n] for n in names} == {n: parsed for n, (_, parsed) in values.items()}
 
 
+def test_every_threshold_is_listed_in_env_example_and_the_readme():
+    example = (ROOT / ".env.example").read_text()
+    readme = (ROOT / "README.md").read_text()
+    names = _thresholds_the_code_reads()
+    assert [n for n in names if not re.search(rf"^#? ?{n}=", example, re.M)] == []
+    assert [n for n in names if f"`{n}`" not in readme] == []
+
+
 # --- the beat schedule ------------------------------------------------------------------------
 
 
@@ -153,3 +161,31 @@ def test_the_beat_schedule_is_one_dict_with_intervals_from_the_settings(settings
     }
     settings.ALERT_SWEEP_SECONDS = 7.0
     assert beat_schedule()["alerts-sweep-outbox"]["schedule"] == 7.0
+
+
+def test_env_example_filled_in_passes_check_deploy_and_its_defaults_are_the_code_defaults():
+    # Every `change-me…` replaced and every commented threshold switched on, as an operator might.
+    env = {}
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        line = line.removeprefix("# ")
+        if re.fullmatch(r"[A-Z][A-Z0-9_]*=.*", line):
+            name, value = line.split("=", 1)
+            env[name] = re.sub(r"change-me[\w-]*", "s3cret-0427-replaced-Qx9vLm2ZpR7t", value)
+    env["SECRET_KEY"] = "pX9!z" * 12
+    names = _thresholds_the_code_reads()
+    script = (
+        "import json, django; django.setup(); from django.conf import settings; "
+        f"print(json.dumps({{n: getattr(settings, n) for n in {names!r}}}))"
+    )
+
+    checked = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    loaded = run_python("-c", script, env={**env, "DJANGO_SETTINGS_MODULE": "planbeta.settings"})
+
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert loaded.returncode == 0, loaded.stderr
+    example = json.loads(loaded.stdout.splitlines()[-1])
+    # Production values where the code's defaults suit the quick start.
+    assert example.pop("ALERT_BASE_URL") == "https://office.planbeta.example"
+    assert example.pop("HEALTH_CHECK_TOKEN") == "s3cret-0427-replaced-Qx9vLm2ZpR7t"
+    assert example.pop("HEALTH_EXPECT_HEARTBEAT") is True  # a worker runs
+    assert example == {name: getattr(production, name) for name in example}
