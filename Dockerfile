@@ -11,4 +11,4 @@ RUN pip install --no-cache-dir -e . \
 
 USER planbeta
 EXPOSE 8000
-CMD ["gunicorn", "planbeta.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "30", "--access-logfile", "-"]
+CMD ["gunicorn", "-c", "deploy/gunicorn.conf.py"]

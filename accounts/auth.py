@@ -3,6 +3,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.http import HttpRequest
 from django.utils import timezone
 from rest_framework import authentication, exceptions
@@ -57,3 +59,13 @@ def axes_username(request: HttpRequest, credentials: dict[str, Any] | None = Non
     if not value and request is not None and request.method == "POST":
         value = request.POST.get("username") or request.POST.get("email") or ""
     return value.strip().lower()
+
+
+def loggable_email(value: str) -> str:
+    """`value` if it is an e-mail address, else a marker: what people type into the e-mail box of
+    a login form is sometimes their password, and the audit log keeps everything for good."""
+    try:
+        validate_email(value)
+    except ValidationError:
+        return "[not an e-mail address]" if value else ""
+    return value[:254]

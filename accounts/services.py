@@ -3,10 +3,12 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from axes.models import AccessAttempt
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
-from accounts.auth import TOKEN_PREFIX, hash_token
+from accounts.auth import TOKEN_PREFIX, hash_token, loggable_email
 from accounts.models import ApiToken, User
 from audit.models import Action
 from audit.services import audit_record
@@ -59,3 +61,39 @@ def api_token_revoke(*, token: ApiToken, actor: Any = None) -> ApiToken:
             )
     token.refresh_from_db()
     return token
+
+
+def lockout_clear(*, attempts: QuerySet[AccessAttempt], actor: Any = None) -> int:
+    """Lift login lockouts: delete the failed-attempt rows, one LOCKOUT_CLEARED row for each.
+
+    Returns how many were lifted. The founders do it in the admin (Axes → Access attempts);
+    `manage.py lift_lockout` does it from a shell.
+    """
+    with transaction.atomic():
+        rows = list(attempts.select_for_update().order_by("pk"))
+        users = {
+            user.email: user
+            for user in User.objects.filter(
+                email__in={row.username for row in rows if row.username}
+            )
+        }
+        for row in rows:
+            email = loggable_email(row.username or "")
+            user = users.get(row.username or "")
+            audit_record(
+                Action.LOCKOUT_CLEARED,
+                description=(
+                    f"Login lockout lifted for {email or 'an empty e-mail'} "
+                    f"from {row.ip_address or 'an unknown address'}"
+                ),
+                entity=user,
+                entity_type="User",
+                metadata={
+                    "emailTried": email,
+                    "address": row.ip_address,
+                    "failures": row.failures_since_start,
+                },
+                actor=actor,
+            )
+        AccessAttempt.objects.filter(pk__in=[row.pk for row in rows]).delete()
+    return len(rows)

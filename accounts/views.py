@@ -6,8 +6,7 @@ from django.conf import settings
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.validators import validate_email
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render, resolve_url
 from django.urls import reverse
@@ -17,13 +16,14 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
+from accounts.auth import loggable_email
 from accounts.forms import LoginForm
 from audit.models import Action, Severity
 from audit.services import audit_record_independent
 
 LOCKED_OUT_MESSAGE = (
-    "Too many failed attempts. This account or address is locked for a while; "
-    "ask a founder to lift the lock if you need in sooner."
+    "Too many failed attempts. Signing in to this account from this address is paused for a "
+    "while; ask a founder to lift the lock if you need in sooner."
 )
 
 
@@ -89,18 +89,13 @@ def lockout_response(
 
 
 def _audit_failed_login(request: HttpRequest, email: str, *, reason: str) -> None:
-    # Whatever is not an e-mail address is not written down: people type passwords into the
-    # e-mail box, and the audit log keeps everything for good.
-    try:
-        validate_email(email)
-    except ValidationError:
-        email = "[not an e-mail address]" if email else ""
+    email = loggable_email(email)
     audit_record_independent(
         Action.LOGIN_FAILED,
         severity=Severity.WARNING,
-        description=f"Failed login for {email[:254] or 'an empty e-mail'}",
+        description=f"Failed login for {email or 'an empty e-mail'}",
         entity_type="User",
-        metadata={"emailTried": email[:254], "reason": reason},
+        metadata={"emailTried": email, "reason": reason},
     )
 
 

@@ -73,11 +73,12 @@ def slow_database(now: datetime) -> Observation:
     """Rule 3: the health check's probe query slower than ALERT_SLOW_QUERY_MS."""
     threshold = settings.ALERT_SLOW_QUERY_MS
     # The health check gives up on its probe after 1.5 s; this rule's threshold is 2 s, so it
-    # waits longer: a cancelled probe then means the database really was slower than the threshold.
-    result = check_database_performance(timeout_ms=int(threshold * 1.5))
+    # waits longer (ALERT_SLOW_QUERY_CANCEL_MS, by default one and a half thresholds): a cancelled
+    # probe then means the database really was slower than the threshold.
+    result = check_database_performance(timeout_ms=int(settings.ALERT_SLOW_QUERY_CANCEL_MS))
     facts = {"queryTime": result.fields["queryTime"], "threshold": f"{threshold:.0f}ms"}
     if result.value is None:
-        # The probe was cancelled after one and a half thresholds, or failed: no measurement, and a
+        # The probe was cancelled at ALERT_SLOW_QUERY_CANCEL_MS, or failed: no measurement, and a
         # database that does not answer the probe in time is what this rule is for.
         return Observation(
             firing=True,

@@ -37,7 +37,7 @@ def render_invoice_pdf(invoice: Invoice) -> bytes:
     doc.set_font("Helvetica", size=10)
     for line in SCHOOL_LINES[1:]:
         doc.cell(0, 5, _latin1(line), new_x="LMARGIN", new_y="NEXT")
-    gstin = getattr(settings, "SCHOOL_GSTIN", "")
+    gstin = settings.SCHOOL_GSTIN
     if gstin:
         doc.cell(0, 5, _latin1(f"GSTIN {gstin}"), new_x="LMARGIN", new_y="NEXT")
     doc.ln(6)

@@ -34,6 +34,7 @@ from django.db import connections, transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from alerts.checks import NO_CHANNEL_HINT, NO_CHANNEL_MESSAGE, channel_kinds
 from audit.models import Action, AuditLog, Severity
 
 logger = logging.getLogger(__name__)
@@ -55,12 +56,8 @@ ENTITY_MODELS = {
 }
 
 
-def _setting(name: str, default: Any) -> Any:
-    return getattr(settings, name, default)
-
-
 def db_alias() -> str:
-    return _setting("HEALTH_CHECK_DATABASE", "default")
+    return settings.HEALTH_CHECK_DATABASE
 
 
 @dataclass
@@ -108,7 +105,7 @@ _budget = threading.local()
 def check_database() -> CheckResult:
     """Can we connect and run `SELECT 1` within 1 s? The one check that alone makes us unhealthy."""
     try:
-        with _bounded_cursor(db_alias(), _setting("HEALTH_DB_CONNECT_CHECK_MS", 1000)) as cursor:
+        with _bounded_cursor(db_alias(), settings.HEALTH_DB_CONNECT_CHECK_MS) as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
     except Exception as exc:
@@ -123,9 +120,9 @@ def check_database_performance(*, timeout_ms: int | None = None) -> CheckResult:
 
     `timeout_ms` lets a caller with a higher threshold (the slow-database alert) wait longer.
     """
-    threshold = int(_setting("HEALTH_DB_SLOW_MS", 1000))
-    timeout = timeout_ms or int(_setting("HEALTH_DB_TIMEOUT_MS", 1500))
-    probe = _setting("HEALTH_DB_PROBE_SQL", "SELECT 1")
+    threshold = settings.HEALTH_DB_SLOW_MS
+    timeout = timeout_ms or settings.HEALTH_DB_TIMEOUT_MS
+    probe = settings.HEALTH_DB_PROBE_SQL
     fields: dict[str, Any] = {"threshold": f"{threshold}ms"}
     started = time.perf_counter()
     try:
@@ -155,10 +152,10 @@ def check_database_performance(*, timeout_ms: int | None = None) -> CheckResult:
 def check_error_rate(*, now: datetime | None = None) -> CheckResult:
     """ERROR + CRITICAL over all audit events of the last hour; `value` is the rate in percent."""
     now = now or timezone.now()
-    degraded_above = float(_setting("HEALTH_ERROR_RATE_DEGRADED", 5.0))
-    unhealthy_above = float(_setting("HEALTH_ERROR_RATE_UNHEALTHY", 15.0))
-    min_events = int(_setting("HEALTH_ERROR_RATE_MIN_EVENTS", 20))
-    with _bounded_cursor(db_alias(), _setting("HEALTH_QUERY_TIMEOUT_MS", 1000)):
+    degraded_above = settings.HEALTH_ERROR_RATE_DEGRADED
+    unhealthy_above = settings.HEALTH_ERROR_RATE_UNHEALTHY
+    min_events = settings.HEALTH_ERROR_RATE_MIN_EVENTS
+    with _bounded_cursor(db_alias(), settings.HEALTH_QUERY_TIMEOUT_MS):
         # Grouped rather than filtered aggregates: the query then reads only the covering index.
         per_severity = dict(
             AuditLog.objects.using(db_alias())
@@ -194,7 +191,7 @@ def check_error_rate(*, now: datetime | None = None) -> CheckResult:
 def check_recent_activity(*, now: datetime | None = None) -> CheckResult:
     """Conversions and payments of the last 24 h, read from the audit log (information only)."""
     now = now or timezone.now()
-    with _bounded_cursor(db_alias(), _setting("HEALTH_QUERY_TIMEOUT_MS", 1000)):
+    with _bounded_cursor(db_alias(), settings.HEALTH_QUERY_TIMEOUT_MS):
         per_action = dict(
             AuditLog.objects.using(db_alias())
             .filter(
@@ -228,7 +225,7 @@ def check_system_metrics() -> CheckResult:
     """Row counts of the business tables; estimated on PostgreSQL so big tables are not scanned."""
     alias = db_alias()
     fields: dict[str, Any] = {}
-    with _bounded_cursor(alias, _setting("HEALTH_QUERY_TIMEOUT_MS", 1000)) as cursor:
+    with _bounded_cursor(alias, settings.HEALTH_QUERY_TIMEOUT_MS) as cursor:
         for name, (app_label, model_name) in ENTITY_MODELS.items():
             try:
                 model = apps.get_model(app_label, model_name)
@@ -239,7 +236,7 @@ def check_system_metrics() -> CheckResult:
 
 
 def _row_count(cursor: Any, alias: str, model: Any) -> int:
-    exact_below = int(_setting("HEALTH_EXACT_COUNT_BELOW", 10_000))
+    exact_below = settings.HEALTH_EXACT_COUNT_BELOW
     if connections[alias].vendor == "postgresql":
         # The planner's estimate, kept fresh by autovacuum/ANALYZE: reading it costs one catalog
         # row whatever the table size. -1 means never analysed.
@@ -259,7 +256,7 @@ def _row_count(cursor: Any, alias: str, model: Any) -> int:
 
 def check_redis() -> CheckResult:
     """PING the Redis that serves as cache and Celery broker, with half-second socket timeouts."""
-    url = _setting("REDIS_URL", "")
+    url = settings.REDIS_URL
     if not url:
         return CheckResult(HEALTHY, {"message": "Not configured: tasks run inline"})
     import redis  # only needed when Redis is configured
@@ -298,9 +295,9 @@ def heartbeat_age_seconds(*, now: datetime | None = None) -> float | None:
 
 
 def check_celery(*, now: datetime | None = None) -> CheckResult:
-    if not _setting("HEALTH_EXPECT_HEARTBEAT", not settings.CELERY_TASK_ALWAYS_EAGER):
+    if not settings.HEALTH_EXPECT_HEARTBEAT:
         return CheckResult(HEALTHY, {"message": "Not applicable: tasks run inline"})
-    stale_after = float(_setting("HEALTH_HEARTBEAT_STALE_SECONDS", 180))
+    stale_after = settings.HEALTH_HEARTBEAT_STALE_SECONDS
     age = heartbeat_age_seconds(now=now)
     if age is None:
         return CheckResult(DEGRADED, {"message": "No worker heartbeat recorded", "lastBeat": None})
@@ -312,13 +309,29 @@ def check_celery(*, now: datetime | None = None) -> CheckResult:
     }
     # Past this age beat or every worker is dead, and with them the alert rules that would
     # report it: only an outside uptime monitor can still tell anyone, so health says unhealthy.
-    dead_after = float(_setting("HEALTH_HEARTBEAT_DEAD_SECONDS", 600))
+    dead_after = settings.HEALTH_HEARTBEAT_DEAD_SECONDS
     if age > dead_after:
         message = "No worker heartbeat for too long: scheduled tasks and alerts are not running"
         return CheckResult(UNHEALTHY, {"message": message, **fields}, age)
     if age > stale_after:
         return CheckResult(DEGRADED, {"message": "Worker heartbeat is stale", **fields}, age)
     return CheckResult(HEALTHY, {"message": "Worker heartbeat fresh", **fields}, age)
+
+
+# --- alerting ---------------------------------------------------------------------------------
+
+
+def check_alerting() -> CheckResult:
+    """Is any alert channel configured? Without one, alerts reach nobody: degraded, not unhealthy.
+
+    Degraded because payments still commit and the rules still record what they would send; but
+    the founders learn of trouble only from this body, so an uptime monitor that reports anything
+    but `healthy` is then the last one to tell them.
+    """
+    kinds = channel_kinds()
+    if not kinds:
+        return CheckResult(DEGRADED, {"message": f"{NO_CHANNEL_MESSAGE} {NO_CHANNEL_HINT}"})
+    return CheckResult(HEALTHY, {"message": "Alerts go to: " + ", ".join(kinds)})
 
 
 # --- the whole report -------------------------------------------------------------------------
@@ -334,6 +347,7 @@ _DB_CHECKS: list[tuple[str, Callable[[], CheckResult]]] = [
 _OTHER_CHECKS: list[tuple[str, Callable[[], CheckResult]]] = [
     ("redis", check_redis),
     ("celery", check_celery),
+    ("alerting", check_alerting),
 ]
 
 
@@ -342,7 +356,7 @@ def run_checks() -> dict[str, Any]:
     started = time.perf_counter()
     results: dict[str, CheckResult] = {"database": check_database()}
     db_up = results["database"].status == HEALTHY
-    _budget.deadline = time.perf_counter() + float(_setting("HEALTH_DB_BUDGET_MS", 2000)) / 1000
+    _budget.deadline = time.perf_counter() + settings.HEALTH_DB_BUDGET_MS / 1000
     try:
         for name, fn in _DB_CHECKS:
             if not db_up:
@@ -383,7 +397,7 @@ def collect_health(*, detailed: bool) -> tuple[dict[str, Any], int]:
 
     The lock makes a burst of requests wait for one computation instead of each running the checks.
     """
-    ttl = float(_setting("HEALTH_CACHE_SECONDS", 5))
+    ttl = settings.HEALTH_CACHE_SECONDS
     with _cache_lock:
         body = _cached.get("body")
         if body is None or time.time() - _cached["at"] >= ttl:
@@ -406,5 +420,5 @@ def check_readiness() -> bool:
 
 
 def is_health_token(raw: str) -> bool:
-    expected = _setting("HEALTH_CHECK_TOKEN", "")
+    expected = settings.HEALTH_CHECK_TOKEN
     return bool(expected) and hmac.compare_digest(raw.encode(), expected.encode())

@@ -11,13 +11,36 @@ app = Celery("planbeta")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-app.conf.beat_schedule = {
-    # The health check reports this heartbeat's age: beat, broker and a worker all work.
-    "monitoring-heartbeat": {
-        "task": "monitoring.heartbeat",
-        "schedule": float(os.environ.get("MONITORING_HEARTBEAT_SECONDS", "60")),
-    },
-}
+
+def beat_schedule() -> dict[str, dict[str, Any]]:
+    """The whole beat schedule; its intervals are settings (an end-to-end test shortens them)."""
+    from django.conf import settings
+
+    return {
+        # The health check reports this heartbeat's age: beat, broker and a worker all work.
+        "monitoring-heartbeat": {
+            "task": "monitoring.heartbeat",
+            "schedule": settings.MONITORING_HEARTBEAT_SECONDS,
+        },
+        # Alert rules every minute.
+        "alerts-evaluate-rules": {
+            "task": "alerts.tasks.evaluate_alert_rules",
+            "schedule": settings.ALERT_EVALUATE_SECONDS,
+        },
+        # The outbox sweep re-queues due and stuck deliveries.
+        "alerts-sweep-outbox": {
+            "task": "alerts.tasks.sweep_outbox",
+            "schedule": settings.ALERT_SWEEP_SECONDS,
+        },
+    }
+
+
+# Set once the configuration is read, not at import: this module is imported while the Django
+# settings themselves are loading (planbeta/__init__.py), before they can be read.
+@app.on_after_configure.connect
+def _set_beat_schedule(sender: Celery, **kwargs: Any) -> None:
+    sender.conf.beat_schedule = beat_schedule()
+
 
 REQUEST_ID_HEADER = "planbeta_request_id"
 
@@ -67,17 +90,16 @@ def _init_sentry_in_beat(**kwargs):
     init_sentry("beat")
 
 
-# Alerts: rules every minute; the outbox sweep re-queues due and stuck deliveries. The intervals
-# are variables so that an end-to-end test can run beat on a short schedule.
-app.conf.beat_schedule.update(
-    {
-        "alerts-evaluate-rules": {
-            "task": "alerts.tasks.evaluate_alert_rules",
-            "schedule": float(os.environ.get("ALERT_EVALUATE_SECONDS", "60")),
-        },
-        "alerts-sweep-outbox": {
-            "task": "alerts.tasks.sweep_outbox",
-            "schedule": float(os.environ.get("ALERT_SWEEP_SECONDS", "30")),
-        },
-    }
-)
+# After the worker's logging is set up, so that the line reaches its log.
+@signals.celeryd_after_setup.connect
+def _warn_worker_without_alert_channel(**kwargs: Any) -> None:
+    from alerts.checks import warn_if_no_channel
+
+    warn_if_no_channel("worker")
+
+
+@signals.beat_init.connect
+def _warn_beat_without_alert_channel(**kwargs: Any) -> None:
+    from alerts.checks import warn_if_no_channel
+
+    warn_if_no_channel("beat")

@@ -1,10 +1,11 @@
 """The only settings module. Everything that differs between machines comes from the environment.
 
 Defaults boot a local development copy on SQLite; production sets the variables listed in
-`.env.example`. Tests run with whatever DATABASE_URL / REDIS_URL the environment gives them.
+`.env.example`. Every threshold the code reads is declared here, once, with its default. The test
+suite runs `planbeta/settings_test.py`, which imports this module and changes a few lines.
 """
 
-import sys
+import re
 from pathlib import Path
 
 import environ
@@ -15,13 +16,12 @@ from planbeta.browser_sentry import browser_ingest_origin
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-TESTING = "pytest" in sys.modules
 
 DEBUG = env.bool("DEBUG", default=False)
 
 SECRET_KEY = env("SECRET_KEY", default="")
 if not SECRET_KEY:
-    if not (DEBUG or TESTING):
+    if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
     SECRET_KEY = "insecure-local-development-key-never-use-in-production"  # noqa: S105
 
@@ -135,13 +135,13 @@ else:
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
 # Without a broker (the quick start) tasks run inline in the calling process.
-CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL or TESTING)
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_SOFT_TIME_LIMIT = 60
-CELERY_TASK_TIME_LIMIT = 90
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=60)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=90)
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
 CELERY_TIMEZONE = "Asia/Kolkata"
@@ -161,13 +161,14 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-if TESTING:
-    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-# Failed logins are locked out per account and, separately, per client IP (django-axes).
+# Failed logins (django-axes, accounts/lockout.py) lock out one account at one address: one person
+# behind the office's shared address cannot lock out the colleagues, nor a stranger a founder.
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=1.0)
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_HANDLER = "accounts.lockout.LockoutHandler"
+# Failures from one address over all accounts (password spraying) within the same cool-off.
+LOGIN_ADDRESS_FAILURE_LIMIT = env.int("LOGIN_ADDRESS_FAILURE_LIMIT", default=50)
 AXES_RESET_ON_SUCCESS = True
 AXES_USERNAME_CALLABLE = "accounts.auth.axes_username"
 AXES_CLIENT_IP_CALLABLE = "audit.context.axes_client_ip"
@@ -218,14 +219,14 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Outside production, serve straight from the app folders: no collectstatic needed to run or test.
-WHITENOISE_USE_FINDERS = DEBUG or TESTING
-WHITENOISE_AUTOREFRESH = DEBUG or TESTING
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
-            if DEBUG or TESTING
+            if DEBUG
             else "whitenoise.storage.CompressedManifestStaticFilesStorage"
         )
     },
@@ -237,6 +238,8 @@ vars().update(EMAIL_CONFIG)
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Plan Beta <office@planbeta.example>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Printed under the school's address on invoices when set.
+SCHOOL_GSTIN = env("SCHOOL_GSTIN", default="")
 
 # --- Security ---------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
@@ -254,8 +257,6 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 if TRUSTED_PROXY_COUNT:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-if TESTING:
-    SECURE_SSL_REDIRECT = False
 
 # --- Observability ----------------------------------------------------------------------------
 APP_VERSION = env("APP_RELEASE", default="dev")
@@ -265,12 +266,28 @@ SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.1)
 # The staff pages' own DSN (planbeta/browser_sentry.py says why it is never SENTRY_DSN); empty: no
 # SDK in the pages. Its ingest host is the only other origin the pages may connect to (CSP below).
 SENTRY_BROWSER_DSN = env("SENTRY_BROWSER_DSN", default="")
+ACTIVITY_POLL_SECONDS = env.float("ACTIVITY_POLL_SECONDS", default=10)
+
+# --- Health checks (monitoring/checks.py; what each means is in the README) -------------------
 HEALTH_CHECK_TOKEN = env("HEALTH_CHECK_TOKEN", default="")
 HEALTH_CHECK_DATABASE = "health"
-# Where the Celery heartbeat is expected (a worker and beat run); see monitoring/checks.py for the
-# other health thresholds, overridable here by name.
+# The report is computed at most once per this many seconds per process.
+HEALTH_CACHE_SECONDS = env.float("HEALTH_CACHE_SECONDS", default=5.0)
+HEALTH_DB_CONNECT_CHECK_MS = env.int("HEALTH_DB_CONNECT_CHECK_MS", default=1000)
+HEALTH_DB_PROBE_SQL = env("HEALTH_DB_PROBE_SQL", default="SELECT 1")
+HEALTH_DB_SLOW_MS = env.int("HEALTH_DB_SLOW_MS", default=1000)
+HEALTH_DB_TIMEOUT_MS = env.int("HEALTH_DB_TIMEOUT_MS", default=1500)
+HEALTH_QUERY_TIMEOUT_MS = env.int("HEALTH_QUERY_TIMEOUT_MS", default=1000)
+# One budget for all database checks after the connection check.
+HEALTH_DB_BUDGET_MS = env.int("HEALTH_DB_BUDGET_MS", default=2000)
+HEALTH_ERROR_RATE_DEGRADED = env.float("HEALTH_ERROR_RATE_DEGRADED", default=5.0)  # percent
+HEALTH_ERROR_RATE_UNHEALTHY = env.float("HEALTH_ERROR_RATE_UNHEALTHY", default=15.0)  # percent
+HEALTH_ERROR_RATE_MIN_EVENTS = env.int("HEALTH_ERROR_RATE_MIN_EVENTS", default=20)
+HEALTH_EXACT_COUNT_BELOW = env.int("HEALTH_EXACT_COUNT_BELOW", default=10_000)
+# Where the Celery heartbeat is expected (a worker and beat run).
 HEALTH_EXPECT_HEARTBEAT = env.bool("HEALTH_EXPECT_HEARTBEAT", default=not CELERY_TASK_ALWAYS_EAGER)
-ACTIVITY_POLL_SECONDS = env.float("ACTIVITY_POLL_SECONDS", default=10)
+HEALTH_HEARTBEAT_STALE_SECONDS = env.int("HEALTH_HEARTBEAT_STALE_SECONDS", default=180)
+HEALTH_HEARTBEAT_DEAD_SECONDS = env.int("HEALTH_HEARTBEAT_DEAD_SECONDS", default=600)
 
 # Content-Security-Policy (django-csp 4): no inline scripts or styles, nothing from other origins.
 CONTENT_SECURITY_POLICY = {
@@ -307,9 +324,17 @@ ALERT_DIGEST_HOUR = env.int("ALERT_DIGEST_HOUR", default=8)  # local time (TIME_
 ALERT_ERROR_RATE_THRESHOLD = env.float("ALERT_ERROR_RATE_THRESHOLD", default=0.10)
 ALERT_ERROR_RATE_MIN_EVENTS = env.int("ALERT_ERROR_RATE_MIN_EVENTS", default=20)
 ALERT_SLOW_QUERY_MS = env.float("ALERT_SLOW_QUERY_MS", default=2000.0)
+# The rule waits this long for its probe before cancelling it (a cancelled probe fires the alert).
+ALERT_SLOW_QUERY_CANCEL_MS = env.float(
+    "ALERT_SLOW_QUERY_CANCEL_MS", default=ALERT_SLOW_QUERY_MS * 1.5
+)
 ALERT_HEARTBEAT_STALE_SECONDS = env.int("ALERT_HEARTBEAT_STALE_SECONDS", default=180)
 ALERT_QUIET_HOURS = env.float("ALERT_QUIET_HOURS", default=48.0)
 ALERT_BASE_URL = env("ALERT_BASE_URL", default="")
+# Beat's intervals (planbeta/celery.py); an end-to-end test shortens them.
+ALERT_EVALUATE_SECONDS = env.float("ALERT_EVALUATE_SECONDS", default=60.0)
+ALERT_SWEEP_SECONDS = env.float("ALERT_SWEEP_SECONDS", default=30.0)
+MONITORING_HEARTBEAT_SECONDS = env.float("MONITORING_HEARTBEAT_SECONDS", default=60.0)
 # Called after a CRITICAL audit row is committed; the audit app itself depends on no other app.
 AUDIT_CRITICAL_HOOK = "alerts.services.critical_event_recorded"
 
@@ -326,3 +351,25 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
+
+# --- Placeholder secrets ----------------------------------------------------------------------
+# .env.example ships `change-me…` values. A production copy that kept one would run with a secret
+# printed in the repository, so it does not start; the variable is named, its value never shown.
+_PLACEHOLDER = re.compile(r"change[-_]?me", re.IGNORECASE)
+if not DEBUG:
+    _kept_placeholders = [
+        name
+        for name, value in (
+            ("SECRET_KEY", SECRET_KEY),
+            ("HEALTH_CHECK_TOKEN", HEALTH_CHECK_TOKEN),
+            ("the password in DATABASE_URL", DATABASES["default"].get("PASSWORD")),
+            ("the password in EMAIL_URL", EMAIL_CONFIG.get("EMAIL_HOST_PASSWORD")),
+        )
+        if _PLACEHOLDER.match(str(value or ""))
+    ]
+    if _kept_placeholders:
+        raise ImproperlyConfigured(
+            "Placeholder values from .env.example are still set: "
+            + ", ".join(_kept_placeholders)
+            + ". Replace them with real secrets."
+        )

@@ -9,3 +9,7 @@ application = get_wsgi_application()
 from planbeta.sentry import init_sentry  # noqa: E402 - needs the settings loaded above
 
 init_sentry("web")
+
+from alerts.checks import warn_if_no_channel  # noqa: E402
+
+warn_if_no_channel("web")

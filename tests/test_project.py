@@ -1,4 +1,3 @@
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,42 +8,20 @@ from django.core.management import call_command
 from accounts.models import User
 from audit.models import AuditLog
 from leads.models import Lead
+from tests.production import PRODUCTION_ENV, manage
 
 ROOT = Path(__file__).resolve().parent.parent
 
-PRODUCTION_ENV = {
-    "SECRET_KEY": "pX9!z" * 12,
-    "ALLOWED_HOSTS": "office.planbeta.example",
-    "DATABASE_URL": "postgres://planbeta@db.internal:5432/planbeta",
-    "REDIS_URL": "redis://redis.internal:6379/0",
-    "SENTRY_ENVIRONMENT": "production",
-}
-
-
-def _manage(*args, env):
-    clean = {
-        k: v for k, v in os.environ.items() if k not in ("DEBUG", "DATABASE_URL", "REDIS_URL", "CI")
-    }
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
 
 def test_check_deploy_is_clean_with_production_variables():
-    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
 
 def test_production_refuses_to_start_without_a_secret_key():
     env = {k: v for k, v in PRODUCTION_ENV.items() if k != "SECRET_KEY"}
-    result = _manage("check", env=env)
+    result = manage("check", env=env)
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
 

@@ -203,9 +203,11 @@ def test_permanent_client_error_gives_up_at_once_and_records_the_reason(
 def test_slow_webhook_times_out_and_is_retried(channels, fire, settings, time_machine):
     time_machine.move_to(T0, tick=False)
     webhooks = channels["webhooks"]
-    settings.ALERT_WEBHOOK_TIMEOUT = 0.2
+    # A 1 s timeout: long enough that the prompt second reply never trips it on a busy machine,
+    # and the first reply comes far later.
+    settings.ALERT_WEBHOOK_TIMEOUT = 1.0
     settings.ALERT_WEBHOOK_URLS = [
-        "json+" + webhooks.script("/hook", Reply(200, b"{}", delay=1.0), Reply(200, b"{}"))
+        "json+" + webhooks.script("/hook", Reply(200, b"{}", delay=5.0), Reply(200, b"{}"))
     ]
 
     fire(channels=(JSON,))

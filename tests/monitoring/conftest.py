@@ -12,6 +12,14 @@ from django.utils import timezone
 from audit.models import AuditLog
 
 
+@pytest.fixture(autouse=True)
+def _an_alert_channel_is_configured(settings):
+    # As in production: without one, the `alerting` check makes the whole report degraded (the
+    # tests of that case clear it again).
+    settings.FOUNDER_ALERT_EMAILS = ["founders@example.com"]
+    settings.ALERT_WEBHOOK_URLS = []
+
+
 @pytest.fixture
 def audit_rows(db):
     """Insert audit rows directly: `audit_rows(INFO=95, ERROR=5, at=...)`, returns them."""

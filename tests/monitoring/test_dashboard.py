@@ -48,3 +48,20 @@ def test_nav_links_to_the_dashboard_for_founders_only(anon_client, founder, mark
     assert 'href="/dashboard/activity"' in anon_client.get("/").content.decode()
     anon_client.force_login(marketing)
     assert 'href="/dashboard/activity"' not in anon_client.get("/").content.decode()
+
+
+def test_founders_are_told_on_the_page_when_no_alert_channel_is_configured(
+    anon_client, founder, settings
+):
+    anon_client.force_login(founder)
+    assert b'id="no-alert-channel"' not in anon_client.get(URL).content
+
+    settings.FOUNDER_ALERT_EMAILS = []
+    settings.ALERT_WEBHOOK_URLS = []
+    html = anon_client.get(URL).content.decode()
+
+    assert (
+        '<p class="notice warning" role="alert" id="no-alert-channel">No alert channel '
+        "configured: alerts are recorded but reach nobody. Set FOUNDER_ALERT_EMAILS or "
+        "ALERT_WEBHOOK_URLS (or both).</p>"
+    ) in html

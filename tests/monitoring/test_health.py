@@ -23,6 +23,7 @@ CHECK_NAMES = [
     "recentActivity",
     "redis",
     "celery",
+    "alerting",
 ]
 
 
@@ -188,8 +189,9 @@ def test_a_slow_query_makes_the_system_degraded_but_200(founder_client, settings
 
 @pytest.mark.postgres
 def test_a_probe_query_that_hangs_is_cancelled_by_the_statement_timeout(founder_client, settings):
+    # The bounds are far apart (0.3 s timeout, a 60 s query), so a busy machine cannot blur them.
     settings.HEALTH_DB_TIMEOUT_MS = 300
-    settings.HEALTH_DB_PROBE_SQL = "SELECT pg_sleep(5)"
+    settings.HEALTH_DB_PROBE_SQL = "SELECT pg_sleep(60)"
     started = time.monotonic()
     response = founder_client.get(HEALTH)
     elapsed = time.monotonic() - started
@@ -197,8 +199,8 @@ def test_a_probe_query_that_hangs_is_cancelled_by_the_statement_timeout(founder_
     perf = response.json()["checks"]["databasePerformance"]
     assert perf["status"] == "degraded"
     assert perf["message"] == "Probe query cancelled by the statement timeout"
-    assert 300 <= int(perf["queryTime"].removesuffix("ms")) < 1000
-    assert elapsed < 1.5
+    assert 300 <= int(perf["queryTime"].removesuffix("ms")) < 10_000
+    assert elapsed < 10
 
 
 def test_check_database_performance_returns_the_query_time_in_ms():
@@ -350,6 +352,47 @@ def test_reachable_redis_is_healthy(founder_client):
     assert (redis_check["status"], redis_check["message"]) == ("healthy", "Redis OK")
 
 
+# --- alerting ---------------------------------------------------------------------------------
+
+
+def test_without_an_alert_channel_health_is_degraded_and_says_so(founder_client, settings):
+    settings.FOUNDER_ALERT_EMAILS = []
+    settings.ALERT_WEBHOOK_URLS = []
+
+    response = founder_client.get(HEALTH)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["checks"]["alerting"] == {
+        "status": "degraded",
+        "message": "No alert channel configured: alerts are recorded but reach nobody. "
+        "Set FOUNDER_ALERT_EMAILS or ALERT_WEBHOOK_URLS (or both).",
+    }
+    assert [name for name, c in body["checks"].items() if c["status"] != "healthy"] == ["alerting"]
+
+
+def test_the_alerting_check_names_the_kinds_of_channel_and_never_their_urls(
+    founder_client, settings
+):
+    settings.FOUNDER_ALERT_EMAILS = ["anna@example.com"]
+    settings.ALERT_WEBHOOK_URLS = [
+        "slack+https://hooks.slack.com/services/T0/B0/SECRETPART",
+        "json+https://sms.example/hook?key=SECRETKEY",
+        "json+https://other.example/hook",
+    ]
+
+    response = founder_client.get(HEALTH)
+
+    assert response.json()["status"] == "healthy"
+    assert response.json()["checks"]["alerting"] == {
+        "status": "healthy",
+        "message": "Alerts go to: email, slack, json",
+    }
+    assert b"SECRET" not in response.content
+    assert b"anna@" not in response.content
+
+
 # --- counts -----------------------------------------------------------------------------------
 
 
@@ -416,8 +459,11 @@ def test_the_cached_result_expires_after_a_few_seconds(anon_client, audit_rows, 
 
 @pytest.mark.postgres
 def test_all_database_checks_share_one_time_budget(founder_client, settings):
-    settings.HEALTH_DB_BUDGET_MS = 400
-    settings.HEALTH_DB_PROBE_SQL = "SELECT pg_sleep(5)"
+    # The probe's own timeout (20 s) is far beyond the budget (1 s): a cancellation well before
+    # it can only come from the budget, whatever the machine's load.
+    settings.HEALTH_DB_BUDGET_MS = 1000
+    settings.HEALTH_DB_TIMEOUT_MS = 20_000
+    settings.HEALTH_DB_PROBE_SQL = "SELECT pg_sleep(60)"
     started = time.monotonic()
     response = founder_client.get(HEALTH)
     elapsed = time.monotonic() - started
@@ -425,12 +471,12 @@ def test_all_database_checks_share_one_time_budget(founder_client, settings):
     assert response.status_code == 200
     perf = body["checks"]["databasePerformance"]
     assert perf["message"] == "Probe query cancelled by the statement timeout"
-    assert 400 <= int(perf["queryTime"].removesuffix("ms")) < 600
+    assert 900 <= int(perf["queryTime"].removesuffix("ms")) < 10_000
     assert body["checks"]["errorRate"] == {
         "status": "degraded",
         "message": "Check failed (TimeoutError)",
     }
-    assert elapsed < 1.0
+    assert elapsed < 15
 
 
 def test_head_is_answered_like_get(anon_client):
