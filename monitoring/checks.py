@@ -36,6 +36,7 @@ from django.utils import timezone
 
 from alerts.checks import NO_CHANNEL_HINT, NO_CHANNEL_MESSAGE, channel_kinds
 from audit.models import Action, AuditLog, Severity
+from core import db_deadline
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +89,14 @@ def _bounded_cursor(alias: str, timeout_ms: int) -> Iterator[Any]:
             raise TimeoutError("health check time budget exhausted")
         timeout_ms = min(timeout_ms, remaining)
     conn = connections[alias]
-    with transaction.atomic(using=alias), conn.cursor() as cursor:
+    # The statement timeout covers a slow server; the call deadline a server (or network) that
+    # stopped answering, which no statement timeout can report. It leaves the server time to
+    # cancel first, so that a slow query is "cancelled", not "connection lost".
+    with (
+        db_deadline.limit(timeout_ms / 1000 + 0.5),
+        transaction.atomic(using=alias),
+        conn.cursor() as cursor,
+    ):
         if conn.vendor == "postgresql":
             cursor.execute("SET LOCAL statement_timeout = %s", [f"{int(timeout_ms)}ms"])
         yield cursor

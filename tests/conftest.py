@@ -6,11 +6,12 @@ import os
 
 import pytest
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, connections
 from django.test import Client
 
 from accounts.models import Role
 from monitoring.checks import reset_health_cache
+from tests.dbproxy import DatabaseProxy
 from tests.factories import make_token, make_user
 
 PASSWORD = "correct-horse-battery-staple"
@@ -46,6 +47,15 @@ def _health_reads_the_test_transaction(settings):
     # Health checks run on their own connection (the "health" alias), which cannot see rows a
     # test wrote inside its transaction; the tests of that connection set it back themselves.
     settings.HEALTH_CHECK_DATABASE = "default"
+
+
+@pytest.fixture
+def db_proxy():
+    """A DatabaseProxy (tests/dbproxy.py) in front of the test database's server."""
+    db = connections["default"].settings_dict
+    proxy = DatabaseProxy((db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432)))
+    yield proxy
+    proxy.close()
 
 
 @pytest.fixture(autouse=True)
