@@ -32,6 +32,11 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
             "task": "alerts.tasks.sweep_outbox",
             "schedule": settings.ALERT_SWEEP_SECONDS,
         },
+        # Failure rows kept on disk while the database was away (audit.spool).
+        "audit-replay-spool": {
+            "task": "audit.replay_spool",
+            "schedule": settings.AUDIT_SPOOL_REPLAY_SECONDS,
+        },
     }
 
 

@@ -380,6 +380,11 @@ ALERT_SWEEP_SECONDS = env.float("ALERT_SWEEP_SECONDS", default=30.0)
 MONITORING_HEARTBEAT_SECONDS = env.float("MONITORING_HEARTBEAT_SECONDS", default=60.0)
 # Called after a CRITICAL audit row is committed; the audit app itself depends on no other app.
 AUDIT_CRITICAL_HOOK = "alerts.services.critical_event_recorded"
+# Failure rows that could not be written while the database was away wait here (audit.spool),
+# one file per process; beat replays them every AUDIT_SPOOL_REPLAY_SECONDS. Must be local disk,
+# writable by the app, and survive a restart (a volume in docker-compose.yml).
+AUDIT_SPOOL_DIR = env.path("AUDIT_SPOOL_DIR", default=BASE_DIR / "var" / "audit-spool")
+AUDIT_SPOOL_REPLAY_SECONDS = env.float("AUDIT_SPOOL_REPLAY_SECONDS", default=30.0)
 
 LOGGING = {
     "version": 1,

@@ -65,6 +65,12 @@ def _clear_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _spool_per_test(settings, tmp_path):
+    # Rows spooled by one test (audit.spool) must not be replayed into the next one's database.
+    settings.AUDIT_SPOOL_DIR = tmp_path / "audit-spool"
+
+
 @pytest.fixture
 def founder(db):
     return make_user(
