@@ -319,6 +319,8 @@ HEALTH_CHECK_DATABASE = "health"
 # The report is computed at most once per this many seconds per process.
 HEALTH_CACHE_SECONDS = env.float("HEALTH_CACHE_SECONDS", default=5.0)
 HEALTH_DB_CONNECT_CHECK_MS = env.int("HEALTH_DB_CONNECT_CHECK_MS", default=1000)
+# readyz as a whole, connection included (the contract gives it 1 s; monitoring.checks).
+HEALTH_READY_TIMEOUT_MS = env.int("HEALTH_READY_TIMEOUT_MS", default=900)
 HEALTH_DB_PROBE_SQL = env("HEALTH_DB_PROBE_SQL", default="SELECT 1")
 HEALTH_DB_SLOW_MS = env.int("HEALTH_DB_SLOW_MS", default=1000)
 HEALTH_DB_TIMEOUT_MS = env.int("HEALTH_DB_TIMEOUT_MS", default=1500)
