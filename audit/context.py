@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import HttpRequest
 
 from audit.models import Source
+from core.database import database_unavailable
 
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -39,9 +41,16 @@ class AuditContext:
     def user(self) -> Any:
         if self.request is None:
             return None
-        user = getattr(self.request, "user", None)
-        if user is None or not getattr(user, "is_authenticated", False):
-            return None
+        try:
+            user = getattr(self.request, "user", None)
+            if user is None or not getattr(user, "is_authenticated", False):
+                return None
+        except DatabaseError as exc:
+            # The lazy session user needs the database; when that is what failed, the row that
+            # reports it is written without the user rather than not at all.
+            if database_unavailable(exc):
+                return None
+            raise
         return user
 
 

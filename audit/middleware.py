@@ -8,6 +8,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from audit.context import bind_request, unbind
 from audit.models import Action, Severity
 from audit.services import audit_record_independent, is_audited
+from core.database import database_unavailable, unavailable_reason
 
 _CLIENT_ERRORS = (Http404, PermissionDenied, BadRequest, SuspiciousOperation)
 
@@ -30,11 +31,18 @@ class RequestContextMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> None:
         # Page views only: API views turn their exceptions into responses in planbeta.errors.
         # Exceptions Django answers with a 4xx are the client's doing, not a system error.
-        if not isinstance(exception, _CLIENT_ERRORS) and not is_audited(exception):
-            audit_record_independent(
-                Action.SYSTEM_ERROR,
-                severity=Severity.ERROR,
-                description=f"Unhandled error on {request.method} {request.path}",
-                error=exception,
-            )
+        # The response itself is Django's handler500 (planbeta.errors.server_error).
+        if isinstance(exception, _CLIENT_ERRORS) or is_audited(exception):
+            return None
+        if database_unavailable(exception):
+            action = Action.DATABASE_ERROR
+            what = f"Database unavailable ({unavailable_reason(exception)})"
+        else:
+            action, what = Action.SYSTEM_ERROR, "Unhandled error"
+        audit_record_independent(
+            action,
+            severity=Severity.ERROR,
+            description=f"{what} on {request.method} {request.path}",
+            error=exception,
+        )
         return None

@@ -77,9 +77,20 @@ class AuditLog(models.Model):
     error_stack = models.TextField(blank=True)
 
     created_at = models.DateTimeField(default=timezone.now)
+    # Drawn for every row written by audit_record_independent, so that a copy of it kept in the
+    # spool while the database was away (audit.spool) is inserted exactly once: the unique index
+    # refuses the copy if the first attempt did commit after all.
+    spool_id = models.UUIDField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["spool_id"],
+                condition=models.Q(spool_id__isnull=False),
+                name="audit_spool_id_uniq",
+            ),
+        ]
         indexes = [
             # The feed and its `after` cursor walk the primary key; these serve the filters.
             # Time windows (24 h stats, last-hour error rate) read only these three columns: with

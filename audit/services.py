@@ -7,13 +7,16 @@ Two kinds of write, chosen explicitly by the caller:
   change fails with it: no audit, no commit.
 * `audit_record_independent` is for rows that must exist whatever happens to the caller's
   transaction: the report of a failed operation, a login, an error. It commits on its own and
-  never raises; if it cannot write, the failure goes to the log and to Sentry.
+  never raises; if it cannot write, the failure goes to the log and to Sentry, and when the
+  database is the reason (down, stalled) the row waits in the spool (audit.spool) and is written
+  once the database answers again.
 """
 
 from __future__ import annotations
 
 import logging
 import traceback
+import uuid
 from typing import Any
 
 import sentry_sdk
@@ -21,9 +24,11 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils.module_loading import import_string
 
+from audit import spool
 from audit.context import current_context
 from audit.models import AuditLog, Severity
 from audit.redaction import redact, redact_text
+from core.database import database_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +135,7 @@ def audit_record_independent(
 
     Never raises. ERROR and CRITICAL rows about an exception are also sent to Sentry, once.
     """
+    row = None
     try:
         row = _build(
             action,
@@ -142,23 +148,32 @@ def audit_record_independent(
             actor=actor,
             error=error,
         )
+        # Drawn before the first attempt: if that attempt's COMMIT reached the server but its
+        # reply was lost, the spooled copy carries the same id and its replay inserts nothing.
+        row.spool_id = uuid.uuid4()
         alias = INDEPENDENT_ALIAS if _caller_holds_transaction() else DEFAULT_DB_ALIAS
         with transaction.atomic(using=alias):
             row.save(using=alias, force_insert=True)
     except Exception as exc:
+        spool_id = None
+        if row is not None and database_unavailable(exc):
+            spool_id = spool.keep(row, reason=type(exc).__name__)
         # The log line names the action and the exception type only: the row's own content may
         # carry personal data and the exception text may carry a connection string.
         logger.error(
-            "audit write failed: action=%s severity=%s error=%s",
+            "audit write failed: action=%s severity=%s error=%s%s",
             action,
             severity,
             type(exc).__name__,
+            f" spooled={spool_id}" if spool_id else "",
         )
         # Not capture_exception: a database error's text can quote the row it refused.
         sentry_sdk.capture_message(
             f"audit write failed: action={action} error={type(exc).__name__}", level="error"
         )
         row = None
+    else:
+        spool.replay_if_pending(using=alias)
     if error is not None:
         if severity in (Severity.ERROR, Severity.CRITICAL) and not is_audited(error):
             _report_to_sentry(error, action=action, severity=severity)

@@ -13,7 +13,9 @@ workers = int(os.environ.get("GUNICORN_WORKERS", "3"))
 # A worker silent for this long is killed and its client gets a dropped connection. It must stay
 # above every timeout the request itself keeps (the database's statement and lock timeouts, the
 # request's own deadline, EMAIL_TIMEOUT and ALERT_WEBHOOK_TIMEOUT), so that a stalled database is
-# answered by the application with a JSON 503 and an audit row, never by gunicorn killing it.
+# answered by the application with a JSON 503 and an audit row, never by gunicorn killing it. A
+# stalled database now costs a request at most the 1 s ping of its kept-alive connection, a 2 s
+# connection attempt and one DB_CALL_DEADLINE (6 s) wait: it then stops waiting (core.db_deadline).
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 # Restart each worker after a few thousand requests, spread out, against slow leaks.

@@ -32,6 +32,11 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
             "task": "alerts.tasks.sweep_outbox",
             "schedule": settings.ALERT_SWEEP_SECONDS,
         },
+        # Failure rows kept on disk while the database was away (audit.spool).
+        "audit-replay-spool": {
+            "task": "audit.replay_spool",
+            "schedule": settings.AUDIT_SPOOL_REPLAY_SECONDS,
+        },
     }
 
 
@@ -58,18 +63,25 @@ def _carry_request_id(headers: dict[str, Any] | None = None, **kwargs: Any) -> N
 def _open_task_context(task: Any = None, **kwargs: Any) -> None:
     from audit.context import current_context, open_context
     from audit.models import Source
+    from core import db_deadline
 
     # Eager tasks (no broker) are never published: they run inside the caller's context.
     request_id = getattr(task.request, REQUEST_ID_HEADER, None) or current_context().request_id
     task.request._audit_token = open_context(
         source=Source.TASK, label=task.name, request_id=request_id
     )
+    # A task that found the database stalled stops waiting for it, as a request does.
+    task.request._db_scope_token = db_deadline.open_scope()
 
 
 @signals.task_postrun.connect
 def _close_task_context(task: Any = None, **kwargs: Any) -> None:
     from audit.context import unbind
+    from core import db_deadline
 
+    token = getattr(task.request, "_db_scope_token", None)
+    if token is not None:
+        db_deadline.close_scope(token)
     token = getattr(task.request, "_audit_token", None)
     if token is not None:
         unbind(token)

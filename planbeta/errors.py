@@ -2,15 +2,21 @@
 
 `{"error": "<sentence>", "code": "<snake_case>", "details": {...}}`; the error types it maps live in
 `core.errors`. An unexpected failure becomes a 500 with the request id, an API_ERROR audit row and a
-Sentry event, never a stack trace.
+Sentry event, never a stack trace. When the database is the cause (down, stalled, a statement or
+lock timeout: core.database), the answer is a 503 `service_unavailable` with `Retry-After` and a
+DATABASE_ERROR row instead; pages get the same as an HTML page (`server_error`, Django's
+handler500).
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.template import loader
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
@@ -18,11 +24,19 @@ from rest_framework.views import set_rollback
 from audit.context import current_context
 from audit.models import Action, Severity
 from audit.services import audit_record_independent, is_audited
+from core.database import database_unavailable, unavailable_reason
 from core.errors import ApplicationError
 
 INTERNAL_ERROR_MESSAGE = (
     "Something went wrong on our side. It has been recorded; quote the request id."
 )
+UNAVAILABLE_MESSAGE = (
+    "The service is briefly unavailable: the database is not answering. "
+    "Try again in a moment; if it persists, quote the request id."
+)
+# Long enough for a restarted or failed-over database to come back, short enough that a person
+# retrying by hand is not kept waiting.
+RETRY_AFTER_SECONDS = 5
 
 
 def error_body(message: str, code: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -86,18 +100,26 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
 
     set_rollback()
     request = context.get("request")
+    view = context.get("view")
+    where = (
+        f"{type(view).__name__ if view else 'API'} on "
+        f"{getattr(request, 'method', '')} {getattr(request, 'path', '')}"
+    )
+    request_id = getattr(request, "request_id", "") or current_context().request_id
+    if database_unavailable(exc):
+        record_database_unavailable(exc, where=f"in {where}")
+        return Response(
+            unavailable_body(request_id),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     if not is_audited(exc):
-        view = context.get("view")
         audit_record_independent(
             Action.API_ERROR,
             severity=Severity.ERROR,
-            description=(
-                f"Unhandled error in {type(view).__name__ if view else 'API'} on "
-                f"{getattr(request, 'method', '')} {getattr(request, 'path', '')}"
-            ),
+            description=f"Unhandled error in {where}",
             error=exc,
         )
-    request_id = getattr(request, "request_id", "") or current_context().request_id
     return Response(
         {
             "error": INTERNAL_ERROR_MESSAGE,
@@ -106,6 +128,52 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         },
         status=status.HTTP_500_INTERNAL_SERVER_ERROR,
     )
+
+
+def unavailable_body(request_id: str) -> dict[str, str]:
+    return {"error": UNAVAILABLE_MESSAGE, "code": "service_unavailable", "requestId": request_id}
+
+
+def record_database_unavailable(exc: BaseException, *, where: str) -> None:
+    """One DATABASE_ERROR row (spooled while the database is away) unless one was written."""
+    if not is_audited(exc):
+        audit_record_independent(
+            Action.DATABASE_ERROR,
+            severity=Severity.ERROR,
+            description=f"Database unavailable ({unavailable_reason(exc)}) {where}",
+            error=exc,
+        )
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """Django's handler500: a 503 page (JSON under /api/) when the database is the cause.
+
+    Reached for exceptions of page views and of any middleware (a session saved when the
+    response goes out); API views answer through `api_exception_handler` before this.
+    """
+    exc = sys.exc_info()[1]
+    if exc is None or not database_unavailable(exc):
+        if request.path.startswith("/api/"):
+            return JsonResponse(
+                {
+                    "error": INTERNAL_ERROR_MESSAGE,
+                    "code": "internal_error",
+                    "requestId": getattr(request, "request_id", ""),
+                },
+                status=500,
+            )
+        return defaults.server_error(request)
+    record_database_unavailable(exc, where=f"on {request.method} {request.path}")
+    request_id = getattr(request, "request_id", "")
+    if request.path.startswith("/api/"):
+        response: HttpResponse = JsonResponse(unavailable_body(request_id), status=503)
+    else:
+        # Rendered without the request: the context processors would ask the database for the
+        # user and the messages.
+        page = loader.get_template("503.html").render({"request_id": request_id})
+        response = HttpResponse(page, status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 def _validation_details(detail: Any, prefix: str = "") -> dict[str, list[str]]:

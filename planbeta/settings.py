@@ -55,7 +55,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First, so that every response (an HTTPS redirect included) carries X-Request-ID.
+    # Outermost: a request that found the database stalled stops waiting for it, error pages
+    # and failure rows included (core.db_deadline).
+    "core.db_deadline.DeadlineScopeMiddleware",
+    # Next, so that every response (an HTTPS redirect included) carries X-Request-ID.
     "audit.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -93,18 +96,60 @@ DATABASES = {
 }
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 2)
+# What a stalled or slow database may cost a request (seconds; 0 switches one off). The server
+# cancels a statement after DB_STATEMENT_TIMEOUT and a lock wait after DB_LOCK_TIMEOUT, and ends a
+# session left idle inside a transaction (a worker whose connection stalled mid-transaction) after
+# DB_IDLE_IN_TRANSACTION_TIMEOUT, which frees its row locks for the other workers. When the server
+# or the network stops answering at all, none of these fire: DB_CALL_DEADLINE, enforced by us on
+# every wait for the server (core.db_deadline), cuts the connection instead. It is above the
+# statement timeout so that a slow query is cancelled by the server first and the connection
+# survives. A long maintenance command may run with DB_STATEMENT_TIMEOUT=0 DB_CALL_DEADLINE=0.
+DB_CONNECT_TIMEOUT = env.int("DB_CONNECT_TIMEOUT", default=2)
+DB_STATEMENT_TIMEOUT = env.float("DB_STATEMENT_TIMEOUT", default=5.0)
+DB_LOCK_TIMEOUT = env.float("DB_LOCK_TIMEOUT", default=3.0)
+DB_IDLE_IN_TRANSACTION_TIMEOUT = env.float("DB_IDLE_IN_TRANSACTION_TIMEOUT", default=10.0)
+DB_CALL_DEADLINE = env.float(
+    "DB_CALL_DEADLINE", default=DB_STATEMENT_TIMEOUT + 1.0 if DB_STATEMENT_TIMEOUT else 0.0
+)
+if DB_CALL_DEADLINE and DB_STATEMENT_TIMEOUT and DB_CALL_DEADLINE <= DB_STATEMENT_TIMEOUT:
+    raise ImproperlyConfigured("DB_CALL_DEADLINE must be longer than DB_STATEMENT_TIMEOUT.")
+DB_TCP_KEEPALIVES_IDLE = env.int("DB_TCP_KEEPALIVES_IDLE", default=30)
+DB_TCP_KEEPALIVES_INTERVAL = env.int("DB_TCP_KEEPALIVES_INTERVAL", default=10)
+DB_TCP_KEEPALIVES_COUNT = env.int("DB_TCP_KEEPALIVES_COUNT", default=3)
+DB_TCP_USER_TIMEOUT = env.float("DB_TCP_USER_TIMEOUT", default=10.0)
+ON_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+if ON_POSTGRES:
+    from core.database import postgres_options
+
+    DATABASES["default"]["ENGINE"] = "core.postgresql"
+    DATABASES["default"]["CALL_DEADLINE"] = DB_CALL_DEADLINE
+    options = DATABASES["default"].setdefault("OPTIONS", {})
+    options.update(
+        postgres_options(
+            connect_timeout=int(options.get("connect_timeout", DB_CONNECT_TIMEOUT)),
+            statement_timeout=DB_STATEMENT_TIMEOUT,
+            lock_timeout=DB_LOCK_TIMEOUT,
+            idle_in_transaction_timeout=DB_IDLE_IN_TRANSACTION_TIMEOUT,
+            keepalives_idle=DB_TCP_KEEPALIVES_IDLE,
+            keepalives_interval=DB_TCP_KEEPALIVES_INTERVAL,
+            keepalives_count=DB_TCP_KEEPALIVES_COUNT,
+            tcp_user_timeout=DB_TCP_USER_TIMEOUT,
+            extra_options=options.get("options", ""),
+        )
+    )
 # A second connection to the same database. Audit rows that must outlive a rolled-back caller
 # (a failed conversion inside ATOMIC_REQUESTS or a surrounding atomic) are written through it,
-# so they commit on their own. See audit.services.audit_record_independent.
+# so they commit on their own. See audit.services.audit_record_independent. Same limits as the
+# main connection: a failure row that cannot be written in time goes to the spool (audit.spool).
 DATABASES["audit"] = {
     **DATABASES["default"],
     "OPTIONS": dict(DATABASES["default"].get("OPTIONS", {})),
 }
 # Health probes open a connection of their own each time: a server that stops answering on a
 # kept-alive connection would hang a probe past any statement timeout, while opening a new one is
-# bounded by connect_timeout (2 s).
+# bounded by connect_timeout (2 s, the least libpq allows). Each check narrows the statement
+# timeout and the call deadline to its own budget (monitoring.checks); readyz bounds the whole
+# probe, connection included, to HEALTH_READY_TIMEOUT_MS.
 DATABASES["health"] = {
     **DATABASES["default"],
     "CONN_MAX_AGE": 0,
@@ -115,9 +160,7 @@ DATABASES["health"] = {
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The audit log's covering index (INCLUDE) is a PostgreSQL feature; SQLite, used only by the local
 # quick start, builds it without the extra columns, which is fine at demo sizes.
-SILENCED_SYSTEM_CHECKS = (
-    ["models.W040"] if DATABASES["default"]["ENGINE"].endswith("sqlite3") else []
-)
+SILENCED_SYSTEM_CHECKS = ["models.W040"] if not ON_POSTGRES else []
 
 # --- Cache, Celery ----------------------------------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="")
@@ -152,6 +195,8 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+# Django's database sessions; a database outage while saving one is a 503, not a 400.
+SESSION_ENGINE = "core.sessions"
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "accounts:login"
@@ -274,6 +319,8 @@ HEALTH_CHECK_DATABASE = "health"
 # The report is computed at most once per this many seconds per process.
 HEALTH_CACHE_SECONDS = env.float("HEALTH_CACHE_SECONDS", default=5.0)
 HEALTH_DB_CONNECT_CHECK_MS = env.int("HEALTH_DB_CONNECT_CHECK_MS", default=1000)
+# readyz as a whole, connection included (the contract gives it 1 s; monitoring.checks).
+HEALTH_READY_TIMEOUT_MS = env.int("HEALTH_READY_TIMEOUT_MS", default=900)
 HEALTH_DB_PROBE_SQL = env("HEALTH_DB_PROBE_SQL", default="SELECT 1")
 HEALTH_DB_SLOW_MS = env.int("HEALTH_DB_SLOW_MS", default=1000)
 HEALTH_DB_TIMEOUT_MS = env.int("HEALTH_DB_TIMEOUT_MS", default=1500)
@@ -337,6 +384,11 @@ ALERT_SWEEP_SECONDS = env.float("ALERT_SWEEP_SECONDS", default=30.0)
 MONITORING_HEARTBEAT_SECONDS = env.float("MONITORING_HEARTBEAT_SECONDS", default=60.0)
 # Called after a CRITICAL audit row is committed; the audit app itself depends on no other app.
 AUDIT_CRITICAL_HOOK = "alerts.services.critical_event_recorded"
+# Failure rows that could not be written while the database was away wait here (audit.spool),
+# one file per process; beat replays them every AUDIT_SPOOL_REPLAY_SECONDS. Must be local disk,
+# writable by the app, and survive a restart (a volume in docker-compose.yml).
+AUDIT_SPOOL_DIR = env.path("AUDIT_SPOOL_DIR", default=BASE_DIR / "var" / "audit-spool")
+AUDIT_SPOOL_REPLAY_SECONDS = env.float("AUDIT_SPOOL_REPLAY_SECONDS", default=30.0)
 
 LOGGING = {
     "version": 1,

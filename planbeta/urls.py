@@ -18,3 +18,5 @@ urlpatterns = [
     path("payments/", include("payments.urls")),
     path("dashboard/", include("monitoring.urls")),
 ]
+
+handler500 = "planbeta.errors.server_error"

@@ -6,11 +6,12 @@ import os
 
 import pytest
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, connections
 from django.test import Client
 
 from accounts.models import Role
 from monitoring.checks import reset_health_cache
+from tests.dbproxy import DatabaseProxy
 from tests.factories import make_token, make_user
 
 PASSWORD = "correct-horse-battery-staple"
@@ -48,11 +49,26 @@ def _health_reads_the_test_transaction(settings):
     settings.HEALTH_CHECK_DATABASE = "default"
 
 
+@pytest.fixture
+def db_proxy():
+    """A DatabaseProxy (tests/dbproxy.py) in front of the test database's server."""
+    db = connections["default"].settings_dict
+    proxy = DatabaseProxy((db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432)))
+    yield proxy
+    proxy.close()
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _spool_per_test(settings, tmp_path):
+    # Rows spooled by one test (audit.spool) must not be replayed into the next one's database.
+    settings.AUDIT_SPOOL_DIR = tmp_path / "audit-spool"
 
 
 @pytest.fixture

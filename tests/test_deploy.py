@@ -20,6 +20,7 @@ import yaml
 from django.test import RequestFactory
 
 from audit.context import client_ip
+from core.postgresql.base import DEFAULT_PING_DEADLINE
 from tests.production import PRODUCTION_ENV, ROOT, production_environ, run_python
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -124,6 +125,18 @@ def test_gunicorn_outlasts_every_timeout_a_request_keeps(settings):
     for name, value in re.findall(r"-c\s*(\w+_timeout)=(\S+)", database.get("options", "")):
         waits[name] = _milliseconds(value)
     assert {name: ms for name, ms in waits.items() if ms >= worker_timeout_ms} == {}
+
+
+def test_gunicorn_outlasts_the_longest_a_request_can_wait_for_a_stalled_database(settings):
+    # The ping of the kept-alive connection, a new connection, one wait cut at the deadline (the
+    # request then stops waiting for the database), and an invoice e-mail on top.
+    longest_ms = 1000 * (
+        DEFAULT_PING_DEADLINE
+        + settings.DB_CONNECT_TIMEOUT
+        + settings.DB_CALL_DEADLINE
+        + settings.EMAIL_TIMEOUT
+    )
+    assert int(_gunicorn_config()["timeout"]) * 1000 > longest_ms
 
 
 # --- Caddy ------------------------------------------------------------------------------------

@@ -163,6 +163,7 @@ def test_the_beat_schedule_is_one_dict_with_intervals_from_the_settings(settings
         "monitoring-heartbeat": {"task": "monitoring.heartbeat", "schedule": 60.0},
         "alerts-evaluate-rules": {"task": "alerts.tasks.evaluate_alert_rules", "schedule": 60.0},
         "alerts-sweep-outbox": {"task": "alerts.tasks.sweep_outbox", "schedule": 30.0},
+        "audit-replay-spool": {"task": "audit.replay_spool", "schedule": 30.0},
     }
     settings.ALERT_SWEEP_SECONDS = 7.0
     assert beat_schedule()["alerts-sweep-outbox"]["schedule"] == 7.0

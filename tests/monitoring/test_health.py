@@ -1,9 +1,11 @@
+import socket
 import time
 from datetime import timedelta
 
 import pytest
 import time_machine
-from django.db import connection
+from django.db import connection, connections
+from django.db.utils import load_backend
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -54,6 +56,46 @@ def test_readyz_is_503_when_the_database_refuses_connections(anon_client, refuse
     assert response.status_code == 503
     assert response.json()["status"] == "unhealthy"
     assert response["Retry-After"] == "30"
+
+
+@pytest.mark.postgres
+def test_readyz_answers_503_within_its_bound_from_a_server_that_never_speaks(
+    anon_client, hung_database, settings
+):
+    # The server accepts TCP and says nothing: libpq's connect timeout cannot go below 2 s, so
+    # only readiness's own deadline keeps it within the second the contract gives it.
+    settings.HEALTH_READY_TIMEOUT_MS = 500
+    started = time.monotonic()
+    response = anon_client.get("/api/system/readyz")
+    elapsed = time.monotonic() - started
+
+    assert response.status_code == 503
+    assert response.json()["status"] == "unhealthy"
+    assert elapsed < 1.9
+
+
+@pytest.mark.postgres
+def test_readyz_abandons_its_connection_attempt_at_the_deadline(anon_client, settings):
+    settings.HEALTH_READY_TIMEOUT_MS = 200
+    server = socket.create_server(("127.0.0.1", 0))
+    alias = "ready_hung"
+    config = {**connections.settings["default"], "HOST": "127.0.0.1"}
+    config["PORT"] = str(server.getsockname()[1])
+    connections[alias] = load_backend(config["ENGINE"]).DatabaseWrapper(config, alias)
+    settings.HEALTH_CHECK_DATABASE = alias
+    try:
+        assert anon_client.get("/api/system/readyz").status_code == 503
+        peer, _ = server.accept()
+        peer.settimeout(10)
+        received = b""
+        while chunk := peer.recv(4096):  # the probe's startup packet, then end of stream
+            received += chunk
+        peer.close()
+    finally:
+        connections[alias].close()
+        del connections[alias]
+        server.close()
+    assert received  # it did connect, and then closed the connection instead of leaving it
 
 
 # --- who sees what ----------------------------------------------------------------------------
