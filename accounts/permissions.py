@@ -67,3 +67,4 @@ money_staff_required = _page_for(
     can_handle_money, "Leads and money are for founders and marketing staff."
 )
 founder_required = _page_for(is_founder, "The activity dashboard is for founders.")
+alert_ack_required = _page_for(is_founder, "Only founders acknowledge alerts.")

@@ -49,6 +49,7 @@ class Channel:
     target: str
     label: str
     url: str = ""
+    recipients: tuple[str, ...] = ()  # e-mail channels
 
 
 @dataclass(frozen=True)
@@ -62,22 +63,40 @@ class Message:
     facts: dict[str, Any]
     link: str
     created_at: datetime
+    ack_url: str = ""  # the founders' acknowledge link, on messages about an alert that fires
 
 
 def configured_channels() -> list[Channel]:
     """E-mail (when FOUNDER_ALERT_EMAILS is set) and one channel per ALERT_WEBHOOK_URLS entry."""
+    emails = tuple(settings.FOUNDER_ALERT_EMAILS)
+    channels = [Channel(EMAIL, "", ", ".join(emails), recipients=emails)] if emails else []
+    return channels + _webhook_channels(settings.ALERT_WEBHOOK_URLS, label="")
+
+
+def escalation_channels() -> list[Channel]:
+    """Where an alert nobody acknowledged goes: ALERT_ESCALATION_EMAILS and _WEBHOOK_URLS."""
+    emails = tuple(settings.ALERT_ESCALATION_EMAILS)
     channels = []
-    if settings.FOUNDER_ALERT_EMAILS:
-        channels.append(Channel(EMAIL, "", ", ".join(settings.FOUNDER_ALERT_EMAILS)))
-    for raw in settings.ALERT_WEBHOOK_URLS:
+    if emails:
+        # Its own target, so that an outbox row finds these recipients and not the founders'.
+        target = "escalation:" + _target_for(",".join(emails))[:12]
+        channels.append(
+            Channel(EMAIL, target, "escalation " + ", ".join(emails), recipients=emails)
+        )
+    return channels + _webhook_channels(settings.ALERT_ESCALATION_WEBHOOK_URLS, label="escalation ")
+
+
+def _webhook_channels(raw_urls: list[str], *, label: str) -> list[Channel]:
+    channels = []
+    for raw in raw_urls:
         fmt, url = parse_webhook_url(raw)
         host = urlsplit(url).hostname or "?"
-        channels.append(Channel(fmt, _target_for(url), f"{fmt} {host}", url))
+        channels.append(Channel(fmt, _target_for(url), f"{label}{fmt} {host}", url))
     return channels
 
 
 def find_channel(kind: str, target: str) -> Channel | None:
-    for channel in configured_channels():
+    for channel in configured_channels() + escalation_channels():
         if channel.kind == kind and channel.target == target:
             return channel
     return None
@@ -103,7 +122,7 @@ def _target_for(url: str) -> str:
 
 def send(channel: Channel, message: Message) -> None:
     if channel.kind == EMAIL:
-        send_email(settings.FOUNDER_ALERT_EMAILS, message)
+        send_email(list(channel.recipients), message)
     else:
         send_webhook(channel.url, channel.kind, message)
 
@@ -115,6 +134,8 @@ def send_email(recipients: list[str], message: Message) -> None:
     subject = f"[Plan Beta {message.severity.upper()}] {message.title}"[:200]
     lines = [message.body, ""]
     lines += [f"{key}: {value}" for key, value in message.facts.items()]
+    if message.ack_url:
+        lines += ["", f"Acknowledge (founders): {message.ack_url}"]
     if message.link:
         lines += ["", message.link]
     lines += ["", f"Alert: {message.fingerprint} ({message.kind})"]
@@ -148,19 +169,23 @@ def webhook_payload(fmt: str, message: Message) -> dict[str, Any]:
     facts = [f"{key}: {value}" for key, value in message.facts.items()]
     if fmt == SLACK:
         text = "\n".join([f"*{_slack(message.title)}*", _slack(message.body), *map(_slack, facts)])
-        if message.link:
-            text += f"\n<{message.link}|Open>"
+        links = [f"<{url}|{name}>" for name, url in _links(message)]
         return {
             "text": _slack(message.title),
             "blocks": [
-                {"type": "section", "text": {"type": "mrkdwn", "text": text[:SLACK_TEXT_LIMIT]}}
+                {
+                    "type": "section",
+                    "text": {"type": "mrkdwn", "text": _fit(text, links, SLACK_TEXT_LIMIT)},
+                }
             ],
         }
     if fmt == DISCORD:
         description = "\n".join([message.body, *facts])
+        # The embed's title already links to `link`.
+        links = [f"[Acknowledge]({message.ack_url})"] if message.ack_url else []
         embed: dict[str, Any] = {
             "title": message.title[:256],
-            "description": description[:DISCORD_EMBED_LIMIT],
+            "description": _fit(description, links, DISCORD_EMBED_LIMIT),
             "color": _DISCORD_COLOURS.get(message.severity, 0x95A5A6),
             "timestamp": message.created_at.astimezone(UTC).isoformat(),
         }
@@ -183,8 +208,24 @@ def webhook_payload(fmt: str, message: Message) -> dict[str, Any]:
         "text": message.body,
         "facts": message.facts,
         "link": message.link or None,
+        "ackUrl": message.ack_url or None,
         "createdAt": message.created_at.astimezone(UTC).isoformat(),
     }
+
+
+def _links(message: Message) -> list[tuple[str, str]]:
+    return [
+        (name, url)
+        for name, url in (("Acknowledge", message.ack_url), ("Open", message.link))
+        if url
+    ]
+
+
+def _fit(text: str, links: list[str], limit: int) -> str:
+    # The text is cut to the receiver's limit, never the links after it: a long message must
+    # still carry its acknowledge link.
+    tail = "".join("\n" + link for link in links)
+    return text[: max(0, limit - len(tail))] + tail
 
 
 def _slack(text: str) -> str:

@@ -21,6 +21,7 @@ from kombu.exceptions import OperationalError
 
 from alerts.channels import Channel, DeliveryError, Message, find_channel, send
 from alerts.models import Notification, NotificationStatus
+from alerts.tokens import ack_url
 from audit.services import audit_record
 
 logger = logging.getLogger(__name__)
@@ -94,6 +95,8 @@ def _send(channel: Channel, row: Notification) -> None:
             facts=row.facts,
             link=row.link,
             created_at=row.created_at,
+            # Signed now, so that it expires counting from when the message went out.
+            ack_url=ack_url(row.fingerprint, row.ack_version) if row.ack_version else "",
         ),
     )
 

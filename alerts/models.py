@@ -1,8 +1,9 @@
-"""Alert state per rule fingerprint, the notification outbox, and maintenance mutes."""
+"""Alert state per rule fingerprint, the notification outbox, maintenance mutes and silences."""
 
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -34,6 +35,23 @@ class AlertState(models.Model):
     last_change_at = models.DateTimeField(null=True, blank=True)
     last_notified_at = models.DateTimeField(null=True, blank=True)
     last_evaluated_at = models.DateTimeField(null=True, blank=True)
+
+    # One firing, from the claim that opened it, is an "episode": acknowledgement and escalation
+    # belong to it. `episode_version` is the version that opened it; a link signed for an older
+    # version belongs to an earlier firing.
+    episode_version = models.PositiveIntegerField(default=0)
+    # When people were first told about this episode. Null while every message so far was muted,
+    # silenced or inhibited (nobody has heard of it: the next unsuppressed evaluation tells them),
+    # and again once a condition alert resolves (nothing is left to acknowledge or escalate).
+    announced_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The server state that makes each acknowledge link single-use: an acknowledgement stores the
+    # version the alert had then, and every link signed for that version or an older one is spent.
+    ack_version = models.PositiveIntegerField(default=0)
+    escalated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["rule", "fingerprint"]
@@ -79,6 +97,8 @@ class NotificationKind(models.TextChoices):
     CRITICAL = "CRITICAL"
     SUMMARY = "SUMMARY"
     DIGEST = "DIGEST"
+    ESCALATION = "ESCALATION"
+    ACKNOWLEDGED = "ACKNOWLEDGED"
 
 
 class NotificationStatus(models.TextChoices):
@@ -86,7 +106,18 @@ class NotificationStatus(models.TextChoices):
     SENDING = "SENDING"
     SENT = "SENT"
     FAILED = "FAILED"
+    # Recorded, never sent: during a maintenance mute, under a silence of its rule, or while an
+    # alert that explains it fires (inhibition).
     MUTED = "MUTED"
+    SILENCED = "SILENCED"
+    INHIBITED = "INHIBITED"
+
+
+SUPPRESSED_STATUSES = (
+    NotificationStatus.MUTED,
+    NotificationStatus.SILENCED,
+    NotificationStatus.INHIBITED,
+)
 
 
 class Notification(models.Model):
@@ -110,6 +141,10 @@ class Notification(models.Model):
     body = models.TextField()
     facts = models.JSONField(default=dict, blank=True)
     link = models.CharField(max_length=500, blank=True)
+    # The alert version an acknowledge link in this message is signed for; null: no link (resolved
+    # notices, digests, acknowledgements). The link itself is signed when the message is sent, so
+    # that it expires counting from then and is stored nowhere.
+    ack_version = models.PositiveIntegerField(null=True, blank=True)
 
     status = models.CharField(
         max_length=16, choices=NotificationStatus.choices, default=NotificationStatus.PENDING
@@ -154,3 +189,45 @@ class MaintenanceMute(models.Model):
         return (
             f"Mute {self.starts_at:%Y-%m-%d %H:%M} to {self.ends_at:%Y-%m-%d %H:%M}: {self.reason}"
         )
+
+
+class Silence(models.Model):
+    """While a silence is on, the alerts of one rule (or one fingerprint) are recorded, not sent."""
+
+    rule = models.CharField(max_length=64)
+    fingerprint = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Empty: every alert of the rule. Otherwise one alert: its fingerprint, the "
+        "rule's name or the rule's name, a colon and a key.",
+    )
+    starts_at = models.DateTimeField(default=timezone.now)
+    ends_at = models.DateTimeField()
+    reason = models.CharField(max_length=300)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-starts_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gt=models.F("starts_at")),
+                name="silence_ends_after_start",
+                violation_error_message="A silence must end after it starts.",
+            ),
+        ]
+        indexes = [models.Index(fields=["rule", "ends_at"], name="alerts_silence_rule_idx")]
+
+    def __str__(self) -> str:
+        scope = self.fingerprint or self.rule
+        return f"Silence {scope} until {self.ends_at:%Y-%m-%d %H:%M}: {self.reason}"
+
+    def clean(self) -> None:
+        if self.fingerprint and not (
+            self.fingerprint == self.rule or self.fingerprint.startswith(f"{self.rule}:")
+        ):
+            raise ValidationError(
+                {"fingerprint": f"Alerts of {self.rule} have the fingerprint {self.rule}[:key]."}
+            )

@@ -21,3 +21,9 @@ def failed_notification_count() -> int:
 
 def open_alert_list() -> QuerySet[AlertState]:
     return AlertState.objects.filter(state=AlertStatus.FIRING).order_by("firing_since")
+
+
+def alert_state_by_fingerprint(fingerprint: str) -> AlertState | None:
+    return (
+        AlertState.objects.select_related("acknowledged_by").filter(fingerprint=fingerprint).first()
+    )

@@ -3,11 +3,13 @@
 The exactly-once pattern is healthchecks' `sendalerts`: a change of state is claimed with
 `UPDATE alerts_alertstate SET … WHERE id = … AND version = <seen>` and only the evaluator whose
 UPDATE touched one row writes the notification rows (the outbox), in the same transaction. They
-are handed to delivery (alerts.delivery) when it commits.
+are handed to delivery (alerts.delivery) when it commits. Acknowledgement and escalation are in
+alerts.acks; mutes, silences and inhibition decide in alerts.suppression what is sent.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import Counter
 from datetime import datetime, timedelta
@@ -15,12 +17,13 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from alerts.channels import EMAIL, configured_channels
-from alerts.delivery import enqueue_deliveries, publish
+from alerts.acks import ack_lapse_cutoff, actor_name, escalate_unacknowledged, is_acknowledged
+from alerts.channels import EMAIL, escalation_channels
+from alerts.delivery import publish
 from alerts.models import (
     AlertState,
     AlertStatus,
@@ -30,7 +33,9 @@ from alerts.models import (
     NotificationKind,
     NotificationStatus,
 )
+from alerts.outbox import duration_text, queue_notifications, rule_channels, site_link
 from alerts.rules import RULES, Observation, Rule
+from alerts.suppression import INHIBITING_RULES, suppression_for
 from audit.models import AuditLog, Severity
 from audit.services import audit_record
 
@@ -52,7 +57,10 @@ def evaluate_rules(*, now: datetime | None = None) -> list[int]:
     """Evaluate every rule once; return the ids of the notifications this call queued."""
     now = now or timezone.now()
     queued: list[int] = []
-    for rule in RULES:
+    # Rules that inhibit others first: an error rate and an unhealthy health check that start
+    # together must not page twice, and an inhibited alert is announced in the same evaluation
+    # in which what inhibited it resolves.
+    for rule in sorted(RULES, key=lambda rule: rule.name not in INHIBITING_RULES):
         try:
             observation = rule.check(now)
         except Exception as exc:
@@ -64,18 +72,30 @@ def evaluate_rules(*, now: datetime | None = None) -> list[int]:
             queued += apply_observation(rule=rule, observation=observation, now=now)
     queued += process_critical_events(now=now)
     queued += send_daily_digest_if_due(now=now)
+    queued += escalate_unacknowledged(now=now)
     return queued
 
 
 def apply_observation(*, rule: Rule, observation: Observation, now: datetime) -> list[int]:
     """Move the rule's alert to what the observation says; notify on a claimed change or repeat."""
     state = _state(rule.name, rule.name)
+
+    @functools.cache
+    def suppressed() -> str | None:
+        # Asked only when something is to be sent: most evaluations change nothing.
+        return suppression_for(rule=rule.name, fingerprint=state.fingerprint, now=now)
+
     if observation.firing:
         if state.clear_since is not None:
             # It flapped back before resolving: still the same alert.
             AlertState.objects.filter(pk=state.pk, version=state.version).update(clear_since=None)
         if state.state != AlertStatus.FIRING:
             kind, new_state, since = NotificationKind.FIRING, AlertStatus.FIRING, now
+        elif state.announced_at is None and suppressed() is None:
+            # It fired while muted, silenced or inhibited and nobody has been told: now they are.
+            kind, new_state, since = NotificationKind.FIRING, AlertStatus.FIRING, state.firing_since
+        elif is_acknowledged(state, now=now):
+            return []  # a founder is on it: no repeats until it resolves or ALERT_ACK_HOURS pass
         elif state.last_notified_at is None or now - state.last_notified_at >= rule.repeat:
             kind, new_state, since = NotificationKind.REPEAT, AlertStatus.FIRING, state.firing_since
         else:
@@ -97,39 +117,74 @@ def apply_observation(*, rule: Rule, observation: Observation, now: datetime) ->
         title = f"Resolved: {state.summary or rule.name}"
         body = f"{observation.title}. {observation.body}".strip()
         if state.firing_since:
-            facts["firingFor"] = _duration((state.clear_since or now) - state.firing_since)
-    elif kind == NotificationKind.REPEAT and state.firing_since:
-        facts["firingFor"] = _duration(now - state.firing_since)
+            facts["firingFor"] = duration_text((state.clear_since or now) - state.firing_since)
+    elif state.state == AlertStatus.FIRING and state.firing_since:
+        facts["firingFor"] = duration_text(now - state.firing_since)
+    if kind == NotificationKind.REPEAT and state.acknowledged_by_id:
+        facts["acknowledgedBy"] = actor_name(state.acknowledged_by)  # and the pause has lapsed
+
+    version = state.version + 1
+    fields: dict[str, Any] = {
+        "state": new_state,
+        "version": F("version") + 1,
+        "summary": observation.title[:500] if observation.firing else state.summary,
+        "details": facts,
+        "firing_since": since,
+        "clear_since": None,
+        "last_change_at": now if kind != NotificationKind.REPEAT else state.last_change_at,
+        "last_notified_at": now,
+        "last_evaluated_at": now,
+    }
+    channels = rule_channels(rule.channels)
+    status = suppressed()
+    claim = AlertState.objects.filter(pk=state.pk, state=state.state, version=state.version)
+    if state.state != AlertStatus.FIRING:
+        fields.update(_new_episode(version, announced_at=None if status else now))
+    elif kind == NotificationKind.FIRING:
+        fields["announced_at"] = now
+    elif kind == NotificationKind.REPEAT:
+        # An acknowledgement that committed since `state` was read still stops this repeat.
+        claim = claim.filter(
+            Q(acknowledged_at__isnull=True) | Q(acknowledged_at__lte=ack_lapse_cutoff(now))
+        )
+    else:  # RESOLVED: nothing is left to acknowledge or escalate
+        fields["announced_at"] = None
+        if state.escalated_at:
+            channels += escalation_channels()  # whoever was paged hears that it is over
+        if state.announced_at is not None and status == NotificationStatus.INHIBITED:
+            status = None  # inhibition stops pages on top of a bigger one, not "it is over"
+        elif state.announced_at is None and status is None:
+            channels = []  # nobody heard it fire, so nobody is told it stopped
+    firing = kind != NotificationKind.RESOLVED
 
     with transaction.atomic():
-        claimed = AlertState.objects.filter(
-            pk=state.pk, state=state.state, version=state.version
-        ).update(
-            state=new_state,
-            version=F("version") + 1,
-            summary=observation.title[:500] if observation.firing else state.summary,
-            details=facts,
-            firing_since=since,
-            clear_since=None,
-            last_change_at=now if kind != NotificationKind.REPEAT else state.last_change_at,
-            last_notified_at=now,
-            last_evaluated_at=now,
-        )
-        if claimed != 1:
+        if claim.update(**fields) != 1:
             return []  # another evaluator claimed this change and notifies for it
-        return _queue(
+        return queue_notifications(
+            key=f"{state.fingerprint}:{version}",
             fingerprint=state.fingerprint,
             rule=rule.name,
-            version=state.version + 1,
             kind=kind,
-            severity="info" if kind == NotificationKind.RESOLVED else observation.severity,
+            severity=observation.severity if firing else "info",
             title=title,
             body=body,
             facts=facts,
-            link=_link("/admin/alerts/alertstate/"),
-            channel_kinds=rule.channels,
+            link=site_link("/admin/alerts/alertstate/"),
+            channels=channels,
             now=now,
+            suppressed=status,
+            ack_version=version if firing else None,
         )
+
+
+def _new_episode(version: int, *, announced_at: datetime | None) -> dict[str, Any]:
+    return {
+        "episode_version": version,
+        "announced_at": announced_at,
+        "acknowledged_at": None,
+        "acknowledged_by": None,
+        "escalated_at": None,
+    }
 
 
 def critical_event_recorded(row: AuditLog) -> None:
@@ -220,7 +275,7 @@ def _announce_critical(
         }
         if event.request_id:
             facts["requestId"] = event.request_id
-        link = _link(f"/admin/audit/auditlog/{event.audit_id}/change/")
+        link = site_link(f"/admin/audit/auditlog/{event.audit_id}/change/")
     else:
         kind = NotificationKind.SUMMARY
         by_action = Counter(event.action for event in events)
@@ -228,7 +283,21 @@ def _announce_critical(
         body = "Critical events recorded during the grouping window, by action."
         facts = {action: count for action, count in by_action.most_common()}
         facts["auditIds"] = f"{events[0].audit_id}-{events[-1].audit_id}"
-        link = _link("/admin/audit/auditlog/?severity__exact=CRITICAL")
+        link = site_link("/admin/audit/auditlog/?severity__exact=CRITICAL")
+
+    version = state.version + 1
+    suppressed = suppression_for(rule=CRITICAL_RULE, fingerprint=state.fingerprint, now=now)
+    # A burst that follows one nobody acknowledged (nor escalated yet) continues its episode:
+    # the earlier links still acknowledge both, and escalation counts from the first message.
+    unanswered = (
+        state.announced_at is not None
+        and state.acknowledged_at is None
+        and state.escalated_at is None
+    )
+    if state.state == AlertStatus.FIRING or unanswered:
+        episode = {"announced_at": state.announced_at or (None if suppressed else now)}
+    else:
+        episode = _new_episode(version, announced_at=None if suppressed else now)
 
     with transaction.atomic():
         claimed = AlertState.objects.filter(pk=state.pk, version=state.version).update(
@@ -240,22 +309,25 @@ def _announce_critical(
             last_change_at=now,
             last_notified_at=now,
             last_evaluated_at=now,
+            **episode,
         )
         if claimed != 1:
             return []
         CriticalEvent.objects.filter(pk__in=[event.pk for event in events]).update(announced_at=now)
-        return _queue(
+        return queue_notifications(
+            key=f"{state.fingerprint}:{version}",
             fingerprint=state.fingerprint,
             rule=CRITICAL_RULE,
-            version=state.version + 1,
             kind=kind,
             severity="critical",
             title=title,
             body=body,
             facts=facts,
             link=link,
-            channel_kinds=(),
+            channels=rule_channels(()),
             now=now,
+            suppressed=suppressed,
+            ack_version=version,
             enqueue=enqueue,
         )
 
@@ -303,18 +375,20 @@ def send_daily_digest_if_due(*, now: datetime | None = None) -> list[int]:
         )
         if claimed != 1:
             return []
-        return _queue(
-            fingerprint=f"{DIGEST_RULE}:{day}",
+        fingerprint = f"{DIGEST_RULE}:{day}"
+        return queue_notifications(
+            key=f"{fingerprint}:{state.version + 1}",
+            fingerprint=fingerprint,
             rule=DIGEST_RULE,
-            version=state.version + 1,
             kind=NotificationKind.DIGEST,
             severity="info",
             title=f"Daily digest {day}",
             body="\n".join(lines),
             facts=facts,
-            link=_link("/dashboard/activity"),
-            channel_kinds=(EMAIL,),
+            link=site_link("/dashboard/activity"),
+            channels=rule_channels((EMAIL,)),
             now=now,
+            suppressed=suppression_for(rule=DIGEST_RULE, fingerprint=fingerprint, now=now),
         )
 
 
@@ -324,58 +398,7 @@ def _state(fingerprint: str, rule: str) -> AlertState:
     return state
 
 
-def _queue(
-    *,
-    fingerprint: str,
-    rule: str,
-    version: int,
-    kind: str,
-    severity: str,
-    title: str,
-    body: str,
-    facts: dict[str, Any],
-    link: str,
-    channel_kinds: tuple[str, ...],
-    now: datetime,
-    enqueue: bool = True,
-) -> list[int]:
-    """Write one outbox row per channel in the caller's transaction; enqueue them on commit."""
-    channels = [c for c in configured_channels() if not channel_kinds or c.kind in channel_kinds]
-    muted = is_muted(now=now)
-    rows = [
-        Notification(
-            dedup_key=f"{fingerprint}:{version}:{channel.kind}:{channel.target}"[:255],
-            fingerprint=fingerprint,
-            rule=rule,
-            kind=kind,
-            severity=severity,
-            channel=channel.kind,
-            target=channel.target,
-            target_label=channel.label[:200],
-            title=title[:300],
-            body=body,
-            facts=facts,
-            link=link,
-            status=NotificationStatus.MUTED if muted else NotificationStatus.PENDING,
-            next_attempt_at=now,
-            created_at=now,
-        )
-        for channel in channels
-    ]
-    for row in rows:
-        row.save(force_insert=True)
-    ids = [row.pk for row in rows if row.status == NotificationStatus.PENDING]
-    if ids and enqueue:
-        transaction.on_commit(lambda: enqueue_deliveries(ids))
-    return [row.pk for row in rows]
-
-
 # --- Mutes ----------------------------------------------------------------------------------
-
-
-def is_muted(*, now: datetime | None = None) -> bool:
-    now = now or timezone.now()
-    return MaintenanceMute.objects.filter(starts_at__lte=now, ends_at__gt=now).exists()
 
 
 def mute_create(
@@ -411,17 +434,6 @@ def mute_end(*, mute: MaintenanceMute, actor: Any) -> bool:
                 actor=actor,
             )
     return bool(ended)
-
-
-def _link(path: str) -> str:
-    base = settings.ALERT_BASE_URL.rstrip("/")
-    return f"{base}{path}" if base else ""
-
-
-def _duration(delta: timedelta) -> str:
-    minutes = int(delta.total_seconds() // 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
 
 def _capture(exc: BaseException) -> None:

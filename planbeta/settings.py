@@ -382,6 +382,15 @@ ALERT_BASE_URL = env("ALERT_BASE_URL", default="")
 ALERT_EVALUATE_SECONDS = env.float("ALERT_EVALUATE_SECONDS", default=60.0)
 ALERT_SWEEP_SECONDS = env.float("ALERT_SWEEP_SECONDS", default=30.0)
 MONITORING_HEARTBEAT_SECONDS = env.float("MONITORING_HEARTBEAT_SECONDS", default=60.0)
+# Acknowledge links (alerts/tokens.py): valid this long after the message was sent; an
+# acknowledgement pauses repeats for ALERT_ACK_HOURS or until the alert resolves.
+ALERT_ACK_LINK_HOURS = env.float("ALERT_ACK_LINK_HOURS", default=24.0)
+ALERT_ACK_HOURS = env.float("ALERT_ACK_HOURS", default=8.0)
+# An alert nobody acknowledged this long after it was announced goes, once, to these channels
+# as well (same formats as FOUNDER_ALERT_EMAILS and ALERT_WEBHOOK_URLS); 0 switches it off.
+ALERT_ESCALATE_AFTER_MINUTES = env.float("ALERT_ESCALATE_AFTER_MINUTES", default=30.0)
+ALERT_ESCALATION_EMAILS = env.list("ALERT_ESCALATION_EMAILS", default=[])
+ALERT_ESCALATION_WEBHOOK_URLS = env.list("ALERT_ESCALATION_WEBHOOK_URLS", default=[])
 # Called after a CRITICAL audit row is committed; the audit app itself depends on no other app.
 AUDIT_CRITICAL_HOOK = "alerts.services.critical_event_recorded"
 # Failure rows that could not be written while the database was away wait here (audit.spool),

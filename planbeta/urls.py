@@ -17,6 +17,7 @@ urlpatterns = [
     path("invoices/", include("invoices.urls")),
     path("payments/", include("payments.urls")),
     path("dashboard/", include("monitoring.urls")),
+    path("alerts/", include("alerts.urls")),
 ]
 
 handler500 = "planbeta.errors.server_error"

@@ -10,6 +10,7 @@ from alerts.delivery import backoff_seconds, sweep_outbox
 from alerts.models import Notification
 from alerts.rules import Observation, Rule
 from alerts.services import apply_observation
+from alerts.tokens import ack_url
 from tests.alerts.conftest import Reply, free_port
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -52,17 +53,21 @@ def test_one_alert_is_delivered_once_to_email_slack_discord_and_the_generic_webh
         ("slack", "SENT", 1),
     ]
     assert set(Notification.objects.values_list("sent_at", flat=True)) == {T0}
+    # Signed when sent, at T0 (the clock stands still): the same link in every message.
+    ack = ack_url("test_rule", 1)
+    assert ack.startswith("https://office.planbeta.example/alerts/ack/")
     [slack] = webhooks.received("/slack")
     assert slack["text"] == "Payment provider is failing"
     assert slack["blocks"][0]["text"]["text"] == (
         "*Payment provider is failing*\n3 payments failed in a row.\nerrors: 3\n"
-        "period: last 1 hour\n<https://office.planbeta.example/admin/alerts/alertstate/|Open>"
+        f"period: last 1 hour\n<{ack}|Acknowledge>\n"
+        "<https://office.planbeta.example/admin/alerts/alertstate/|Open>"
     )
     [discord] = webhooks.received("/discord")
     assert discord["content"] == "Payment provider is failing"
     assert discord["allowed_mentions"] == {"parse": []}
     assert discord["embeds"][0]["description"] == (
-        "3 payments failed in a row.\nerrors: 3\nperiod: last 1 hour"
+        f"3 payments failed in a row.\nerrors: 3\nperiod: last 1 hour\n[Acknowledge]({ack})"
     )
     assert discord["embeds"][0]["color"] == 0xC0392B
     [generic] = webhooks.received("/hook")
@@ -75,10 +80,12 @@ def test_one_alert_is_delivered_once_to_email_slack_discord_and_the_generic_webh
         "facts": {"errors": 3, "period": "last 1 hour"},
     }
     assert generic["createdAt"] == "2026-11-20T10:00:00+00:00"
+    assert generic["ackUrl"] == ack
     [message] = mail.messages
     assert message["to"] == ["founder@planbeta.example", "cofounder@planbeta.example"]
     assert "Subject: [Plan Beta CRITICAL] Payment provider is failing" in message["data"]
     assert "errors: 3" in message["data"]
+    assert f"Acknowledge (founders): {ack}" in message["data"]
 
     # Sweeping again sends nothing twice.
     time_machine.move_to(T0 + timedelta(hours=1), tick=False)

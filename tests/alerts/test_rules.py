@@ -138,7 +138,7 @@ def test_unhealthy_health_alerts_every_channel_and_recovery_is_announced(
     channels, evaluate, no_digest
 ):
     # Above 15 % errors among at least 20 events of the hour, health is unhealthy (and the
-    # e-mail-only error-rate rule fires as well).
+    # e-mail-only error-rate rule fires as well, inhibited by it: recorded, not sent).
     audit_rows(16, at=T0 - timedelta(minutes=10))
     audit_rows(4, at=T0 - timedelta(minutes=10), severity="ERROR", action="API_ERROR")
     assert evaluate(T0) == [
@@ -155,11 +155,13 @@ def test_unhealthy_health_alerts_every_channel_and_recovery_is_announced(
         "httpStatus": 503,
         "checks": "errorRate",
     }
+    assert Notification.objects.get(rule="error_rate").status == "INHIBITED"
+    assert len(channels["mail"].messages) == 1
 
     audit_rows(100, at=T0 + timedelta(minutes=2))
     assert evaluate(T0 + timedelta(minutes=3)) == []
+    # Both resolve: nobody heard of the error rate, so nobody hears that it is over.
     assert evaluate(T0 + timedelta(minutes=8)) == [
-        ("error_rate", "RESOLVED", "email"),
         ("health_unhealthy", "RESOLVED", "discord"),
         ("health_unhealthy", "RESOLVED", "email"),
         ("health_unhealthy", "RESOLVED", "json"),
