@@ -28,6 +28,7 @@ from alerts.models import (
 )
 from alerts.outbox import duration_text, queue_notifications, site_link
 from alerts.suppression import suppression_for
+from audit.models import Action
 from audit.services import audit_record
 
 # What a link can do now (alerts.views shows each as its own page).
@@ -99,7 +100,7 @@ def alert_acknowledge(
         until = ack_until(state)
         name = actor_name(actor)
         audit_record(
-            "ALERT_ACKNOWLEDGED",
+            Action.ALERT_ACKNOWLEDGED,
             description=f"Alert {fingerprint} acknowledged by {name}",
             entity=state,
             metadata={

@@ -36,7 +36,7 @@ from alerts.models import (
 from alerts.outbox import duration_text, queue_notifications, rule_channels, site_link
 from alerts.rules import RULES, Observation, Rule
 from alerts.suppression import INHIBITING_RULES, suppression_for
-from audit.models import AuditLog, Severity
+from audit.models import Action, AuditLog, Severity
 from audit.services import audit_record
 
 logger = logging.getLogger(__name__)
@@ -410,7 +410,7 @@ def mute_create(
             starts_at=starts_at or timezone.now(), ends_at=ends_at, reason=reason, created_by=actor
         )
         audit_record(
-            "ALERTS_MUTED",
+            Action.ALERTS_MUTED,
             description=f"Alert notifications muted until {ends_at:%Y-%m-%d %H:%M %Z}",
             entity=mute,
             metadata={"startsAt": mute.starts_at.isoformat(), "endsAt": ends_at.isoformat()},
@@ -428,7 +428,7 @@ def mute_end(*, mute: MaintenanceMute, actor: Any) -> bool:
         )
         if ended:
             audit_record(
-                "ALERTS_UNMUTED",
+                Action.ALERTS_UNMUTED,
                 description="Alert notifications unmuted",
                 entity=mute,
                 actor=actor,

@@ -16,6 +16,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from alerts.models import AlertState, AlertStatus, MaintenanceMute, NotificationStatus, Silence
+from audit.models import Action
 from audit.services import audit_record
 
 # Alertmanager's inhibit_rules: while a source alert fires, the targets do not page on top of it.
@@ -73,7 +74,7 @@ def silence_create(
     with transaction.atomic():
         silence.save(force_insert=True)
         audit_record(
-            "ALERT_SILENCED",
+            Action.ALERT_SILENCED,
             description=(
                 f"Alerts of {fingerprint or rule} silenced until {ends_at:%Y-%m-%d %H:%M %Z}"
             ),
@@ -100,7 +101,7 @@ def silence_end(*, silence: Silence, actor: Any) -> bool:
         )
         if ended:
             audit_record(
-                "ALERT_SILENCE_ENDED",
+                Action.ALERT_SILENCE_ENDED,
                 description=f"Silence of {silence.fingerprint or silence.rule} ended",
                 entity=silence,
                 metadata={"rule": silence.rule, "fingerprint": silence.fingerprint},

@@ -36,6 +36,11 @@ class Action(models.TextChoices):
     LOCKOUT_CLEARED = "LOCKOUT_CLEARED"
     # Stored rows rewritten by a data migration (one summary row per migration).
     DATA_MIGRATED = "DATA_MIGRATED"
+    ALERT_ACKNOWLEDGED = "ALERT_ACKNOWLEDGED"
+    ALERT_SILENCED = "ALERT_SILENCED"
+    ALERT_SILENCE_ENDED = "ALERT_SILENCE_ENDED"
+    ALERTS_MUTED = "ALERTS_MUTED"
+    ALERTS_UNMUTED = "ALERTS_UNMUTED"
 
 
 class Source(models.TextChoices):
