@@ -21,25 +21,17 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
-from core.errors import ApplicationError
+from core.errors import invalid_parameter
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
-
-
-def bad_parameter(name: str, message: str) -> ApplicationError:
-    return ApplicationError(
-        "Some query parameters are not valid.",
-        code="invalid_parameter",
-        details={name: [message]},
-    )
 
 
 def search_param(params: Any, name: str = "q") -> str:
     """The free-text search parameter, stripped; refused when PostgreSQL could not take it."""
     value = params.get(name, "").strip()
     if "\x00" in value or len(value) > 100:
-        raise bad_parameter(name, "Search for up to 100 characters of plain text.")
+        raise invalid_parameter(name, "Search for up to 100 characters of plain text.")
     return value
 
 
@@ -57,7 +49,7 @@ class KeysetPagination:
         if raw is None or raw == "":
             return DEFAULT_LIMIT
         if not re.fullmatch(r"[0-9]{1,3}", raw) or not 1 <= int(raw) <= MAX_LIMIT:
-            raise bad_parameter("limit", f"Use a whole number from 1 to {MAX_LIMIT}.")
+            raise invalid_parameter("limit", f"Use a whole number from 1 to {MAX_LIMIT}.")
         return int(raw)
 
     def _cursor(self) -> tuple[datetime.datetime, int] | None:
@@ -70,7 +62,7 @@ class KeysetPagination:
             if moment is None or not isinstance(pk, int):
                 raise ValueError
         except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError) as exc:
-            raise bad_parameter(
+            raise invalid_parameter(
                 "cursor", "This cursor is not valid; start again from the first page."
             ) from exc
         return moment, pk

@@ -18,8 +18,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsMoneyStaff
+from core.errors import invalid_parameter
 from core.money import CurrencyField, MoneyField, MoneyJSONParser
-from core.pagination import KeysetPagination, bad_parameter
+from core.pagination import KeysetPagination
 from invoices import pdf, selectors, services
 from invoices.models import InvoiceStatus
 from invoices.responses import InvoiceOutputSerializer, invoice_body
@@ -96,10 +97,10 @@ class InvoiceListApi(_InvoiceApi):
     def get(self, request: Request) -> Response:
         invoice_status = request.query_params.get("status", "")
         if invoice_status and invoice_status not in InvoiceStatus.values:
-            raise bad_parameter("status", f"Use one of {', '.join(InvoiceStatus.values)}.")
+            raise invalid_parameter("status", f"Use one of {', '.join(InvoiceStatus.values)}.")
         lead_raw = request.query_params.get("leadId", "")
         if lead_raw and not re.fullmatch(r"[0-9]{1,18}", lead_raw):
-            raise bad_parameter("leadId", "Use a lead id (a whole number).")
+            raise invalid_parameter("leadId", "Use a lead id (a whole number).")
         page = KeysetPagination(request)
         invoices = page.paginate(
             selectors.invoice_list(

@@ -11,8 +11,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsMoneyStaff
+from core.errors import invalid_parameter
 from core.money import MoneyJSONParser
-from core.pagination import KeysetPagination, bad_parameter, search_param
+from core.pagination import KeysetPagination, search_param
 from leads import selectors, services
 from leads.fields import LevelField
 from leads.models import LeadQuality, LeadSource, LeadStatus
@@ -126,11 +127,11 @@ class LeadCollectionApi(_LeadApi):
         params = request.query_params
         lead_status = params.get("status", "")
         if lead_status and lead_status not in LeadStatus.values:
-            raise bad_parameter("status", f"Use one of {', '.join(LeadStatus.values)}.")
+            raise invalid_parameter("status", f"Use one of {', '.join(LeadStatus.values)}.")
         converted_raw = params.get("converted", "")
         converted = {"true": True, "false": False, "": None}.get(converted_raw.lower())
         if converted_raw and converted is None:
-            raise bad_parameter("converted", "Use true or false.")
+            raise invalid_parameter("converted", "Use true or false.")
         page = KeysetPagination(request)
         leads = page.paginate(
             selectors.lead_list(status=lead_status, q=search_param(params), converted=converted)

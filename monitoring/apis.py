@@ -26,7 +26,7 @@ from accounts.auth import BearerTokenAuthentication
 from accounts.permissions import IsFounder, is_founder
 from audit.models import Severity
 from audit.selectors import audit_log_page, audit_log_stats
-from core.errors import ApplicationError
+from core.errors import QUERY_VALIDATION_MESSAGE, validation_error
 from monitoring.checks import check_readiness, collect_health, is_health_token
 
 
@@ -231,7 +231,5 @@ def _query_params(request: Request) -> dict[str, str]:
         else:
             params[_PARAMS[key]] = values[0]
     if errors:
-        raise ApplicationError(
-            "Some query parameters are not valid.", code="validation_error", details=errors
-        )
+        raise validation_error(errors, message=QUERY_VALIDATION_MESSAGE)
     return params

@@ -12,9 +12,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsMoneyStaff
-from core.errors import ApplicationError
+from core.errors import ApplicationError, invalid_field, invalid_parameter
 from core.money import MoneyField, MoneyJSONParser
-from core.pagination import KeysetPagination, bad_parameter, search_param
+from core.pagination import KeysetPagination, search_param
 from invoices.selectors import invoice_get
 from payments import selectors, services
 from payments.idempotency import KEY_PATTERN, Replay
@@ -46,9 +46,7 @@ def idempotency_key_from(request: Request, body_key: str) -> str:
 
 
 def _key_error(message: str) -> ApplicationError:
-    return ApplicationError(
-        "Some fields are not valid.", code="validation_error", details={"idempotencyKey": [message]}
-    )
+    return invalid_field("idempotencyKey", message)
 
 
 def _respond(outcome: services.MoneyResult | Replay) -> Response:
@@ -156,7 +154,9 @@ class StudentListApi(_MoneyApi):
     def get(self, request: Request) -> Response:
         payment_status = request.query_params.get("paymentStatus", "")
         if payment_status and payment_status not in PaymentStatus.values:
-            raise bad_parameter("paymentStatus", f"Use one of {', '.join(PaymentStatus.values)}.")
+            raise invalid_parameter(
+                "paymentStatus", f"Use one of {', '.join(PaymentStatus.values)}."
+            )
         page = KeysetPagination(request)
         students = page.paginate(
             selectors.student_list(

@@ -25,7 +25,7 @@ from audit.context import current_context
 from audit.models import Action, Severity
 from audit.services import audit_record_independent, is_audited
 from core.database import database_unavailable, unavailable_reason
-from core.errors import ApplicationError
+from core.errors import ApplicationError, validation_details, validation_error
 
 INTERNAL_ERROR_MESSAGE = (
     "Something went wrong on our side. It has been recorded; quote the request id."
@@ -64,17 +64,12 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
 
+    if isinstance(exc, exceptions.ValidationError):
+        exc = validation_error(validation_details(exc.detail))
+
     if isinstance(exc, ApplicationError):
         set_rollback()
         return Response(error_body(exc.message, exc.code, exc.details), status=exc.status_code)
-
-    if isinstance(exc, exceptions.ValidationError):
-        set_rollback()
-        details = _validation_details(exc.detail)
-        return Response(
-            error_body("Some fields are not valid.", "validation_error", details),
-            status=status.HTTP_400_BAD_REQUEST,
-        )
 
     if isinstance(exc, exceptions.ParseError):
         return Response(
@@ -175,27 +170,3 @@ def server_error(request: HttpRequest) -> HttpResponse:
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 
-
-def _validation_details(detail: Any, prefix: str = "") -> dict[str, list[str]]:
-    """Flatten DRF's nested errors into {"field": [...], "items.0.amount": [...]}."""
-    out: dict[str, list[str]] = {}
-    if isinstance(detail, dict):
-        for key, value in detail.items():
-            name = "non_field_errors" if key == "non_field_errors" else _camel(str(key))
-            path = f"{prefix}.{name}" if prefix else name
-            out.update(_validation_details(value, path))
-    elif isinstance(detail, list):
-        if all(not isinstance(item, (dict, list)) for item in detail):
-            out[prefix or "non_field_errors"] = [str(item) for item in detail]
-        else:
-            for i, item in enumerate(detail):
-                if item:
-                    out.update(_validation_details(item, f"{prefix}.{i}" if prefix else str(i)))
-    else:
-        out[prefix or "non_field_errors"] = [str(detail)]
-    return out
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
