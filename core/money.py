@@ -1,26 +1,20 @@
 """Money in and out of the API (CONTRACT §2): Decimal all the way, never float.
 
-JSON numbers are parsed by `MoneyJSONParser` into `JsonDecimal`, which keeps the literal text as
-it was sent, so that `1e3` or `10.001` can be refused as written instead of after a float has
-already rounded them. Strings go through the same checks.
+JSON numbers are parsed by `core.parsers.ApiJSONParser` into `JsonDecimal`, which keeps the
+literal text as it was sent, so that `1e3` or `10.001` can be refused as written instead of after
+a float has already rounded them. Strings go through the same checks.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from django import forms
-from django.conf import settings
-from djangorestframework_camel_case.settings import api_settings as camel_settings
-from djangorestframework_camel_case.util import underscoreize
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
-from rest_framework.exceptions import ParseError
-from rest_framework.parsers import JSONParser
 
 MAX_AMOUNT = Decimal("1000000")
 CENT = Decimal("0.01")
@@ -39,28 +33,6 @@ class JsonDecimal(Decimal):
         obj = super().__new__(cls, text)
         obj.raw = text
         return obj
-
-
-def _refuse_constant(name: str) -> None:
-    raise ValueError(f"{name} is not allowed in JSON")
-
-
-class MoneyJSONParser(JSONParser):
-    """camelCase JSON in, with floats as JsonDecimal and NaN/Infinity refused as malformed JSON."""
-
-    def parse(self, stream: Any, media_type: Any = None, parser_context: Any = None) -> Any:
-        parser_context = parser_context or {}
-        encoding = parser_context.get("encoding", settings.DEFAULT_CHARSET)
-        try:
-            data = json.loads(
-                stream.read().decode(encoding),
-                parse_float=JsonDecimal,
-                parse_constant=_refuse_constant,
-            )
-        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-            # RecursionError: nesting deeper than the parser's stack is malformed input too.
-            raise ParseError("JSON parse error") from exc
-        return underscoreize(data, **camel_settings.JSON_UNDERSCOREIZE)
 
 
 def parse_money(value: Any, *, allow_zero: bool = False) -> Decimal:

@@ -16,12 +16,12 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
-from django.utils.dateparse import parse_datetime
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
 from core.errors import invalid_parameter
+from core.timestamps import parse_timestamp
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -58,8 +58,8 @@ class KeysetPagination:
             return None
         try:
             stamp, pk = json.loads(base64.urlsafe_b64decode(raw.encode()))
-            moment = parse_datetime(stamp)
-            if moment is None or not isinstance(pk, int):
+            moment = parse_timestamp(stamp)
+            if isinstance(pk, bool) or not isinstance(pk, int) or not 0 < pk < 2**63:
                 raise ValueError
         except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError) as exc:
             raise invalid_parameter(

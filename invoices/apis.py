@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsMoneyStaff
 from core.errors import invalid_parameter
-from core.money import CurrencyField, MoneyField, MoneyJSONParser
+from core.money import CurrencyField, MoneyField
 from core.pagination import KeysetPagination
 from invoices import pdf, selectors, services
 from invoices.models import InvoiceStatus
@@ -66,7 +66,6 @@ def invoice_data(invoice_id: int) -> dict[str, Any]:
 
 class _InvoiceApi(APIView):
     permission_classes = [IsAuthenticated, IsMoneyStaff]
-    parser_classes = [MoneyJSONParser]
 
 
 class InvoiceGenerateApi(_InvoiceApi):

@@ -12,7 +12,6 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsMoneyStaff
 from core.errors import invalid_parameter
-from core.money import MoneyJSONParser
 from core.pagination import KeysetPagination, search_param
 from leads import selectors, services
 from leads.fields import LevelField
@@ -106,7 +105,6 @@ class LeadOutputSerializer(serializers.Serializer):
 
 class _LeadApi(APIView):
     permission_classes = [IsAuthenticated, IsMoneyStaff]
-    parser_classes = [MoneyJSONParser]
 
 
 class LeadCollectionApi(_LeadApi):

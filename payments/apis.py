@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsMoneyStaff
 from core.errors import ApplicationError, invalid_field, invalid_parameter
-from core.money import MoneyField, MoneyJSONParser
+from core.money import MoneyField
 from core.pagination import KeysetPagination, search_param
 from invoices.selectors import invoice_get
 from payments import selectors, services
@@ -59,7 +59,6 @@ def _respond(outcome: services.MoneyResult | Replay) -> Response:
 
 class _MoneyApi(APIView):
     permission_classes = [IsAuthenticated, IsMoneyStaff]
-    parser_classes = [MoneyJSONParser]
 
 
 class _PaymentInput(serializers.Serializer):

@@ -13,7 +13,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.template import loader
 from django.views import defaults
@@ -41,6 +42,15 @@ RETRY_AFTER_SECONDS = 5
 
 def error_body(message: str, code: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"error": message, "code": code, "details": details or {}}
+
+
+def payload_too_large_body() -> dict[str, Any]:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return error_body(
+        f"The request body is larger than {limit} bytes.",
+        "payload_too_large",
+        {"maxBytes": limit},
+    )
 
 
 _DRF_MESSAGES = {
@@ -72,10 +82,20 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         return Response(error_body(exc.message, exc.code, exc.details), status=exc.status_code)
 
     if isinstance(exc, exceptions.ParseError):
+        # The parser's own sentence where it has one ("nested too deeply"), else the general one.
+        specific = str(exc.detail) != str(exc.default_detail)
         return Response(
-            error_body("The request body is not valid JSON.", "malformed_json"),
+            error_body(
+                str(exc.detail) if specific else "The request body is not valid JSON.",
+                "malformed_json",
+            ),
             status=status.HTTP_400_BAD_REQUEST,
         )
+
+    if isinstance(exc, RequestDataTooBig):
+        # Django refuses to read a body over DATA_UPLOAD_MAX_MEMORY_SIZE; the API middleware
+        # answers most of these before the view, this is for a body that grew past its length.
+        return Response(payload_too_large_body(), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
 
     if isinstance(exc, exceptions.APIException):
         set_rollback()

@@ -61,6 +61,8 @@ MIDDLEWARE = [
     # Next, so that every response (an HTTPS redirect included) carries X-Request-ID.
     "audit.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads a body: an oversized API request is answered 413 unread.
+    "planbeta.middleware.ApiBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -228,7 +230,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["djangorestframework_camel_case.render.CamelCaseJSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["djangorestframework_camel_case.parser.CamelCaseJSONParser"],
+    # Every body goes through one parser: UTF-8 only, bounded depth, money kept as written.
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.ApiJSONParser"],
     "EXCEPTION_HANDLER": "planbeta.errors.api_exception_handler",
     "JSON_UNDERSCOREIZE": {"no_underscore_before_number": True, "ignore_fields": ("metadata",)},
     "COERCE_DECIMAL_TO_STRING": True,
