@@ -45,7 +45,9 @@ def parse_money(value: Any, *, allow_zero: bool = False) -> Decimal:
     elif isinstance(value, int):
         text = str(value)
     elif isinstance(value, str):
-        text = value.strip()
+        # ASCII spaces only: str.strip() would also take a no-break or thin space, which a
+        # paste from a bank statement brings and which is not part of a plain amount.
+        text = value.strip(" ")
     elif isinstance(value, Decimal):
         text = str(value)
     else:
@@ -106,6 +108,8 @@ class MoneyFormField(forms.CharField):
     def __init__(self, *, allow_zero: bool = False, **kwargs: Any) -> None:
         self.allow_zero = allow_zero
         kwargs.setdefault("widget", forms.TextInput(attrs={"inputmode": "decimal"}))
+        # parse_money strips what may be stripped; CharField's strip would also eat NBSP.
+        kwargs["strip"] = False
         super().__init__(**kwargs)
 
     def to_python(self, value: Any) -> Decimal | None:  # type: ignore[override]

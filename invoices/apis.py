@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsMoneyStaff
 from core.errors import invalid_parameter
+from core.fields import StrictCharField
 from core.money import CurrencyField, MoneyField
 from core.pagination import KeysetPagination
 from invoices import pdf, selectors, services
@@ -29,11 +30,11 @@ from leads.selectors import lead_get
 
 
 class ItemInputSerializer(serializers.Serializer):
-    description = serializers.CharField(max_length=200)
+    description = StrictCharField(max_length=200)
     amount = MoneyField()
     level = LevelField()
-    month = serializers.CharField(max_length=20, required=False, allow_blank=True)
-    batch = serializers.CharField(max_length=60, required=False, allow_blank=True)
+    month = StrictCharField(max_length=20, required=False, allow_blank=True)
+    batch = StrictCharField(max_length=60, required=False, allow_blank=True)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         # A PATCH validates the invoice partially and DRF hands that down to the items, but an
@@ -52,7 +53,7 @@ class InvoiceInputSerializer(serializers.Serializer):
     discount = MoneyField(allow_zero=True, required=False)
     payable_now = MoneyField(required=False)
     due_date = serializers.DateField(required=False)
-    notes = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    notes = StrictCharField(max_length=5000, required=False, allow_blank=True)
 
     def validate_items(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if not 1 <= len(items) <= services.MAX_ITEMS:
@@ -128,7 +129,7 @@ class InvoiceDetailApi(_InvoiceApi):
 class InvoiceCancelApi(_InvoiceApi):
     @extend_schema_serializer(component_name="InvoiceCancelInput")
     class InputSerializer(serializers.Serializer):
-        reason = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+        reason = StrictCharField(max_length=1000, required=False, allow_blank=True)
 
     @extend_schema(
         tags=["invoices"], request=InputSerializer, responses={200: InvoiceOutputSerializer}

@@ -10,7 +10,7 @@ from django.utils import timezone
 from audit.models import Action, Severity
 from audit.services import audit_record, audit_record_independent
 from core.errors import ApplicationError, ConflictError, invalid_field
-from core.money import money_str
+from core.money import MAX_AMOUNT, money_str
 from core.text import camel
 from invoices import mailer, pdf
 from invoices.models import OPEN_STATUSES, Invoice, InvoiceCounter, InvoiceItem, InvoiceStatus
@@ -27,6 +27,10 @@ def _totals(
     if not 1 <= len(items) <= MAX_ITEMS:
         raise invalid_field("items", f"Add between 1 and {MAX_ITEMS} items.")
     subtotal = sum((item["amount"] for item in items), Decimal("0.00"))
+    # Each item is capped by the money parser; the invoice as a whole must be too, or twenty
+    # items of 999,999 make an amount no payment could ever be entered for.
+    if subtotal > MAX_AMOUNT:
+        raise invalid_field("items", "The items add up to more than 1,000,000.")
     total = subtotal - discount
     if total <= 0:
         raise invalid_field("discount", "The discount must be smaller than the sum of the items.")

@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsMoneyStaff
 from core.errors import invalid_parameter
+from core.fields import StrictCharField, StrictEmailField
 from core.pagination import KeysetPagination, search_param
 from leads import selectors, services
 from leads.fields import LevelField
@@ -22,7 +23,7 @@ from leads.validators import normalize_phone
 EDITABLE_STATUSES = [s for s in LeadStatus.values if s != LeadStatus.CONVERTED]
 
 
-class PhoneField(serializers.CharField):
+class PhoneField(StrictCharField):
     """A phone number as a JSON string, stored in E.164 (see leads.validators)."""
 
     def to_internal_value(self, data: Any) -> str:
@@ -48,15 +49,15 @@ PHONE_HELP = (
 
 
 class LeadInputSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=150)
+    name = StrictCharField(max_length=150)
     whatsapp = PhoneField(max_length=40, help_text=PHONE_HELP)
-    email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
+    email = StrictEmailField(required=False, allow_blank=True, max_length=254)
     phone = PhoneField(required=False, allow_blank=True, max_length=40, help_text=PHONE_HELP)
     source = serializers.ChoiceField(choices=LeadSource.values)
     status = serializers.ChoiceField(choices=EDITABLE_STATUSES, required=False)
     quality = serializers.ChoiceField(choices=LeadQuality.values, required=False, allow_blank=True)
     interested_level = LevelField()
-    notes = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+    notes = StrictCharField(required=False, allow_blank=True, max_length=5000)
     follow_up_date = serializers.DateField(required=False, allow_null=True)
 
 

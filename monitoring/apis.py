@@ -26,7 +26,8 @@ from accounts.auth import BearerTokenAuthentication
 from accounts.permissions import IsFounder, is_founder
 from audit.models import Severity
 from audit.selectors import audit_log_page, audit_log_stats
-from core.errors import QUERY_VALIDATION_MESSAGE, validation_error
+from core.errors import QUERY_VALIDATION_MESSAGE, validation_details, validation_error
+from core.fields import StrictCharField, StrictIntegerField, StrictRegexField, TimestampField
 from monitoring.checks import check_readiness, collect_health, is_health_token
 
 
@@ -103,16 +104,6 @@ def _may_see_details(request: Request) -> bool:
     return is_founder(request.user)
 
 
-class SinceField(serializers.DateTimeField):
-    # DRF's DateTimeField raises OverflowError (a 500) for naive datetimes at the edge of the
-    # calendar, such as 0001-01-01T00:00:00, when it makes them aware in the school's zone.
-    def to_internal_value(self, value):
-        try:
-            return super().to_internal_value(value)
-        except OverflowError:
-            self.fail("invalid", format="YYYY-MM-DDThh:mm[:ss][+HH:MM]")
-
-
 # Query parameters arrive in camelCase; the serializer works in snake_case like every other.
 _PARAMS = {
     "type": "type",
@@ -133,16 +124,29 @@ class AuditLogListApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         type = serializers.ChoiceField(choices=["all", "errors", "stats"], default="all")
-        limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
-        after = serializers.IntegerField(min_value=0, required=False)
-        before = serializers.IntegerField(min_value=1, required=False)
+        limit = StrictIntegerField(min_value=1, max_value=200, default=50)
+        after = StrictIntegerField(min_value=0, required=False)
+        before = StrictIntegerField(min_value=1, required=False)
         severity = serializers.ChoiceField(choices=Severity.values, required=False)
-        action = serializers.RegexField(r"^[A-Z][A-Z0-9_]{0,63}$", required=False)
-        entity_type = serializers.CharField(max_length=64, required=False)
-        entity_id = serializers.CharField(max_length=64, required=False)
-        user_id = serializers.IntegerField(min_value=1, required=False)
+        action = StrictRegexField(r"^[A-Z][A-Z0-9_]{0,63}$", required=False)
+        entity_type = StrictCharField(max_length=64, required=False)
+        entity_id = StrictCharField(max_length=64, required=False)
+        user_id = StrictIntegerField(min_value=1, required=False)
         # Without an offset, the school's time zone (TIME_ZONE) is meant.
-        since = SinceField(required=False)
+        since = TimestampField(required=False)
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            errors = {}
+            # Ids are unique only within a type: "entity 7" alone names a lead, an invoice...
+            if "entity_id" in attrs and "entity_type" not in attrs:
+                errors["entity_id"] = ["Give entityType together with entityId."]
+            if "after" in attrs and "before" in attrs:
+                errors["before"] = [
+                    "Use after (to poll for newer entries) or before (to page back), not both."
+                ]
+            if errors:
+                raise serializers.ValidationError(errors)
+            return attrs
 
     class EntrySerializer(serializers.Serializer):
         id = serializers.IntegerField()
@@ -202,9 +206,11 @@ class AuditLogListApi(APIView):
         responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request: Request) -> Response:
-        params = _query_params(request)
-        data = self.InputSerializer(data=params)
-        data.is_valid(raise_exception=True)
+        data = self.InputSerializer(data=_query_params(request))
+        if not data.is_valid():
+            raise validation_error(
+                validation_details(data.errors), message=QUERY_VALIDATION_MESSAGE
+            )
         args = dict(data.validated_data)
         kind = args.pop("type")
         if kind == "stats":

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsMoneyStaff
 from core.errors import ApplicationError, invalid_field, invalid_parameter
+from core.fields import StrictCharField, StrictIntegerField
 from core.money import MoneyField
 from core.pagination import KeysetPagination, search_param
 from invoices.selectors import invoice_get
@@ -67,12 +68,8 @@ class _PaymentInput(serializers.Serializer):
     method = serializers.ChoiceField(
         choices=PaymentMethod.values, default=PaymentMethod.BANK_TRANSFER
     )
-    transaction_id = serializers.CharField(
-        max_length=100, required=False, allow_blank=True, default=""
-    )
-    idempotency_key = serializers.CharField(
-        max_length=200, required=False, allow_blank=True, default=""
-    )
+    transaction_id = StrictCharField(max_length=100, required=False, allow_blank=True, default="")
+    idempotency_key = StrictCharField(max_length=200, required=False, allow_blank=True, default="")
 
 
 def _payment_data(
@@ -89,9 +86,7 @@ class PayAndConvertApi(_MoneyApi):
     @extend_schema_serializer(component_name="PayAndConvertInput")
     class InputSerializer(_PaymentInput):
         paid_amount = MoneyField()
-        batch_id = serializers.IntegerField(
-            required=False, allow_null=True, min_value=1, default=None
-        )
+        batch_id = StrictIntegerField(required=False, allow_null=True, min_value=1, default=None)
 
     @extend_schema(
         tags=["payments"],
