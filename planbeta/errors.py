@@ -10,6 +10,7 @@ handler500).
 
 from __future__ import annotations
 
+import math
 import sys
 from typing import Any
 
@@ -28,6 +29,7 @@ from audit.services import audit_record_independent, is_audited
 from core.database import database_unavailable, unavailable_reason
 from core.errors import ApplicationError, validation_details, validation_error
 
+RATE_LIMITED_MESSAGE = "Too many requests; try again in a moment."
 INTERNAL_ERROR_MESSAGE = (
     "Something went wrong on our side. It has been recorded; quote the request id."
 )
@@ -105,8 +107,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         headers = {}
         if getattr(exc, "auth_header", None):
             headers["WWW-Authenticate"] = exc.auth_header
-        if getattr(exc, "wait", None):
-            headers["Retry-After"] = str(int(exc.wait))
+        if isinstance(exc, exceptions.Throttled):
+            # Whole seconds, rounded up: "0" would invite the client straight back.
+            headers["Retry-After"] = str(max(1, math.ceil(exc.wait or 1)))
+            message = RATE_LIMITED_MESSAGE
         return Response(
             error_body(message or str(exc.detail), code),
             status=exc.status_code,

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+import math
+import re
 from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from planbeta.errors import payload_too_large_body
+from accounts.throttling import AddressRateThrottle, ProbeRateThrottle
+from planbeta.errors import RATE_LIMITED_MESSAGE, error_body, payload_too_large_body
 
 API_PREFIX = "/api/"
 
@@ -59,3 +62,32 @@ def _is_chunked(request: HttpRequest) -> bool:
 
 def _too_large() -> JsonResponse:
     return JsonResponse(payload_too_large_body(), status=413)
+
+
+_UNLIMITED = re.compile(r"^/api/system/livez$")
+_PROBES = re.compile(r"^/api/system/(readyz|health)$")
+
+
+class ApiRateLimitMiddleware:
+    """429 for an address that sends more than its share to /api/, before authentication or
+    routing (see accounts.throttling). Writes nothing: a flood must not flood the trail."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if is_api_request(request) and not _UNLIMITED.match(request.path):
+            throttle_class = (
+                ProbeRateThrottle if _PROBES.match(request.path) else AddressRateThrottle
+            )
+            throttle = throttle_class()
+            if not throttle.allow_request(request, None):
+                return rate_limited(throttle.wait())
+        return self.get_response(request)
+
+
+def rate_limited(wait: float | None) -> JsonResponse:
+    response = JsonResponse(error_body(RATE_LIMITED_MESSAGE, "rate_limited"), status=429)
+    # Whole seconds, rounded up: "0" would invite the client straight back.
+    response["Retry-After"] = str(max(1, math.ceil(wait or 1)))
+    return response

@@ -61,7 +61,9 @@ MIDDLEWARE = [
     # Next, so that every response (an HTTPS redirect included) carries X-Request-ID.
     "audit.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    # Before anything reads a body: an oversized API request is answered 413 unread.
+    # Before anything reads a body or the database: a flood or an oversized API request is
+    # answered 429 or 413 at once.
+    "planbeta.middleware.ApiRateLimitMiddleware",
     "planbeta.middleware.ApiBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -237,7 +239,23 @@ REST_FRAMEWORK = {
     "COERCE_DECIMAL_TO_STRING": True,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.throttling.TokenRateThrottle"],
 }
+
+
+def _rate(name: str, default: str) -> str:
+    """A DRF rate such as "120/min" ("" turns the limit off), checked at startup."""
+    value = env(name, default=default).strip()
+    if value and not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", value):
+        raise ImproperlyConfigured(f"{name} must look like 120/min (or be empty), not {value!r}.")
+    return value
+
+
+# Rate limits of the API (accounts/throttling.py). An office of staff shares one address, so the
+# per-address limit is a few tokens' worth; probes have their own, far above any monitor's pace.
+API_RATE_LIMIT_PER_TOKEN = _rate("API_RATE_LIMIT_PER_TOKEN", "120/min")
+API_RATE_LIMIT_PER_ADDRESS = _rate("API_RATE_LIMIT_PER_ADDRESS", "600/min")
+API_RATE_LIMIT_PROBES = _rate("API_RATE_LIMIT_PROBES", "120/min")
 SPECTACULAR_SETTINGS = {
     "TITLE": "Plan Beta back office API",
     "VERSION": "1",
