@@ -65,8 +65,11 @@ def validation_details(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     if isinstance(detail, dict):
         for key, value in detail.items():
-            name = "non_field_errors" if key == "non_field_errors" else camel(str(key))
-            path = f"{prefix}.{name}" if prefix else name
+            if key == "non_field_errors":
+                # A nested serializer's own errors (a list of too many items) are its field's.
+                path = prefix or "non_field_errors"
+            else:
+                path = f"{prefix}.{camel(str(key))}" if prefix else camel(str(key))
             out.update(validation_details(value, path))
     elif isinstance(detail, list):
         if all(not isinstance(item, (dict, list)) for item in detail):

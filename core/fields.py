@@ -1,9 +1,9 @@
 """Serializer fields every API input is built from, strict about types.
 
-DRF's own fields are lenient: a CharField turns the JSON number 123 into "123", an
-IntegerField reads full-width digits ("\uff11\uff12") as 12 and takes any number of digits until the
-database overflows. Input serializers use these instead; `tests/test_strict_inputs.py` checks
-that no plain CharField is left in any of them.
+DRF's own fields are lenient: a CharField turns the JSON number 123 into "123", an IntegerField
+reads full-width digits as 12 and takes any number of digits until the database overflows, a
+DateField takes "20260131" and week dates. Input serializers use these instead;
+`tests/api/test_strict_inputs.py` checks that no plain CharField is left in any of them.
 """
 
 from __future__ import annotations
@@ -71,6 +71,20 @@ class StrictIntegerField(serializers.IntegerField):
         elif not isinstance(data, int):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+class StrictDateField(serializers.DateField):
+    """YYYY-MM-DD and nothing else (CONTRACT §2)."""
+
+    default_error_messages = {"invalid": "Use a date such as 2026-01-31 (YYYY-MM-DD)."}
+
+    def to_internal_value(self, value: Any) -> Any:
+        if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+            self.fail("invalid")
+        return super().to_internal_value(value)
 
 
 @extend_schema_field({"type": "string", "format": "date-time", "maxLength": TIMESTAMP_MAX_LENGTH})

@@ -12,8 +12,6 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from django import forms
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 MAX_AMOUNT = Decimal("1000000")
@@ -61,7 +59,11 @@ def parse_money(value: Any, *, allow_zero: bool = False) -> Decimal:
         raise ValueError("Enter a plain amount with up to 2 decimals, such as 134.00.") from exc
     if amount.as_tuple().exponent < -2:  # type: ignore[operator]
         raise ValueError("Use at most 2 decimal places.")
-    if amount < 0 or (amount == 0 and not allow_zero):
+    # "-0" typed as text is a minus sign where none belongs; -0.0 from a JSON number is zero.
+    signed_zero = amount == 0 and text.startswith("-")
+    if signed_zero and not isinstance(value, str):
+        amount, signed_zero = Decimal(0), False
+    if amount < 0 or signed_zero or (amount == 0 and not allow_zero):
         raise ValueError(
             "The amount must be greater than zero."
             if not allow_zero
@@ -78,9 +80,10 @@ def money_str(value: Decimal | None) -> str | None:
     return str(Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP))
 
 
-@extend_schema_field(OpenApiTypes.DECIMAL)
 class MoneyField(serializers.Field):
-    """A strictly parsed positive amount (or >= 0 with allow_zero) that renders as "134.00"."""
+    """A strictly parsed positive amount (or >= 0 with allow_zero) that renders as "134.00".
+
+    Its OpenAPI description is in planbeta/openapi.py (it differs for requests and responses)."""
 
     def __init__(self, *, allow_zero: bool = False, **kwargs: Any) -> None:
         self.allow_zero = allow_zero

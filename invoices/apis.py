@@ -19,9 +19,9 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsMoneyStaff
 from core.errors import invalid_parameter
-from core.fields import StrictCharField
+from core.fields import StrictCharField, StrictDateField
 from core.money import CurrencyField, MoneyField
-from core.pagination import KeysetPagination
+from core.pagination import LIST_PARAMETERS, KeysetPagination, page_serializer, query_param
 from invoices import pdf, selectors, services
 from invoices.models import InvoiceStatus
 from invoices.responses import InvoiceOutputSerializer, invoice_body
@@ -47,18 +47,26 @@ class ItemInputSerializer(serializers.Serializer):
         return attrs
 
 
+_ITEMS_COUNT = f"Add between 1 and {services.MAX_ITEMS} items."
+
+
 class InvoiceInputSerializer(serializers.Serializer):
     currency = CurrencyField()
-    items = ItemInputSerializer(many=True)
+    items = ItemInputSerializer(
+        many=True,
+        allow_empty=False,
+        min_length=1,
+        max_length=services.MAX_ITEMS,
+        error_messages={
+            "empty": _ITEMS_COUNT,
+            "min_length": _ITEMS_COUNT,
+            "max_length": _ITEMS_COUNT,
+        },
+    )
     discount = MoneyField(allow_zero=True, required=False)
     payable_now = MoneyField(required=False)
-    due_date = serializers.DateField(required=False)
+    due_date = StrictDateField(required=False)
     notes = StrictCharField(max_length=5000, required=False, allow_blank=True)
-
-    def validate_items(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        if not 1 <= len(items) <= services.MAX_ITEMS:
-            raise serializers.ValidationError(f"Add between 1 and {services.MAX_ITEMS} items.")
-        return items
 
 
 def invoice_data(invoice_id: int) -> dict[str, Any]:
@@ -71,7 +79,12 @@ class _InvoiceApi(APIView):
 
 class InvoiceGenerateApi(_InvoiceApi):
     @extend_schema(
-        tags=["invoices"], request=InvoiceInputSerializer, responses={201: InvoiceOutputSerializer}
+        tags=["invoices"],
+        request=InvoiceInputSerializer,
+        responses={
+            201: InvoiceOutputSerializer,
+            409: OpenApiResponse(description="lead_converted: the lead is already a student."),
+        },
     )
     def post(self, request: Request, lead_id: int) -> Response:
         lead = lead_get(lead_id)
@@ -86,19 +99,19 @@ class InvoiceGenerateApi(_InvoiceApi):
 class InvoiceListApi(_InvoiceApi):
     @extend_schema(
         tags=["invoices"],
+        operation_id="invoices_list",
         parameters=[
             OpenApiParameter("status", str, enum=InvoiceStatus.values),
-            OpenApiParameter("leadId", int),
-            OpenApiParameter("limit", int, description="1-200, default 50"),
-            OpenApiParameter("cursor", str, description="from the previous page's `next`"),
+            OpenApiParameter("leadId", {"type": "integer", "minimum": 0, "maximum": 10**18 - 1}),
+            *LIST_PARAMETERS,
         ],
-        responses={200: InvoiceOutputSerializer(many=True)},
+        responses={200: page_serializer(InvoiceOutputSerializer)},
     )
     def get(self, request: Request) -> Response:
-        invoice_status = request.query_params.get("status", "")
+        invoice_status = query_param(request.query_params, "status") or ""
         if invoice_status and invoice_status not in InvoiceStatus.values:
             raise invalid_parameter("status", f"Use one of {', '.join(InvoiceStatus.values)}.")
-        lead_raw = request.query_params.get("leadId", "")
+        lead_raw = query_param(request.query_params, "leadId") or ""
         if lead_raw and not re.fullmatch(r"[0-9]{1,18}", lead_raw):
             raise invalid_parameter("leadId", "Use a lead id (a whole number).")
         page = KeysetPagination(request)
@@ -116,7 +129,12 @@ class InvoiceDetailApi(_InvoiceApi):
         return Response(invoice_data(invoice_id))
 
     @extend_schema(
-        tags=["invoices"], request=InvoiceInputSerializer, responses={200: InvoiceOutputSerializer}
+        tags=["invoices"],
+        request=InvoiceInputSerializer,
+        responses={
+            200: InvoiceOutputSerializer,
+            409: OpenApiResponse(description="invoice_not_editable: paid or cancelled."),
+        },
     )
     def patch(self, request: Request, invoice_id: int) -> Response:
         invoice = selectors.invoice_get(invoice_id)
@@ -132,7 +150,14 @@ class InvoiceCancelApi(_InvoiceApi):
         reason = StrictCharField(max_length=1000, required=False, allow_blank=True)
 
     @extend_schema(
-        tags=["invoices"], request=InputSerializer, responses={200: InvoiceOutputSerializer}
+        tags=["invoices"],
+        request=InputSerializer,
+        responses={
+            200: InvoiceOutputSerializer,
+            409: OpenApiResponse(
+                description="invoice_has_payments (money was received) or invoice_cancelled."
+            ),
+        },
     )
     def post(self, request: Request, invoice_id: int) -> Response:
         invoice = selectors.invoice_get(invoice_id)
@@ -150,7 +175,9 @@ class InvoiceSendApi(_InvoiceApi):
         request=None,
         responses={
             200: InvoiceOutputSerializer,
-            502: OpenApiResponse(description="the mail server refused or was unreachable"),
+            400: OpenApiResponse(description="lead_has_no_email: add an e-mail to the lead first."),
+            409: OpenApiResponse(description="invoice_not_sendable: paid or cancelled."),
+            502: OpenApiResponse(description="email_failed: the mail server refused or was down."),
         },
     )
     def post(self, request: Request, invoice_id: int) -> Response:

@@ -240,6 +240,8 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": ["accounts.throttling.TokenRateThrottle"],
+    # No OPTIONS answers describing each endpoint: the schema does that, for staff only.
+    "DEFAULT_METADATA_CLASS": None,
 }
 
 
@@ -267,11 +269,24 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "CAMELIZE_NAMES": False,
     # Leads, invoice items and students share one set of course levels.
-    "ENUM_NAME_OVERRIDES": {"LevelEnum": "leads.models.Level"},
+    "ENUM_NAME_OVERRIDES": {
+        "LevelEnum": "leads.models.Level",
+        "LeadStatusEnum": "leads.models.LeadStatus",
+        "EditableLeadStatusEnum": "leads.apis.EDITABLE_STATUSES",
+        "InvoiceStatusEnum": "invoices.models.InvoiceStatus",
+        "PaymentStatusEnum": "payments.models.PaymentStatus",
+        "PaymentMethodEnum": "payments.models.PaymentMethod",
+        "SeverityEnum": "audit.models.Severity",
+        "ProbeStatusEnum": ["healthy", "unhealthy"],
+        "HealthStatusEnum": ["healthy", "degraded", "unhealthy"],
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "drf_spectacular.contrib.djangorestframework_camel_case.camelize_serializer_fields",
+        "planbeta.openapi.add_error_responses",
     ],
+    # Ids in paths are bigints (a larger one finds nothing: 404).
+    "PATH_CONVERTER_OVERRIDES": {"int": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}},
 }
 
 # --- Internationalisation ---------------------------------------------------------------------

@@ -78,3 +78,13 @@ def test_the_schema_itself_is_still_served_as_openapi(founder_client):
     response = founder_client.get("/api/schema")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("application/vnd.oai.openapi")
+
+
+@pytest.mark.parametrize("path", ["/api/leads", "/api/me", "/api/system/audit-logs"])
+def test_options_is_a_405_not_a_description_of_the_endpoint(founder_client, path):
+    # The schema (for staff) describes the API; OPTIONS used to describe each endpoint to anyone
+    # authenticated, and answered 200 where the schema documents no such operation.
+    response = founder_client.options(path)
+
+    assert response.status_code == 405
+    assert response.json()["code"] == "method_not_allowed"

@@ -115,3 +115,47 @@ def test_parameters_are_checked_only_for_founders(persona_client, status):
     response = persona_client.get(f"{AUDIT}?userId=" + "9" * 30)
     assert response.status_code == status
     assert not AuditLog.objects.filter(severity__in=["ERROR", "CRITICAL"]).exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/leads?status=",
+        "/api/leads?converted=",
+        "/api/leads?q=",
+        "/api/leads?limit=",
+        "/api/leads?cursor=",
+        "/api/invoices?status=",
+        "/api/invoices?leadId=",
+        "/api/students?paymentStatus=",
+        "/api/students?q=",
+    ],
+)
+def test_an_empty_list_parameter_is_a_400(marketing_client, url):
+    # It was read as "no filter"; the schema has no empty value for any of them.
+    response = marketing_client.get(url)
+
+    assert response.status_code == 400
+    name = url.split("?")[1].rstrip("=")
+    assert response.json()["details"] == {name: ["Give a value, or leave the parameter out."]}
+
+
+@pytest.mark.parametrize("value", ["TRUE", "True", "1", "yes"])
+def test_converted_is_true_or_false_exactly(marketing_client, value):
+    response = marketing_client.get("/api/leads", {"converted": value})
+    assert response.status_code == 400
+    assert response.json()["details"] == {"converted": ["Use true or false."]}
+
+
+def test_a_search_longer_than_100_characters_is_refused_before_it_is_trimmed(marketing_client):
+    response = marketing_client.get("/api/leads", {"q": "x" * 100 + " "})
+    assert response.status_code == 400
+    assert list(response.json()["details"]) == ["q"]
+
+
+def test_the_students_page_still_takes_an_empty_search(marketing):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(marketing)
+    assert client.get("/payments/students/?q=").status_code == 200

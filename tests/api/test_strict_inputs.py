@@ -473,3 +473,84 @@ def test_the_strict_patterns_admit_no_control_character():
     from payments.idempotency import KEY_PATTERN
 
     assert not re.fullmatch(KEY_PATTERN, "key-1234\u202e5678")
+
+
+# --- what the schema states, the API holds to ---------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["20260131", "2026-W05-6", "2026-01-31T10:00:00", "31/01/2026"])
+def test_a_date_is_yyyy_mm_dd_and_nothing_else(marketing_client, nothing_written, value):
+    # DRF's DateField reads "20260131" and ISO week dates too (Python's fromisoformat).
+    details = _invalid(post(marketing_client, "/api/leads", {**LEAD, "followUpDate": value}))
+
+    assert details == {"followUpDate": ["Use a date such as 2026-01-31 (YYYY-MM-DD)."]}
+    nothing_written()
+
+
+def test_an_invoice_due_date_is_yyyy_mm_dd_too(marketing_client, nothing_written):
+    lead = make_lead()
+    nothing_written.retake()
+    body = _invoice_body(dueDate="2030W016")
+
+    details = _invalid(post(marketing_client, f"/api/leads/{lead.pk}/invoice", body))
+
+    assert list(details) == ["dueDate"]
+    nothing_written()
+
+
+@pytest.mark.parametrize("count", [0, 21])
+def test_an_invoice_needs_1_to_20_items(marketing_client, nothing_written, count):
+    lead = make_lead()
+    nothing_written.retake()
+    items = [{"description": "German A1", "amount": "10.00"}] * count
+
+    details = _invalid(
+        post(marketing_client, f"/api/leads/{lead.pk}/invoice", _invoice_body(items=items))
+    )
+
+    assert details == {"items": ["Add between 1 and 20 items."]}
+    nothing_written()
+
+
+@pytest.mark.parametrize("key", [" key-12345678", "key-12345678 ", "key 12345678"])
+def test_an_idempotency_key_is_taken_as_sent_not_trimmed(
+    marketing_client, marketing, nothing_written, key
+):
+    invoice = make_invoice(actor=marketing)
+    nothing_written.retake()
+
+    response = post(
+        marketing_client,
+        f"/api/invoices/{invoice.pk}/pay-and-convert",
+        {"paidAmount": "100.00", "idempotencyKey": key},
+    )
+
+    assert _invalid(response) == {
+        "idempotencyKey": ["Use 8 to 128 letters, digits, dots, colons, hyphens or underscores."]
+    }
+    nothing_written()
+
+
+@pytest.mark.parametrize("discount", ["-0", "-0.00"])
+def test_a_minus_sign_on_a_zero_discount_is_refused(marketing_client, nothing_written, discount):
+    lead = make_lead()
+    nothing_written.retake()
+
+    details = _invalid(
+        post(marketing_client, f"/api/leads/{lead.pk}/invoice", _invoice_body(discount=discount))
+    )
+
+    assert details == {"discount": ["The amount cannot be negative."]}
+    nothing_written()
+
+
+def test_a_json_negative_zero_discount_is_zero(marketing_client):
+    lead = make_lead()
+    body = json.dumps(_invoice_body()).replace('"currency"', '"discount": -0.0, "currency"')
+
+    response = marketing_client.post(
+        f"/api/leads/{lead.pk}/invoice", body, content_type="application/json"
+    )
+
+    assert response.status_code == 201
+    assert response.json()["discount"] == "0.00"
