@@ -88,3 +88,31 @@ def test_options_is_a_405_not_a_description_of_the_endpoint(founder_client, path
 
     assert response.status_code == 405
     assert response.json()["code"] == "method_not_allowed"
+
+
+@pytest.mark.urls("tests.api.urls_failing")
+def test_a_failure_outside_a_drf_view_is_a_json_500_with_the_request_id():
+    from django.test import Client
+
+    response = Client(raise_request_exception=False).get("/api/test/plain-explode")
+
+    assert response.status_code == 500
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {
+        "error": "Something went wrong on our side. It has been recorded; quote the request id.",
+        "code": "internal_error",
+        "requestId": response["X-Request-ID"],
+    }
+    # Recorded once, by the request middleware, as for any page.
+    assert list(AuditLog.objects.values_list("action", "severity")) == [("SYSTEM_ERROR", "ERROR")]
+
+
+def test_a_request_django_refuses_before_routing_is_a_json_400():
+    from django.test import Client
+
+    response = Client(HTTP_HOST="not-our-host.example").get("/api/leads")
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["code"] == "bad_request"
+    assert not AuditLog.objects.exists()
