@@ -8,33 +8,28 @@ when the database is the cause) is `planbeta.errors.server_error`.
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.views import defaults
 
 from planbeta.errors import error_body
-from planbeta.middleware import is_api_request
+from planbeta.middleware import is_api_request, json_response
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     if is_api_request(request):
-        return JsonResponse(
-            error_body("The request could not be understood.", "bad_request"), status=400
-        )
+        return json_response(error_body("The request could not be understood.", "bad_request"), 400)
     return defaults.bad_request(request, exception)
 
 
 def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
     if is_api_request(request):
-        return JsonResponse(
-            error_body("You do not have permission to do this.", "permission_denied"), status=403
+        return json_response(
+            error_body("You do not have permission to do this.", "permission_denied"), 403
         )
     return defaults.permission_denied(request, exception)
 
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if is_api_request(request):
-        return JsonResponse(
-            error_body("There is nothing at this address.", "not_found"), status=404
-        )
+        return json_response(error_body("There is nothing at this address.", "not_found"), 404)
     return defaults.page_not_found(request, exception)
-

@@ -20,6 +20,11 @@ def is_api_request(request: HttpRequest) -> bool:
     return request.path.startswith(API_PREFIX)
 
 
+def json_response(body: dict, status: int) -> JsonResponse:
+    """An error body spelled like the API's own answers (compact JSON)."""
+    return JsonResponse(body, status=status, json_dumps_params={"separators": (",", ":")})
+
+
 class ApiBodyLimitMiddleware:
     """413 for an API body over DATA_UPLOAD_MAX_MEMORY_SIZE, whatever its content type.
 
@@ -61,7 +66,7 @@ def _is_chunked(request: HttpRequest) -> bool:
 
 
 def _too_large() -> JsonResponse:
-    return JsonResponse(payload_too_large_body(), status=413)
+    return json_response(payload_too_large_body(), 413)
 
 
 _UNLIMITED = re.compile(r"^/api/system/livez$")
@@ -87,7 +92,7 @@ class ApiRateLimitMiddleware:
 
 
 def rate_limited(wait: float | None) -> JsonResponse:
-    response = JsonResponse(error_body(RATE_LIMITED_MESSAGE, "rate_limited"), status=429)
+    response = json_response(error_body(RATE_LIMITED_MESSAGE, "rate_limited"), 429)
     # Whole seconds, rounded up: "0" would invite the client straight back.
     response["Retry-After"] = str(max(1, math.ceil(wait or 1)))
     return response
