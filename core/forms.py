@@ -7,6 +7,8 @@ from typing import Any
 
 from django import forms
 
+from core.text import refuse_invisible_controls
+
 ISO_DATE = "%Y-%m-%d"
 # Seconds included so that a stored time comes back as it was; microseconds cannot travel
 # through <input type=datetime-local>, so a datetime edited in a form is kept to the second.
@@ -45,7 +47,15 @@ class StaffFormMetaclass(forms.forms.DeclarativeFieldsMetaclass):
         cls = super().__new__(mcs, name, bases, attrs)
         for field in cls.base_fields.values():
             _use_browser_widget(field)
+            _refuse_invisible_controls(field)
         return cls
+
+
+def _refuse_invisible_controls(field: forms.Field) -> None:
+    # Every text field of a staff form refuses what the API refuses (core.text); a field that
+    # a subclass inherits is the same object, so it is given the validator once.
+    if isinstance(field, forms.CharField) and refuse_invisible_controls not in field.validators:
+        field.validators.append(refuse_invisible_controls)
 
 
 def _use_browser_widget(field: forms.Field) -> None:
@@ -77,7 +87,8 @@ class _IsoFirst:
 
 class StaffForm(forms.Form, metaclass=StaffFormMetaclass):
     """A form for the staff pages. Its date and datetime fields render in the one format the
-    browser's date pickers accept, so an edit page saved untouched stores what it showed."""
+    browser's date pickers accept, so an edit page saved untouched stores what it showed, and
+    its text fields refuse invisible control characters as the API does."""
 
 
 def _snake(name: str) -> str:
@@ -86,12 +97,12 @@ def _snake(name: str) -> str:
 
 def add_service_error(form: forms.BaseForm, exc: Any) -> None:
     """Show a refused business rule beside the field it concerns, else at the top of the form."""
-    placed = False
-    for key, messages in (getattr(exc, "details", None) or {}).items():
+    details = getattr(exc, "details", None) or {}
+    for key, messages in details.items():
         field = _snake(key.split(".")[0])
-        if field in form.fields:
-            for message in messages:
-                form.add_error(field, message)
-            placed = True
-    if not placed:
+        for message in messages:
+            # A rule about something the form has no field for (the items of an invoice as a
+            # whole) still says what it is about, at the top.
+            form.add_error(field if field in form.fields else None, message)
+    if not details:
         form.add_error(None, exc.message)

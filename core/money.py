@@ -1,26 +1,18 @@
 """Money in and out of the API (CONTRACT §2): Decimal all the way, never float.
 
-JSON numbers are parsed by `MoneyJSONParser` into `JsonDecimal`, which keeps the literal text as
-it was sent, so that `1e3` or `10.001` can be refused as written instead of after a float has
-already rounded them. Strings go through the same checks.
+JSON numbers are parsed by `core.parsers.ApiJSONParser` into `JsonDecimal`, which keeps the
+literal text as it was sent, so that `1e3` or `10.001` can be refused as written instead of after
+a float has already rounded them. Strings go through the same checks.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from django import forms
-from django.conf import settings
-from djangorestframework_camel_case.settings import api_settings as camel_settings
-from djangorestframework_camel_case.util import underscoreize
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
-from rest_framework.exceptions import ParseError
-from rest_framework.parsers import JSONParser
 
 MAX_AMOUNT = Decimal("1000000")
 CENT = Decimal("0.01")
@@ -41,28 +33,6 @@ class JsonDecimal(Decimal):
         return obj
 
 
-def _refuse_constant(name: str) -> None:
-    raise ValueError(f"{name} is not allowed in JSON")
-
-
-class MoneyJSONParser(JSONParser):
-    """camelCase JSON in, with floats as JsonDecimal and NaN/Infinity refused as malformed JSON."""
-
-    def parse(self, stream: Any, media_type: Any = None, parser_context: Any = None) -> Any:
-        parser_context = parser_context or {}
-        encoding = parser_context.get("encoding", settings.DEFAULT_CHARSET)
-        try:
-            data = json.loads(
-                stream.read().decode(encoding),
-                parse_float=JsonDecimal,
-                parse_constant=_refuse_constant,
-            )
-        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-            # RecursionError: nesting deeper than the parser's stack is malformed input too.
-            raise ParseError("JSON parse error") from exc
-        return underscoreize(data, **camel_settings.JSON_UNDERSCOREIZE)
-
-
 def parse_money(value: Any, *, allow_zero: bool = False) -> Decimal:
     """The one parser for an amount of money, whatever its source (JSON, form). Raises ValueError
     with a sentence a person understands."""
@@ -73,7 +43,9 @@ def parse_money(value: Any, *, allow_zero: bool = False) -> Decimal:
     elif isinstance(value, int):
         text = str(value)
     elif isinstance(value, str):
-        text = value.strip()
+        # ASCII spaces only: str.strip() would also take a no-break or thin space, which a
+        # paste from a bank statement brings and which is not part of a plain amount.
+        text = value.strip(" ")
     elif isinstance(value, Decimal):
         text = str(value)
     else:
@@ -87,7 +59,11 @@ def parse_money(value: Any, *, allow_zero: bool = False) -> Decimal:
         raise ValueError("Enter a plain amount with up to 2 decimals, such as 134.00.") from exc
     if amount.as_tuple().exponent < -2:  # type: ignore[operator]
         raise ValueError("Use at most 2 decimal places.")
-    if amount < 0 or (amount == 0 and not allow_zero):
+    # "-0" typed as text is a minus sign where none belongs; -0.0 from a JSON number is zero.
+    signed_zero = amount == 0 and text.startswith("-")
+    if signed_zero and not isinstance(value, str):
+        amount, signed_zero = Decimal(0), False
+    if amount < 0 or signed_zero or (amount == 0 and not allow_zero):
         raise ValueError(
             "The amount must be greater than zero."
             if not allow_zero
@@ -104,9 +80,10 @@ def money_str(value: Decimal | None) -> str | None:
     return str(Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP))
 
 
-@extend_schema_field(OpenApiTypes.DECIMAL)
 class MoneyField(serializers.Field):
-    """A strictly parsed positive amount (or >= 0 with allow_zero) that renders as "134.00"."""
+    """A strictly parsed positive amount (or >= 0 with allow_zero) that renders as "134.00".
+
+    Its OpenAPI description is in planbeta/openapi.py (it differs for requests and responses)."""
 
     def __init__(self, *, allow_zero: bool = False, **kwargs: Any) -> None:
         self.allow_zero = allow_zero
@@ -134,6 +111,8 @@ class MoneyFormField(forms.CharField):
     def __init__(self, *, allow_zero: bool = False, **kwargs: Any) -> None:
         self.allow_zero = allow_zero
         kwargs.setdefault("widget", forms.TextInput(attrs={"inputmode": "decimal"}))
+        # parse_money strips what may be stripped; CharField's strip would also eat NBSP.
+        kwargs["strip"] = False
         super().__init__(**kwargs)
 
     def to_python(self, value: Any) -> Decimal | None:  # type: ignore[override]

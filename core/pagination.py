@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
+import functools
 import json
 import re
 from collections.abc import Sequence
@@ -16,31 +17,41 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
-from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
-from core.errors import ApplicationError
+from core.errors import invalid_parameter
+from core.timestamps import parse_timestamp
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 
 
-def bad_parameter(name: str, message: str) -> ApplicationError:
-    return ApplicationError(
-        "Some query parameters are not valid.",
-        code="invalid_parameter",
-        details={name: [message]},
-    )
+SEARCH_MAX_LENGTH = 100
+EMPTY_MESSAGE = "Give a value, or leave the parameter out."
 
 
-def search_param(params: Any, name: str = "q") -> str:
-    """The free-text search parameter, stripped; refused when PostgreSQL could not take it."""
-    value = params.get(name, "").strip()
-    if "\x00" in value or len(value) > 100:
-        raise bad_parameter(name, "Search for up to 100 characters of plain text.")
+def query_param(params: Any, name: str) -> str | None:
+    """A query parameter of the API: None when absent; present but empty is a 400."""
+    if name not in params:
+        return None
+    value = params.get(name)
+    if value == "":
+        raise invalid_parameter(name, EMPTY_MESSAGE)
     return value
+
+
+def search_param(params: Any, name: str = "q", *, empty_ok: bool = False) -> str:
+    """The free-text search parameter, stripped; refused when PostgreSQL could not take it.
+
+    The API refuses `?q=` like any empty parameter; a page's search box sends it empty."""
+    raw = params.get(name, "") if empty_ok else query_param(params, name) or ""
+    if "\x00" in raw or len(raw) > SEARCH_MAX_LENGTH:
+        raise invalid_parameter(name, "Search for up to 100 characters of plain text.")
+    return raw.strip()
 
 
 class KeysetPagination:
@@ -53,24 +64,24 @@ class KeysetPagination:
         self.cursor = self._cursor()
 
     def _limit(self) -> int:
-        raw = self.params.get("limit")
-        if raw is None or raw == "":
+        raw = query_param(self.params, "limit")
+        if raw is None:
             return DEFAULT_LIMIT
         if not re.fullmatch(r"[0-9]{1,3}", raw) or not 1 <= int(raw) <= MAX_LIMIT:
-            raise bad_parameter("limit", f"Use a whole number from 1 to {MAX_LIMIT}.")
+            raise invalid_parameter("limit", f"Use a whole number from 1 to {MAX_LIMIT}.")
         return int(raw)
 
     def _cursor(self) -> tuple[datetime.datetime, int] | None:
-        raw = self.params.get("cursor")
-        if not raw:
+        raw = query_param(self.params, "cursor")
+        if raw is None:
             return None
         try:
             stamp, pk = json.loads(base64.urlsafe_b64decode(raw.encode()))
-            moment = parse_datetime(stamp)
-            if moment is None or not isinstance(pk, int):
+            moment = parse_timestamp(stamp)
+            if isinstance(pk, bool) or not isinstance(pk, int) or not 0 < pk < 2**63:
                 raise ValueError
         except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError) as exc:
-            raise bad_parameter(
+            raise invalid_parameter(
                 "cursor", "This cursor is not valid; start again from the first page."
             ) from exc
         return moment, pk
@@ -98,3 +109,38 @@ class KeysetPagination:
 
     def response(self, results: list[Any]) -> Response:
         return Response({"results": results, "next": self.next_url()})
+
+
+# --- how a list is described in the OpenAPI schema -------------------------------------------
+
+LIST_PARAMETERS = [
+    OpenApiParameter(
+        "limit",
+        {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+        description=f"1-{MAX_LIMIT}, default {DEFAULT_LIMIT}",
+    ),
+    OpenApiParameter(
+        "cursor",
+        {"type": "string", "minLength": 1},
+        description="Opaque; from the previous page's `next`.",
+    ),
+]
+SEARCH_PARAMETER_SCHEMA = {"type": "string", "minLength": 1, "maxLength": SEARCH_MAX_LENGTH}
+
+
+@functools.cache
+def page_serializer(item: type[serializers.Serializer]) -> type[serializers.Serializer]:
+    """`{"results": [item...], "next": url | null}` as a schema component (`<Item>Page`)."""
+    name = item.__name__.removesuffix("Serializer").removesuffix("Output")
+    return type(
+        f"{name}PageSerializer",
+        (serializers.Serializer,),
+        {
+            "__module__": item.__module__,
+            "__doc__": "One page of a list, newest first.",
+            "results": item(many=True),
+            "next": serializers.URLField(
+                allow_null=True, help_text="The next page, or null on the last one."
+            ),
+        },
+    )

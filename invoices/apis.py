@@ -18,8 +18,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsMoneyStaff
-from core.money import CurrencyField, MoneyField, MoneyJSONParser
-from core.pagination import KeysetPagination, bad_parameter
+from core.errors import invalid_parameter
+from core.fields import StrictCharField, StrictDateField
+from core.money import CurrencyField, MoneyField
+from core.pagination import LIST_PARAMETERS, KeysetPagination, page_serializer, query_param
 from invoices import pdf, selectors, services
 from invoices.models import InvoiceStatus
 from invoices.responses import InvoiceOutputSerializer, invoice_body
@@ -28,11 +30,11 @@ from leads.selectors import lead_get
 
 
 class ItemInputSerializer(serializers.Serializer):
-    description = serializers.CharField(max_length=200)
+    description = StrictCharField(max_length=200)
     amount = MoneyField()
     level = LevelField()
-    month = serializers.CharField(max_length=20, required=False, allow_blank=True)
-    batch = serializers.CharField(max_length=60, required=False, allow_blank=True)
+    month = StrictCharField(max_length=20, required=False, allow_blank=True)
+    batch = StrictCharField(max_length=60, required=False, allow_blank=True)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         # A PATCH validates the invoice partially and DRF hands that down to the items, but an
@@ -45,18 +47,26 @@ class ItemInputSerializer(serializers.Serializer):
         return attrs
 
 
+_ITEMS_COUNT = f"Add between 1 and {services.MAX_ITEMS} items."
+
+
 class InvoiceInputSerializer(serializers.Serializer):
     currency = CurrencyField()
-    items = ItemInputSerializer(many=True)
+    items = ItemInputSerializer(
+        many=True,
+        allow_empty=False,
+        min_length=1,
+        max_length=services.MAX_ITEMS,
+        error_messages={
+            "empty": _ITEMS_COUNT,
+            "min_length": _ITEMS_COUNT,
+            "max_length": _ITEMS_COUNT,
+        },
+    )
     discount = MoneyField(allow_zero=True, required=False)
     payable_now = MoneyField(required=False)
-    due_date = serializers.DateField(required=False)
-    notes = serializers.CharField(max_length=5000, required=False, allow_blank=True)
-
-    def validate_items(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        if not 1 <= len(items) <= services.MAX_ITEMS:
-            raise serializers.ValidationError(f"Add between 1 and {services.MAX_ITEMS} items.")
-        return items
+    due_date = StrictDateField(required=False)
+    notes = StrictCharField(max_length=5000, required=False, allow_blank=True)
 
 
 def invoice_data(invoice_id: int) -> dict[str, Any]:
@@ -65,12 +75,16 @@ def invoice_data(invoice_id: int) -> dict[str, Any]:
 
 class _InvoiceApi(APIView):
     permission_classes = [IsAuthenticated, IsMoneyStaff]
-    parser_classes = [MoneyJSONParser]
 
 
 class InvoiceGenerateApi(_InvoiceApi):
     @extend_schema(
-        tags=["invoices"], request=InvoiceInputSerializer, responses={201: InvoiceOutputSerializer}
+        tags=["invoices"],
+        request=InvoiceInputSerializer,
+        responses={
+            201: InvoiceOutputSerializer,
+            409: OpenApiResponse(description="lead_converted: the lead is already a student."),
+        },
     )
     def post(self, request: Request, lead_id: int) -> Response:
         lead = lead_get(lead_id)
@@ -85,21 +99,21 @@ class InvoiceGenerateApi(_InvoiceApi):
 class InvoiceListApi(_InvoiceApi):
     @extend_schema(
         tags=["invoices"],
+        operation_id="invoices_list",
         parameters=[
             OpenApiParameter("status", str, enum=InvoiceStatus.values),
-            OpenApiParameter("leadId", int),
-            OpenApiParameter("limit", int, description="1-200, default 50"),
-            OpenApiParameter("cursor", str, description="from the previous page's `next`"),
+            OpenApiParameter("leadId", {"type": "integer", "minimum": 0, "maximum": 10**18 - 1}),
+            *LIST_PARAMETERS,
         ],
-        responses={200: InvoiceOutputSerializer(many=True)},
+        responses={200: page_serializer(InvoiceOutputSerializer)},
     )
     def get(self, request: Request) -> Response:
-        invoice_status = request.query_params.get("status", "")
+        invoice_status = query_param(request.query_params, "status") or ""
         if invoice_status and invoice_status not in InvoiceStatus.values:
-            raise bad_parameter("status", f"Use one of {', '.join(InvoiceStatus.values)}.")
-        lead_raw = request.query_params.get("leadId", "")
+            raise invalid_parameter("status", f"Use one of {', '.join(InvoiceStatus.values)}.")
+        lead_raw = query_param(request.query_params, "leadId") or ""
         if lead_raw and not re.fullmatch(r"[0-9]{1,18}", lead_raw):
-            raise bad_parameter("leadId", "Use a lead id (a whole number).")
+            raise invalid_parameter("leadId", "Use a lead id (a whole number).")
         page = KeysetPagination(request)
         invoices = page.paginate(
             selectors.invoice_list(
@@ -115,7 +129,12 @@ class InvoiceDetailApi(_InvoiceApi):
         return Response(invoice_data(invoice_id))
 
     @extend_schema(
-        tags=["invoices"], request=InvoiceInputSerializer, responses={200: InvoiceOutputSerializer}
+        tags=["invoices"],
+        request=InvoiceInputSerializer,
+        responses={
+            200: InvoiceOutputSerializer,
+            409: OpenApiResponse(description="invoice_not_editable: paid or cancelled."),
+        },
     )
     def patch(self, request: Request, invoice_id: int) -> Response:
         invoice = selectors.invoice_get(invoice_id)
@@ -128,10 +147,17 @@ class InvoiceDetailApi(_InvoiceApi):
 class InvoiceCancelApi(_InvoiceApi):
     @extend_schema_serializer(component_name="InvoiceCancelInput")
     class InputSerializer(serializers.Serializer):
-        reason = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+        reason = StrictCharField(max_length=1000, required=False, allow_blank=True)
 
     @extend_schema(
-        tags=["invoices"], request=InputSerializer, responses={200: InvoiceOutputSerializer}
+        tags=["invoices"],
+        request=InputSerializer,
+        responses={
+            200: InvoiceOutputSerializer,
+            409: OpenApiResponse(
+                description="invoice_has_payments (money was received) or invoice_cancelled."
+            ),
+        },
     )
     def post(self, request: Request, invoice_id: int) -> Response:
         invoice = selectors.invoice_get(invoice_id)
@@ -149,7 +175,9 @@ class InvoiceSendApi(_InvoiceApi):
         request=None,
         responses={
             200: InvoiceOutputSerializer,
-            502: OpenApiResponse(description="the mail server refused or was unreachable"),
+            400: OpenApiResponse(description="lead_has_no_email: add an e-mail to the lead first."),
+            409: OpenApiResponse(description="invoice_not_sendable: paid or cancelled."),
+            502: OpenApiResponse(description="email_failed: the mail server refused or was down."),
         },
     )
     def post(self, request: Request, invoice_id: int) -> Response:

@@ -8,14 +8,15 @@ from typing import Any
 from rest_framework import serializers
 
 from core.money import MoneyField
-from invoices.models import Invoice
+from invoices.models import Currency, Invoice, InvoiceStatus
 from invoices.selectors import invoice_student_code
+from leads.models import Level
 
 
 class ItemOutputSerializer(serializers.Serializer):
     description = serializers.CharField()
     amount = MoneyField()
-    level = serializers.CharField()
+    level = serializers.ChoiceField(choices=Level.choices, allow_blank=True)
     month = serializers.CharField()
     batch = serializers.CharField()
 
@@ -26,8 +27,8 @@ class InvoiceOutputSerializer(serializers.Serializer):
     lead_id = serializers.IntegerField()
     lead_name = serializers.CharField(source="lead.name")
     student_id = serializers.SerializerMethodField()
-    status = serializers.CharField()
-    currency = serializers.CharField()
+    status = serializers.ChoiceField(choices=InvoiceStatus.choices)
+    currency = serializers.ChoiceField(choices=Currency.choices)
     subtotal = MoneyField()
     discount = MoneyField()
     total_amount = MoneyField()
@@ -39,7 +40,7 @@ class InvoiceOutputSerializer(serializers.Serializer):
     notes = serializers.CharField()
     cancel_reason = serializers.CharField()
     items = ItemOutputSerializer(many=True, source="items.all")
-    sent_at = serializers.DateTimeField()
+    sent_at = serializers.DateTimeField(allow_null=True)
     created_at = serializers.DateTimeField()
 
     def get_student_id(self, invoice: Any) -> str | None:

@@ -9,8 +9,9 @@ from django.utils import timezone
 
 from audit.models import Action, Severity
 from audit.services import audit_record, audit_record_independent
-from core.errors import ApplicationError, ConflictError
-from core.money import money_str
+from core.errors import ApplicationError, ConflictError, invalid_field
+from core.money import MAX_AMOUNT, money_str
+from core.text import camel
 from invoices import mailer, pdf
 from invoices.models import OPEN_STATUSES, Invoice, InvoiceCounter, InvoiceItem, InvoiceStatus
 from invoices.numbering import draw_next_number, invoice_number
@@ -20,25 +21,25 @@ DEFAULT_DUE_DAYS = 7
 MAX_ITEMS = 20
 
 
-def _invalid(field: str, message: str) -> ApplicationError:
-    return ApplicationError(
-        "Some fields are not valid.", code="validation_error", details={field: [message]}
-    )
-
-
 def _totals(
     items: list[dict[str, Any]], discount: Decimal, payable_now: Decimal | None
 ) -> tuple[Decimal, Decimal, Decimal]:
     if not 1 <= len(items) <= MAX_ITEMS:
-        raise _invalid("items", f"Add between 1 and {MAX_ITEMS} items.")
+        raise invalid_field("items", f"Add between 1 and {MAX_ITEMS} items.")
     subtotal = sum((item["amount"] for item in items), Decimal("0.00"))
+    # Each item is capped by the money parser; the invoice as a whole must be too, or twenty
+    # items of 999,999 make an amount no payment could ever be entered for.
+    if subtotal > MAX_AMOUNT:
+        raise invalid_field("items", "The items add up to more than 1,000,000.")
     total = subtotal - discount
     if total <= 0:
-        raise _invalid("discount", "The discount must be smaller than the sum of the items.")
+        raise invalid_field("discount", "The discount must be smaller than the sum of the items.")
     if payable_now is None:
         payable_now = total
     if not Decimal("0") < payable_now <= total:
-        raise _invalid("payableNow", f"Payable now must be more than 0 and at most {total:.2f}.")
+        raise invalid_field(
+            "payableNow", f"Payable now must be more than 0 and at most {total:.2f}."
+        )
     return subtotal, total, payable_now
 
 
@@ -98,7 +99,7 @@ def invoice_generate(
     issue_date = timezone.localdate()
     due_date = due_date or issue_date + datetime.timedelta(days=DEFAULT_DUE_DAYS)
     if due_date < issue_date:
-        raise _invalid("dueDate", "The due date cannot be before the issue date.")
+        raise invalid_field("dueDate", "The due date cannot be before the issue date.")
     try:
         return _generate(
             lead_id=lead.pk,
@@ -238,12 +239,12 @@ def invoice_update(*, invoice: Invoice, actor: Any, **changes: Any) -> Invoice:
             "notes": changes.get("notes", invoice.notes),
         }
         if new_values["due_date"] < invoice.issue_date:
-            raise _invalid("dueDate", "The due date cannot be before the issue date.")
+            raise invalid_field("dueDate", "The due date cannot be before the issue date.")
         diff: dict[str, Any] = {}
         for field, after in new_values.items():
             before = getattr(invoice, field)
             if before != after:
-                diff[_camel(field)] = {"before": _plain(before), "after": _plain(after)}
+                diff[camel(field)] = {"before": _plain(before), "after": _plain(after)}
                 setattr(invoice, field, after)
         if "items" in changes and _items_snapshot(old_items) != _items_snapshot(items):
             diff["items"] = {"before": _items_snapshot(old_items), "after": _items_snapshot(items)}
@@ -268,11 +269,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, datetime.date):
         return value.isoformat()
     return value
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.capitalize() for part in rest)
 
 
 def invoice_cancel(*, invoice: Invoice, reason: str, actor: Any) -> Invoice:

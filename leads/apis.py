@@ -2,8 +2,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -11,18 +15,26 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsMoneyStaff
-from core.money import MoneyJSONParser
-from core.pagination import KeysetPagination, bad_parameter, search_param
+from core.errors import invalid_parameter
+from core.fields import StrictCharField, StrictDateField, StrictEmailField
+from core.pagination import (
+    LIST_PARAMETERS,
+    SEARCH_PARAMETER_SCHEMA,
+    KeysetPagination,
+    page_serializer,
+    query_param,
+    search_param,
+)
 from leads import selectors, services
 from leads.fields import LevelField
-from leads.models import LeadQuality, LeadSource, LeadStatus
+from leads.models import LeadQuality, LeadSource, LeadStatus, Level
 from leads.validators import normalize_phone
 
 # CONVERTED is reached only through pay-and-convert.
 EDITABLE_STATUSES = [s for s in LeadStatus.values if s != LeadStatus.CONVERTED]
 
 
-class PhoneField(serializers.CharField):
+class PhoneField(StrictCharField):
     """A phone number as a JSON string, stored in E.164 (see leads.validators)."""
 
     def to_internal_value(self, data: Any) -> str:
@@ -48,16 +60,16 @@ PHONE_HELP = (
 
 
 class LeadInputSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=150)
+    name = StrictCharField(max_length=150)
     whatsapp = PhoneField(max_length=40, help_text=PHONE_HELP)
-    email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
+    email = StrictEmailField(required=False, allow_blank=True, max_length=254)
     phone = PhoneField(required=False, allow_blank=True, max_length=40, help_text=PHONE_HELP)
-    source = serializers.ChoiceField(choices=LeadSource.values)
+    source = serializers.ChoiceField(choices=LeadSource.choices)
     status = serializers.ChoiceField(choices=EDITABLE_STATUSES, required=False)
-    quality = serializers.ChoiceField(choices=LeadQuality.values, required=False, allow_blank=True)
+    quality = serializers.ChoiceField(choices=LeadQuality.choices, required=False, allow_blank=True)
     interested_level = LevelField()
-    notes = serializers.CharField(required=False, allow_blank=True, max_length=5000)
-    follow_up_date = serializers.DateField(required=False, allow_null=True)
+    notes = StrictCharField(required=False, allow_blank=True, max_length=5000)
+    follow_up_date = StrictDateField(required=False, allow_null=True)
 
 
 class WhatsappHolderSerializer(serializers.Serializer):
@@ -72,14 +84,14 @@ class LeadOutputSerializer(serializers.Serializer):
     whatsapp = serializers.CharField(help_text="E.164, such as +919847012345")
     email = serializers.CharField()
     phone = serializers.CharField()
-    source = serializers.CharField()
-    status = serializers.CharField()
-    quality = serializers.CharField()
-    interested_level = serializers.CharField()
+    source = serializers.ChoiceField(choices=LeadSource.choices)
+    status = serializers.ChoiceField(choices=LeadStatus.choices)
+    quality = serializers.ChoiceField(choices=LeadQuality.choices, allow_blank=True)
+    interested_level = serializers.ChoiceField(choices=Level.choices, allow_blank=True)
     notes = serializers.CharField()
-    follow_up_date = serializers.DateField()
+    follow_up_date = serializers.DateField(allow_null=True)
     converted = serializers.BooleanField()
-    converted_at = serializers.DateTimeField()
+    converted_at = serializers.DateTimeField(allow_null=True)
     student_id = serializers.SerializerMethodField()
     whatsapp_belongs_to = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
@@ -103,9 +115,11 @@ class LeadOutputSerializer(serializers.Serializer):
         return WhatsappHolderSerializer(holder).data if holder else None
 
 
+CONVERTED_LEAD = OpenApiResponse(description="lead_converted: a student now; it cannot change.")
+
+
 class _LeadApi(APIView):
     permission_classes = [IsAuthenticated, IsMoneyStaff]
-    parser_classes = [MoneyJSONParser]
 
 
 class LeadCollectionApi(_LeadApi):
@@ -113,24 +127,26 @@ class LeadCollectionApi(_LeadApi):
 
     @extend_schema(
         tags=["leads"],
+        operation_id="leads_list",
         parameters=[
             OpenApiParameter("status", str, enum=LeadStatus.values),
-            OpenApiParameter("q", str, description="name, e-mail, WhatsApp or phone contains"),
+            OpenApiParameter(
+                "q", SEARCH_PARAMETER_SCHEMA, description="name, e-mail, WhatsApp or phone contains"
+            ),
             OpenApiParameter("converted", bool),
-            OpenApiParameter("limit", int, description="1-200, default 50"),
-            OpenApiParameter("cursor", str, description="from the previous page's `next`"),
+            *LIST_PARAMETERS,
         ],
-        responses={200: LeadOutputSerializer(many=True)},
+        responses={200: page_serializer(LeadOutputSerializer)},
     )
     def get(self, request: Request) -> Response:
         params = request.query_params
-        lead_status = params.get("status", "")
+        lead_status = query_param(params, "status") or ""
         if lead_status and lead_status not in LeadStatus.values:
-            raise bad_parameter("status", f"Use one of {', '.join(LeadStatus.values)}.")
-        converted_raw = params.get("converted", "")
-        converted = {"true": True, "false": False, "": None}.get(converted_raw.lower())
-        if converted_raw and converted is None:
-            raise bad_parameter("converted", "Use true or false.")
+            raise invalid_parameter("status", f"Use one of {', '.join(LeadStatus.values)}.")
+        converted_raw = query_param(params, "converted")
+        converted = {"true": True, "false": False, None: None}.get(converted_raw)
+        if converted_raw is not None and converted is None:
+            raise invalid_parameter("converted", "Use true or false.")
         page = KeysetPagination(request)
         leads = page.paginate(
             selectors.lead_list(status=lead_status, q=search_param(params), converted=converted)
@@ -157,7 +173,9 @@ class LeadDetailApi(_LeadApi):
         return Response(LeadOutputSerializer(selectors.lead_get(lead_id)).data)
 
     @extend_schema(
-        tags=["leads"], request=LeadInputSerializer, responses={200: LeadOutputSerializer}
+        tags=["leads"],
+        request=LeadInputSerializer,
+        responses={200: LeadOutputSerializer, 409: CONVERTED_LEAD},
     )
     def patch(self, request: Request, lead_id: int) -> Response:
         lead = selectors.lead_get(lead_id)
@@ -166,7 +184,15 @@ class LeadDetailApi(_LeadApi):
         lead = services.lead_update(lead=lead, actor=request.user, **serializer.validated_data)
         return Response(LeadOutputSerializer(selectors.lead_get(lead.pk)).data)
 
-    @extend_schema(tags=["leads"], responses={204: OpenApiTypes.NONE})
+    @extend_schema(
+        tags=["leads"],
+        responses={
+            204: OpenApiResponse(description="Deleted."),
+            409: OpenApiResponse(
+                description="lead_converted, or lead_has_invoices (cancel them instead)."
+            ),
+        },
+    )
     def delete(self, request: Request, lead_id: int) -> Response:
         services.lead_delete(lead=selectors.lead_get(lead_id), actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

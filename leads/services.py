@@ -8,6 +8,7 @@ from django.db import transaction
 from audit.models import Action
 from audit.services import audit_record
 from core.errors import ConflictError
+from core.text import camel
 from leads.models import Lead
 
 EDITABLE_FIELDS = (
@@ -47,11 +48,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.capitalize() for part in rest)
-
-
 def _lock_open_lead(lead_id: int) -> Lead:
     lead = Lead.objects.select_for_update().get(pk=lead_id)
     if lead.converted:
@@ -75,7 +71,7 @@ def lead_update(*, lead: Lead, actor: Any, **changes: Any) -> Lead:
         for field, after in changes.items():
             before = getattr(lead, field)
             if before != after:
-                diff[_camel(field)] = {"before": _plain(before), "after": _plain(after)}
+                diff[camel(field)] = {"before": _plain(before), "after": _plain(after)}
                 setattr(lead, field, after)
         if diff:
             lead.save()

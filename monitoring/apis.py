@@ -13,8 +13,12 @@ from typing import Any
 
 from django.db import DatabaseError
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from rest_framework import exceptions, serializers
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny
@@ -26,7 +30,14 @@ from accounts.auth import BearerTokenAuthentication
 from accounts.permissions import IsFounder, is_founder
 from audit.models import Severity
 from audit.selectors import audit_log_page, audit_log_stats
-from core.errors import ApplicationError
+from core.errors import QUERY_VALIDATION_MESSAGE, validation_details, validation_error
+from core.fields import (
+    MAX_ID,
+    StrictCharField,
+    StrictIntegerField,
+    StrictRegexField,
+    TimestampField,
+)
 from monitoring.checks import check_readiness, collect_health, is_health_token
 
 
@@ -53,10 +64,31 @@ class _ProbeApi(APIView):
         return response
 
 
+class ProbeSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["healthy", "unhealthy"])
+    timestamp = serializers.DateTimeField()
+
+
+class HealthSerializer(serializers.Serializer):
+    """The summary for everyone; founders and the health token also get the rest."""
+
+    status = serializers.ChoiceField(choices=["healthy", "degraded", "unhealthy"])
+    timestamp = serializers.DateTimeField()
+    response_time = serializers.CharField(required=False, help_text='e.g. "45ms"')
+    checks = serializers.DictField(
+        child=serializers.DictField(), required=False, help_text="check name → its report"
+    )
+    version = serializers.CharField(required=False)
+    environment = serializers.CharField(required=False)
+
+
+_UNHEALTHY = "unhealthy (with Retry-After: 30)"
+
+
 class LivezApi(_ProbeApi):
     """The process answers. Touches neither the database nor Redis."""
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT}, tags=["system"])
+    @extend_schema(responses={200: ProbeSerializer}, tags=["system"])
     def get(self, request: Request) -> Response:
         return Response({"status": "healthy", "timestamp": timezone.now().isoformat()})
 
@@ -64,7 +96,13 @@ class LivezApi(_ProbeApi):
 class ReadyzApi(_ProbeApi):
     """The database answers within 1 s: send traffic here."""
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT}, tags=["system"])
+    @extend_schema(
+        responses={
+            200: ProbeSerializer,
+            503: OpenApiResponse(response=ProbeSerializer, description=_UNHEALTHY),
+        },
+        tags=["system"],
+    )
     def get(self, request: Request) -> Response:
         ready = check_readiness()
         return Response(
@@ -81,7 +119,13 @@ class HealthApi(_ProbeApi):
 
     authentication_classes = [_SessionIfAvailable]
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT}, tags=["system"])
+    @extend_schema(
+        responses={
+            200: HealthSerializer,
+            503: OpenApiResponse(response=HealthSerializer, description=_UNHEALTHY),
+        },
+        tags=["system"],
+    )
     def get(self, request: Request) -> Response:
         body, status_code = collect_health(detailed=_may_see_details(request))
         return Response(body, status=status_code)
@@ -103,15 +147,9 @@ def _may_see_details(request: Request) -> bool:
     return is_founder(request.user)
 
 
-class SinceField(serializers.DateTimeField):
-    # DRF's DateTimeField raises OverflowError (a 500) for naive datetimes at the edge of the
-    # calendar, such as 0001-01-01T00:00:00, when it makes them aware in the school's zone.
-    def to_internal_value(self, value):
-        try:
-            return super().to_internal_value(value)
-        except OverflowError:
-            self.fail("invalid", format="YYYY-MM-DDThh:mm[:ss][+HH:MM]")
-
+ACTION_PATTERN = r"^[A-Z][A-Z0-9_]{0,63}$"
+ENTITY_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"\S"}
+TIMESTAMP_SCHEMA = {"type": "string", "format": "date-time", "maxLength": 40}
 
 # Query parameters arrive in camelCase; the serializer works in snake_case like every other.
 _PARAMS = {
@@ -128,91 +166,135 @@ _PARAMS = {
 }
 
 
+class AuditLogEntrySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    action = serializers.CharField()
+    severity = serializers.ChoiceField(choices=Severity.choices)
+    description = serializers.CharField()
+    user_id = serializers.IntegerField(allow_null=True)
+    user_email = serializers.CharField()
+    user_name = serializers.CharField()
+    ip_address = serializers.CharField(allow_null=True)
+    user_agent = serializers.CharField()
+    entity_type = serializers.CharField()
+    entity_id = serializers.CharField()
+    metadata = serializers.JSONField()
+    request_path = serializers.CharField()
+    request_method = serializers.CharField()
+    request_id = serializers.CharField()
+    error_message = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class AuditLogPageSerializer(serializers.Serializer):
+    logs = AuditLogEntrySerializer(many=True, help_text="Newest first.")
+    next_cursor = serializers.IntegerField(
+        allow_null=True, help_text="Pass back as `after` to get only newer entries."
+    )
+
+
+class AuditLogStatsSerializer(serializers.Serializer):
+    class TopActionSerializer(serializers.Serializer):
+        action = serializers.CharField()
+        count = serializers.IntegerField()
+
+    class HourSerializer(serializers.Serializer):
+        hour = serializers.DateTimeField()
+        total = serializers.IntegerField()
+        errors = serializers.IntegerField()
+
+    total_logs = serializers.IntegerField()
+    info_count = serializers.IntegerField()
+    warning_count = serializers.IntegerField()
+    error_count = serializers.IntegerField()
+    critical_count = serializers.IntegerField()
+    top_actions = TopActionSerializer(many=True)
+    hourly = HourSerializer(many=True)
+
+
+class AuditLogStatsAnswerSerializer(serializers.Serializer):
+    stats = AuditLogStatsSerializer(help_text="The last 24 hours.")
+
+
 class AuditLogListApi(APIView):
     permission_classes = [IsFounder]
 
     class InputSerializer(serializers.Serializer):
         type = serializers.ChoiceField(choices=["all", "errors", "stats"], default="all")
-        limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
-        after = serializers.IntegerField(min_value=0, required=False)
-        before = serializers.IntegerField(min_value=1, required=False)
+        limit = StrictIntegerField(min_value=1, max_value=200, default=50)
+        after = StrictIntegerField(min_value=0, required=False)
+        before = StrictIntegerField(min_value=1, required=False)
         severity = serializers.ChoiceField(choices=Severity.values, required=False)
-        action = serializers.RegexField(r"^[A-Z][A-Z0-9_]{0,63}$", required=False)
-        entity_type = serializers.CharField(max_length=64, required=False)
-        entity_id = serializers.CharField(max_length=64, required=False)
-        user_id = serializers.IntegerField(min_value=1, required=False)
+        action = StrictRegexField(ACTION_PATTERN, required=False)
+        entity_type = StrictCharField(max_length=64, required=False)
+        entity_id = StrictCharField(max_length=64, required=False)
+        user_id = StrictIntegerField(min_value=1, required=False)
         # Without an offset, the school's time zone (TIME_ZONE) is meant.
-        since = SinceField(required=False)
+        since = TimestampField(required=False)
 
-    class EntrySerializer(serializers.Serializer):
-        id = serializers.IntegerField()
-        action = serializers.CharField()
-        severity = serializers.CharField()
-        description = serializers.CharField()
-        user_id = serializers.IntegerField(allow_null=True)
-        user_email = serializers.CharField()
-        user_name = serializers.CharField()
-        ip_address = serializers.CharField(allow_null=True)
-        user_agent = serializers.CharField()
-        entity_type = serializers.CharField()
-        entity_id = serializers.CharField()
-        metadata = serializers.JSONField()
-        request_path = serializers.CharField()
-        request_method = serializers.CharField()
-        request_id = serializers.CharField()
-        error_message = serializers.CharField()
-        created_at = serializers.DateTimeField()
-
-    class LogsOutputSerializer(serializers.Serializer):
-        logs = serializers.ListField(child=serializers.DictField())
-        next_cursor = serializers.IntegerField(allow_null=True)
-
-    class StatsSerializer(serializers.Serializer):
-        class TopActionSerializer(serializers.Serializer):
-            action = serializers.CharField()
-            count = serializers.IntegerField()
-
-        class HourSerializer(serializers.Serializer):
-            hour = serializers.DateTimeField()
-            total = serializers.IntegerField()
-            errors = serializers.IntegerField()
-
-        total_logs = serializers.IntegerField()
-        info_count = serializers.IntegerField()
-        warning_count = serializers.IntegerField()
-        error_count = serializers.IntegerField()
-        critical_count = serializers.IntegerField()
-        top_actions = TopActionSerializer(many=True)
-        hourly = HourSerializer(many=True)
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            errors = {}
+            # Ids are unique only within a type: "entity 7" alone names a lead, an invoice...
+            if "entity_id" in attrs and "entity_type" not in attrs:
+                errors["entity_id"] = ["Give entityType together with entityId."]
+            if "after" in attrs and "before" in attrs:
+                errors["before"] = [
+                    "Use after (to poll for newer entries) or before (to page back), not both."
+                ]
+            if errors:
+                raise serializers.ValidationError(errors)
+            return attrs
 
     @extend_schema(
         tags=["system"],
         parameters=[
             OpenApiParameter("type", str, enum=["all", "errors", "stats"]),
-            OpenApiParameter("limit", int, description="1-200, default 50"),
-            OpenApiParameter("after", int, description="Only entries with a higher id (polling)."),
-            OpenApiParameter("before", int, description="Only entries with a lower id (history)."),
+            OpenApiParameter(
+                "limit", {"type": "integer", "minimum": 1, "maximum": 200}, description="default 50"
+            ),
+            OpenApiParameter(
+                "after",
+                {"type": "integer", "minimum": 0, "maximum": MAX_ID},
+                description="Only entries with a higher id (polling); not with `before`.",
+            ),
+            OpenApiParameter(
+                "before",
+                {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+                description="Only entries with a lower id (history); not with `after`.",
+            ),
             OpenApiParameter("severity", str, enum=Severity.values),
-            OpenApiParameter("action", str),
-            OpenApiParameter("entityType", str),
-            OpenApiParameter("entityId", str),
-            OpenApiParameter("userId", int),
-            OpenApiParameter("since", OpenApiTypes.DATETIME),
+            OpenApiParameter("action", {"type": "string", "pattern": ACTION_PATTERN}),
+            OpenApiParameter("entityType", ENTITY_SCHEMA),
+            OpenApiParameter("entityId", ENTITY_SCHEMA, description="Only with `entityType`."),
+            OpenApiParameter("userId", {"type": "integer", "minimum": 1, "maximum": MAX_ID}),
+            OpenApiParameter(
+                "since",
+                TIMESTAMP_SCHEMA,
+                description="ISO 8601; without an offset the school's time zone.",
+            ),
         ],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="AuditLogAnswer",
+                serializers=[AuditLogPageSerializer, AuditLogStatsAnswerSerializer],
+                resource_type_field_name=None,
+            )
+        },
     )
     def get(self, request: Request) -> Response:
-        params = _query_params(request)
-        data = self.InputSerializer(data=params)
-        data.is_valid(raise_exception=True)
+        data = self.InputSerializer(data=_query_params(request))
+        if not data.is_valid():
+            raise validation_error(
+                validation_details(data.errors), message=QUERY_VALIDATION_MESSAGE
+            )
         args = dict(data.validated_data)
         kind = args.pop("type")
         if kind == "stats":
-            return Response({"stats": self.StatsSerializer(audit_log_stats()).data})
+            return Response({"stats": AuditLogStatsSerializer(audit_log_stats()).data})
         page = audit_log_page(errors_only=kind == "errors", **args)
         return Response(
             {
-                "logs": self.EntrySerializer(page.logs, many=True).data,
+                "logs": AuditLogEntrySerializer(page.logs, many=True).data,
                 "next_cursor": page.next_cursor,
             }
         )
@@ -231,7 +313,5 @@ def _query_params(request: Request) -> dict[str, str]:
         else:
             params[_PARAMS[key]] = values[0]
     if errors:
-        raise ApplicationError(
-            "Some query parameters are not valid.", code="validation_error", details=errors
-        )
+        raise validation_error(errors, message=QUERY_VALIDATION_MESSAGE)
     return params

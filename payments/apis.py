@@ -3,8 +3,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+)
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -12,9 +16,17 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsMoneyStaff
-from core.errors import ApplicationError
-from core.money import MoneyField, MoneyJSONParser
-from core.pagination import KeysetPagination, bad_parameter, search_param
+from core.errors import ApplicationError, invalid_field, invalid_parameter
+from core.fields import StrictCharField, StrictIntegerField, StrictRegexField
+from core.money import MoneyField
+from core.pagination import (
+    LIST_PARAMETERS,
+    SEARCH_PARAMETER_SCHEMA,
+    KeysetPagination,
+    page_serializer,
+    query_param,
+    search_param,
+)
 from invoices.selectors import invoice_get
 from payments import selectors, services
 from payments.idempotency import KEY_PATTERN, Replay
@@ -24,12 +36,21 @@ from payments.responses import MoneyResultSerializer, StudentOutputSerializer
 IDEMPOTENCY_KEY_RE = re.compile(rf"^{KEY_PATTERN}$")
 
 
+KEY_MESSAGE = "Use 8 to 128 letters, digits, dots, colons, hyphens or underscores."
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
-    OpenApiTypes.STR,
+    {"type": "string", "pattern": f"^{KEY_PATTERN}$"},
     location=OpenApiParameter.HEADER,
     required=False,
-    description="instead of idempotencyKey in the body",
+    description="Instead of idempotencyKey in the body (one of the two is needed; if both are "
+    "sent they must be equal).",
+)
+PAYMENT_CONFLICTS = OpenApiResponse(
+    description="already_converted, invoice_not_payable, not_converted, batch_full, "
+    "whatsapp_in_use, or request_in_flight (the same key is being processed right now)."
+)
+KEY_REUSED = OpenApiResponse(
+    description="idempotency_key_reused: this key was used with another payload or invoice."
 )
 
 
@@ -41,14 +62,12 @@ def idempotency_key_from(request: Request, body_key: str) -> str:
     if not key:
         raise _key_error("Send an idempotency key (for example a UUID) with every payment.")
     if not IDEMPOTENCY_KEY_RE.fullmatch(key):
-        raise _key_error("Use 8 to 128 letters, digits, dots, colons, hyphens or underscores.")
+        raise _key_error(KEY_MESSAGE)
     return key
 
 
 def _key_error(message: str) -> ApplicationError:
-    return ApplicationError(
-        "Some fields are not valid.", code="validation_error", details={"idempotencyKey": [message]}
-    )
+    return invalid_field("idempotencyKey", message)
 
 
 def _respond(outcome: services.MoneyResult | Replay) -> Response:
@@ -61,20 +80,24 @@ def _respond(outcome: services.MoneyResult | Replay) -> Response:
 
 class _MoneyApi(APIView):
     permission_classes = [IsAuthenticated, IsMoneyStaff]
-    parser_classes = [MoneyJSONParser]
 
 
 class _PaymentInput(serializers.Serializer):
     """What every payment carries; each operation adds its amount field."""
 
     method = serializers.ChoiceField(
-        choices=PaymentMethod.values, default=PaymentMethod.BANK_TRANSFER
+        choices=PaymentMethod.choices, default=PaymentMethod.BANK_TRANSFER
     )
-    transaction_id = serializers.CharField(
-        max_length=100, required=False, allow_blank=True, default=""
-    )
-    idempotency_key = serializers.CharField(
-        max_length=200, required=False, allow_blank=True, default=""
+    transaction_id = StrictCharField(max_length=100, required=False, allow_blank=True, default="")
+    # Blank when the key comes in the Idempotency-Key header instead.
+    idempotency_key = StrictRegexField(
+        rf"^{KEY_PATTERN}$",
+        max_length=128,
+        required=False,
+        allow_blank=True,
+        default="",
+        trim_whitespace=False,
+        error_messages={"invalid": KEY_MESSAGE},
     )
 
 
@@ -92,15 +115,13 @@ class PayAndConvertApi(_MoneyApi):
     @extend_schema_serializer(component_name="PayAndConvertInput")
     class InputSerializer(_PaymentInput):
         paid_amount = MoneyField()
-        batch_id = serializers.IntegerField(
-            required=False, allow_null=True, min_value=1, default=None
-        )
+        batch_id = StrictIntegerField(required=False, allow_null=True, min_value=1, default=None)
 
     @extend_schema(
         tags=["payments"],
         request=InputSerializer,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={201: MoneyResultSerializer},
+        responses={201: MoneyResultSerializer, 409: PAYMENT_CONFLICTS, 422: KEY_REUSED},
     )
     def post(self, request: Request, invoice_id: int) -> Response:
         invoice = invoice_get(invoice_id)
@@ -126,7 +147,7 @@ class PaymentRecordApi(_MoneyApi):
         tags=["payments"],
         request=InputSerializer,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={201: MoneyResultSerializer},
+        responses={201: MoneyResultSerializer, 409: PAYMENT_CONFLICTS, 422: KEY_REUSED},
     )
     def post(self, request: Request, invoice_id: int) -> Response:
         invoice = invoice_get(invoice_id)
@@ -145,18 +166,22 @@ class PaymentRecordApi(_MoneyApi):
 class StudentListApi(_MoneyApi):
     @extend_schema(
         tags=["students"],
+        operation_id="students_list",
         parameters=[
-            OpenApiParameter("q", str, description="name, student code or WhatsApp contains"),
+            OpenApiParameter(
+                "q", SEARCH_PARAMETER_SCHEMA, description="name, student code or WhatsApp contains"
+            ),
             OpenApiParameter("paymentStatus", str, enum=PaymentStatus.values),
-            OpenApiParameter("limit", int, description="1-200, default 50"),
-            OpenApiParameter("cursor", str, description="from the previous page's `next`"),
+            *LIST_PARAMETERS,
         ],
-        responses={200: StudentOutputSerializer(many=True)},
+        responses={200: page_serializer(StudentOutputSerializer)},
     )
     def get(self, request: Request) -> Response:
-        payment_status = request.query_params.get("paymentStatus", "")
+        payment_status = query_param(request.query_params, "paymentStatus") or ""
         if payment_status and payment_status not in PaymentStatus.values:
-            raise bad_parameter("paymentStatus", f"Use one of {', '.join(PaymentStatus.values)}.")
+            raise invalid_parameter(
+                "paymentStatus", f"Use one of {', '.join(PaymentStatus.values)}."
+            )
         page = KeysetPagination(request)
         students = page.paginate(
             selectors.student_list(

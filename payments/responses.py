@@ -11,9 +11,10 @@ from typing import Any
 from rest_framework import serializers
 
 from core.money import MoneyField
-from invoices.models import Invoice
+from invoices.models import Currency, Invoice, InvoiceStatus
 from invoices.responses import InvoiceOutputSerializer, invoice_body
-from payments.models import Payment, Student
+from leads.models import Level
+from payments.models import Payment, PaymentMethod, PaymentStatus, Student
 
 
 class StudentOutputSerializer(serializers.Serializer):
@@ -22,13 +23,13 @@ class StudentOutputSerializer(serializers.Serializer):
     name = serializers.CharField()
     email = serializers.CharField()
     whatsapp = serializers.CharField(help_text="E.164, such as +919847012345")
-    level = serializers.CharField()
-    batch = serializers.CharField(source="batch.code", default=None)
-    currency = serializers.CharField()
+    level = serializers.ChoiceField(choices=Level.choices, allow_blank=True)
+    batch = serializers.CharField(source="batch.code", default=None, allow_null=True)
+    currency = serializers.ChoiceField(choices=Currency.choices)
     total_amount = MoneyField()
     total_paid = MoneyField()
     balance = MoneyField()
-    payment_status = serializers.CharField()
+    payment_status = serializers.ChoiceField(choices=PaymentStatus.choices)
     lead_id = serializers.IntegerField()
     created_at = serializers.DateTimeField()
 
@@ -36,8 +37,8 @@ class StudentOutputSerializer(serializers.Serializer):
 class PaymentOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     amount = MoneyField()
-    currency = serializers.CharField()
-    method = serializers.CharField()
+    currency = serializers.ChoiceField(choices=Currency.choices)
+    method = serializers.ChoiceField(choices=PaymentMethod.choices)
     transaction_id = serializers.CharField()
     status = serializers.CharField()
     invoice_id = serializers.IntegerField()
@@ -53,7 +54,7 @@ class MoneyResultSerializer(serializers.Serializer):
     student = StudentOutputSerializer()
     payment = PaymentOutputSerializer()
     invoice = InvoiceOutputSerializer()
-    invoice_status = serializers.CharField()
+    invoice_status = serializers.ChoiceField(choices=InvoiceStatus.choices)
 
 
 def money_result_body(*, invoice: Invoice, student: Student, payment: Payment) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from audit.models import Action, Severity
 from audit.services import audit_record, audit_record_independent, audit_record_many
-from core.errors import ApplicationError, ConflictError
+from core.errors import ApplicationError, ConflictError, invalid_field
 from core.money import money_str
 from invoices.models import OPEN_STATUSES, Invoice, InvoiceStatus
 from invoices.numbering import draw_next_number, student_code
@@ -260,11 +260,7 @@ def _convert(
     if batch_id is not None:
         batch = Batch.objects.select_for_update().filter(pk=batch_id).first()
         if batch is None:
-            raise ApplicationError(
-                "Some fields are not valid.",
-                code="validation_error",
-                details={"batchId": ["There is no batch with this id."]},
-            )
+            raise invalid_field("batchId", "There is no batch with this id.")
         if batch.students.count() >= batch.seats:
             raise ConflictError(f"Batch {batch.code} is full.", code="batch_full")
 

@@ -86,7 +86,7 @@ def payment_create(request: HttpRequest, invoice_id: int) -> HttpResponse:
 def student_list(request: HttpRequest) -> HttpResponse:
     try:
         page = KeysetPagination(request)
-        q = search_param(request.GET)
+        q = search_param(request.GET, empty_ok=True)
     except ApplicationError:
         return redirect("payments:students")
     students = page.paginate(selectors.student_list(q=q))

@@ -10,10 +10,12 @@ handler500).
 
 from __future__ import annotations
 
+import math
 import sys
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.template import loader
 from django.views import defaults
@@ -25,8 +27,9 @@ from audit.context import current_context
 from audit.models import Action, Severity
 from audit.services import audit_record_independent, is_audited
 from core.database import database_unavailable, unavailable_reason
-from core.errors import ApplicationError
+from core.errors import ApplicationError, validation_details, validation_error
 
+RATE_LIMITED_MESSAGE = "Too many requests; try again in a moment."
 INTERNAL_ERROR_MESSAGE = (
     "Something went wrong on our side. It has been recorded; quote the request id."
 )
@@ -41,6 +44,15 @@ RETRY_AFTER_SECONDS = 5
 
 def error_body(message: str, code: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"error": message, "code": code, "details": details or {}}
+
+
+def payload_too_large_body() -> dict[str, Any]:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return error_body(
+        f"The request body is larger than {limit} bytes.",
+        "payload_too_large",
+        {"maxBytes": limit},
+    )
 
 
 _DRF_MESSAGES = {
@@ -64,23 +76,28 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
 
+    if isinstance(exc, exceptions.ValidationError):
+        exc = validation_error(validation_details(exc.detail))
+
     if isinstance(exc, ApplicationError):
         set_rollback()
         return Response(error_body(exc.message, exc.code, exc.details), status=exc.status_code)
 
-    if isinstance(exc, exceptions.ValidationError):
-        set_rollback()
-        details = _validation_details(exc.detail)
+    if isinstance(exc, exceptions.ParseError):
+        # The parser's own sentence where it has one ("nested too deeply"), else the general one.
+        specific = str(exc.detail) != str(exc.default_detail)
         return Response(
-            error_body("Some fields are not valid.", "validation_error", details),
+            error_body(
+                str(exc.detail) if specific else "The request body is not valid JSON.",
+                "malformed_json",
+            ),
             status=status.HTTP_400_BAD_REQUEST,
         )
 
-    if isinstance(exc, exceptions.ParseError):
-        return Response(
-            error_body("The request body is not valid JSON.", "malformed_json"),
-            status=status.HTTP_400_BAD_REQUEST,
-        )
+    if isinstance(exc, RequestDataTooBig):
+        # Django refuses to read a body over DATA_UPLOAD_MAX_MEMORY_SIZE; the API middleware
+        # answers most of these before the view, this is for a body that grew past its length.
+        return Response(payload_too_large_body(), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
 
     if isinstance(exc, exceptions.APIException):
         set_rollback()
@@ -90,8 +107,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         headers = {}
         if getattr(exc, "auth_header", None):
             headers["WWW-Authenticate"] = exc.auth_header
-        if getattr(exc, "wait", None):
-            headers["Retry-After"] = str(int(exc.wait))
+        if isinstance(exc, exceptions.Throttled):
+            # Whole seconds, rounded up: "0" would invite the client straight back.
+            headers["Retry-After"] = str(max(1, math.ceil(exc.wait or 1)))
+            message = RATE_LIMITED_MESSAGE
         return Response(
             error_body(message or str(exc.detail), code),
             status=exc.status_code,
@@ -174,28 +193,3 @@ def server_error(request: HttpRequest) -> HttpResponse:
         response = HttpResponse(page, status=503)
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
-
-
-def _validation_details(detail: Any, prefix: str = "") -> dict[str, list[str]]:
-    """Flatten DRF's nested errors into {"field": [...], "items.0.amount": [...]}."""
-    out: dict[str, list[str]] = {}
-    if isinstance(detail, dict):
-        for key, value in detail.items():
-            name = "non_field_errors" if key == "non_field_errors" else _camel(str(key))
-            path = f"{prefix}.{name}" if prefix else name
-            out.update(_validation_details(value, path))
-    elif isinstance(detail, list):
-        if all(not isinstance(item, (dict, list)) for item in detail):
-            out[prefix or "non_field_errors"] = [str(item) for item in detail]
-        else:
-            for i, item in enumerate(detail):
-                if item:
-                    out.update(_validation_details(item, f"{prefix}.{i}" if prefix else str(i)))
-    else:
-        out[prefix or "non_field_errors"] = [str(detail)]
-    return out
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)

@@ -61,6 +61,10 @@ MIDDLEWARE = [
     # Next, so that every response (an HTTPS redirect included) carries X-Request-ID.
     "audit.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads a body or the database: a flood or an oversized API request is
+    # answered 429 or 413 at once.
+    "planbeta.middleware.ApiRateLimitMiddleware",
+    "planbeta.middleware.ApiBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -228,13 +232,32 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["djangorestframework_camel_case.render.CamelCaseJSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["djangorestframework_camel_case.parser.CamelCaseJSONParser"],
+    # Every body goes through one parser: UTF-8 only, bounded depth, money kept as written.
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.ApiJSONParser"],
     "EXCEPTION_HANDLER": "planbeta.errors.api_exception_handler",
     "JSON_UNDERSCOREIZE": {"no_underscore_before_number": True, "ignore_fields": ("metadata",)},
     "COERCE_DECIMAL_TO_STRING": True,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.throttling.TokenRateThrottle"],
+    # No OPTIONS answers describing each endpoint: the schema does that, for staff only.
+    "DEFAULT_METADATA_CLASS": None,
 }
+
+
+def _rate(name: str, default: str) -> str:
+    """A DRF rate such as "120/min" ("" turns the limit off), checked at startup."""
+    value = env(name, default=default).strip()
+    if value and not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", value):
+        raise ImproperlyConfigured(f"{name} must look like 120/min (or be empty), not {value!r}.")
+    return value
+
+
+# Rate limits of the API (accounts/throttling.py). An office of staff shares one address, so the
+# per-address limit is a few tokens' worth; probes have their own, far above any monitor's pace.
+API_RATE_LIMIT_PER_TOKEN = _rate("API_RATE_LIMIT_PER_TOKEN", "120/min")
+API_RATE_LIMIT_PER_ADDRESS = _rate("API_RATE_LIMIT_PER_ADDRESS", "600/min")
+API_RATE_LIMIT_PROBES = _rate("API_RATE_LIMIT_PROBES", "120/min")
 SPECTACULAR_SETTINGS = {
     "TITLE": "Plan Beta back office API",
     "VERSION": "1",
@@ -246,11 +269,24 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "CAMELIZE_NAMES": False,
     # Leads, invoice items and students share one set of course levels.
-    "ENUM_NAME_OVERRIDES": {"LevelEnum": "leads.models.Level"},
+    "ENUM_NAME_OVERRIDES": {
+        "LevelEnum": "leads.models.Level",
+        "LeadStatusEnum": "leads.models.LeadStatus",
+        "EditableLeadStatusEnum": "leads.apis.EDITABLE_STATUSES",
+        "InvoiceStatusEnum": "invoices.models.InvoiceStatus",
+        "PaymentStatusEnum": "payments.models.PaymentStatus",
+        "PaymentMethodEnum": "payments.models.PaymentMethod",
+        "SeverityEnum": "audit.models.Severity",
+        "ProbeStatusEnum": ["healthy", "unhealthy"],
+        "HealthStatusEnum": ["healthy", "degraded", "unhealthy"],
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "drf_spectacular.contrib.djangorestframework_camel_case.camelize_serializer_fields",
+        "planbeta.openapi.add_error_responses",
     ],
+    # Ids in paths are bigints (a larger one finds nothing: 404).
+    "PATH_CONVERTER_OVERRIDES": {"int": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}},
 }
 
 # --- Internationalisation ---------------------------------------------------------------------

@@ -20,4 +20,9 @@ urlpatterns = [
     path("alerts/", include("alerts.urls")),
 ]
 
+# JSON under /api/, Django's pages elsewhere; a 500 (a 503 when the database is the cause) is
+# planbeta.errors.server_error.
+handler400 = "planbeta.error_pages.bad_request"
+handler403 = "planbeta.error_pages.permission_denied"
+handler404 = "planbeta.error_pages.not_found"
 handler500 = "planbeta.errors.server_error"

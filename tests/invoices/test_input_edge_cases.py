@@ -36,7 +36,7 @@ def test_patching_items_without_description_or_amount_is_a_400_and_changes_nothi
 def test_a_lead_id_that_is_not_ascii_digits_is_a_400(marketing_client, raw):
     response = marketing_client.get(f"/api/invoices?leadId={raw}")
     assert response.status_code == 400
-    assert response.json()["code"] == "invalid_parameter"
+    assert response.json()["code"] == "validation_error"
 
 
 def test_the_pdf_is_served_to_a_client_that_accepts_only_pdf(marketing_client, marketing):

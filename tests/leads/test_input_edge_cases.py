@@ -44,7 +44,7 @@ def test_a_limit_that_is_not_1_to_200_in_ascii_digits_is_a_400(marketing_client,
 def test_a_search_with_a_nul_character_or_too_long_is_a_400(marketing_client, url):
     response = marketing_client.get(url)
     assert response.status_code == 400
-    assert response.json()["code"] == "invalid_parameter"
+    assert response.json()["code"] == "validation_error"
 
 
 def test_deeply_nested_json_is_malformed_json_not_a_500(marketing_client):

@@ -149,7 +149,7 @@ def test_bad_list_parameters_are_a_400(marketing_client, query):
     response = marketing_client.get(f"/api/leads?{query}")
 
     assert response.status_code == 400
-    assert response.json()["code"] == "invalid_parameter"
+    assert response.json()["code"] == "validation_error"
 
 
 def test_lead_list_takes_two_queries_however_many_rows_and_students(

@@ -112,7 +112,10 @@ def test_two_students_sharing_one_number_in_two_spellings_leave_the_later_one_as
         "STU-2026-0005": "+919847000001",
         "STU-2026-0006": "00000",
     }
-    updated = AuditLog.objects.filter(action="STUDENT_UPDATED").order_by("entity_id")
+    # entity_id is text: ordered as numbers, or "101" would come before "99".
+    updated = sorted(
+        AuditLog.objects.filter(action="STUDENT_UPDATED"), key=lambda r: int(r.entity_id)
+    )
     assert [(r.entity_type, r.entity_id, r.metadata["changes"]) for r in updated] == [
         (
             "Student",
