@@ -39,11 +39,16 @@ def lead_list(
     q: str = "",
     converted: bool | None = None,
     follow_up_due_on: datetime.date | None = None,
+    with_number_holder: bool = True,
 ) -> QuerySet[Lead]:
-    """Leads with their student (if any) and the student holding their number joined,
-    filtered; the caller orders and pages. `follow_up_due_on` keeps the open leads whose
-    follow-up date is that day or earlier."""
-    qs = _with_whatsapp_holder(Lead.objects.select_related("student"))
+    """Leads with their student (if any) and, unless the caller shows no warning, the student
+    holding their number, filtered; the caller orders and pages. `follow_up_due_on` keeps the
+    open leads whose follow-up date is that day or earlier."""
+    qs = Lead.objects.select_related("student")
+    if with_number_holder:
+        # Three correlated subqueries per row: worth it for the rows shown, not for a page
+        # query that also counts (it would run them for every matching row).
+        qs = _with_whatsapp_holder(qs)
     if follow_up_due_on is not None:
         qs = qs.filter(follow_up_date__lte=follow_up_due_on).exclude(status__in=CLOSED_STATUSES)
     if status:

@@ -64,6 +64,7 @@ def lead_list(request: HttpRequest) -> HttpResponse:
             q=data["q"],
             converted={"true": True, "false": False}.get(data["converted"]),
             follow_up_due_on=school_today() if data["follow_up"] == "due" else None,
+            with_number_holder=False,
         )
 
     context, status = list_page(
