@@ -23,8 +23,8 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.auth import loggable_email
 from accounts import selectors, services
+from accounts.auth import loggable_email
 from accounts.forms import (
     CHOOSE,
     LoginForm,
