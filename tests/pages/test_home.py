@@ -178,7 +178,8 @@ def test_marketing_sees_no_alerts_or_health(clock, marketing):
     assert 'id="alerts"' not in html and 'id="health"' not in html
 
 
-def test_founders_see_open_alerts_and_the_health_status(clock, founder):
+def test_founders_see_open_alerts_and_the_health_status(clock, founder, settings):
+    settings.FOUNDER_ALERT_EMAILS = ["founders@planbeta.example"]
     AlertState.objects.create(
         fingerprint="error_rate",
         rule="error_rate",
@@ -200,11 +201,13 @@ def test_founders_see_open_alerts_and_the_health_status(clock, founder):
 
 
 def test_founders_see_which_checks_are_not_healthy(clock, founder, settings):
+    settings.FOUNDER_ALERT_EMAILS = ["founders@planbeta.example"]
     settings.HEALTH_EXPECT_HEARTBEAT = True  # and no worker has beaten
 
     health = _section(_client(founder).get("/").content.decode(), "health")
 
     assert '<span class="status-pill warn">Degraded</span>' in health
+    assert re.findall(r"<li><strong>(\w+)</strong>", health) == ["celery"]
     assert "<strong>celery</strong>: degraded — No worker heartbeat recorded" in health
 
 
