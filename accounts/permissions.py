@@ -68,3 +68,18 @@ money_staff_required = _page_for(
 )
 founder_required = _page_for(is_founder, "The activity dashboard is for founders.")
 alert_ack_required = _page_for(is_founder, "Only founders acknowledge alerts.")
+users_page_required = _page_for(is_founder, "Managing users and their API tokens is for founders.")
+
+
+def login_page_for_browsers(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """For an API page that people open in a browser (the API docs): a visitor who is not
+    logged in gets the login page, which comes back here, rather than the API's JSON 401. A
+    caller that sends credentials of its own (a bearer token) is left to the view."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated and "HTTP_AUTHORIZATION" not in request.META:
+            return redirect_to_login(request.get_full_path())
+        return view(request, *args, **kwargs)
+
+    return wrapper

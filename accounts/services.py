@@ -9,9 +9,10 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.auth import TOKEN_PREFIX, hash_token, loggable_email
-from accounts.models import ApiToken, User
+from accounts.models import ApiToken, Role, User
 from audit.models import Action
 from audit.services import audit_record
+from core.errors import ApplicationError, ConflictError
 
 
 def user_create(*, email: str, name: str, role: str, password: str, actor: Any = None) -> User:
@@ -97,3 +98,121 @@ def lockout_clear(*, attempts: QuerySet[AccessAttempt], actor: Any = None) -> in
             )
         AccessAttempt.objects.filter(pk__in=[row.pk for row in rows]).delete()
     return len(rows)
+
+
+# --- founders managing users on the web --------------------------------------------------------
+
+LAST_FOUNDER_MESSAGE = (
+    "This would leave no active founder, and with none nobody could manage users or read the "
+    "audit log. Make someone else a founder first."
+)
+
+
+def _lock_user(user_id: int) -> User:
+    return User.objects.select_for_update().get(pk=user_id)
+
+
+def _lock_with_founders(user_id: int) -> tuple[User, list[int]]:
+    """Lock every active founder's row (in id order), then the user's, and return both.
+
+    Every change of a role or of who is active takes the founders' rows first, in one order: two
+    founders demoting each other at the same moment then run one after the other (no deadlock),
+    and the second sees the first's change. A check without the lock would let both pass and
+    leave no founder.
+    """
+    founders = list(
+        User.objects.select_for_update()
+        .filter(role=Role.FOUNDER, is_active=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    return _lock_user(user_id), founders
+
+
+def _keep_an_active_founder(user: User, founders: list[int], *, role: str, active: bool) -> None:
+    """Refuse a change that would take away the last active founder."""
+    stays_founder = role == Role.FOUNDER and active
+    if user.pk in founders and not stays_founder and len(founders) == 1:
+        raise ConflictError(LAST_FOUNDER_MESSAGE, code="last_active_founder")
+
+
+def user_update(*, user: User, actor: Any, name: str, role: str) -> User:
+    """Change a user's name and role; USER_UPDATED records each change with before and after."""
+    if role not in Role.values:
+        raise ApplicationError(
+            "Choose a role.", code="invalid_role", details={"role": ["Choose a role."]}
+        )
+    with transaction.atomic():
+        user, founders = _lock_with_founders(user.pk)
+        _keep_an_active_founder(user, founders, role=role, active=user.is_active)
+        diff = {}
+        for field, after in (("name", name), ("role", role)):
+            before = getattr(user, field)
+            if before != after:
+                diff[field] = {"before": before, "after": after}
+                setattr(user, field, after)
+        if diff:
+            user.save(update_fields=list(diff))
+            audit_record(
+                Action.USER_UPDATED,
+                description=f"User {user.email} updated: {', '.join(sorted(diff))}",
+                entity=user,
+                metadata={"email": user.email, "changes": diff},
+                actor=actor,
+            )
+    return user
+
+
+def user_set_active(*, user: User, actor: Any, active: bool) -> User:
+    """Deactivate (they can no longer log in, and their sessions and tokens stop working at once)
+    or reactivate a user: USER_DEACTIVATED or USER_REACTIVATED."""
+    with transaction.atomic():
+        user, founders = _lock_with_founders(user.pk)
+        if user.is_active == active:
+            return user
+        _keep_an_active_founder(user, founders, role=user.role, active=active)
+        user.is_active = active
+        user.save(update_fields=["is_active"])
+        audit_record(
+            Action.USER_REACTIVATED if active else Action.USER_DEACTIVATED,
+            description=f"User {user.email} {'reactivated' if active else 'deactivated'}",
+            entity=user,
+            metadata={
+                "email": user.email,
+                "role": user.role,
+                "changes": {"isActive": {"before": not active, "after": active}},
+            },
+            actor=actor,
+        )
+    return user
+
+
+def user_set_password(*, user: User, actor: Any, password: str) -> User:
+    """Give a user a new password (a founder's reset, or the user's own change).
+
+    Every session of that user ends, since Django ties a session to the password hash; the
+    caller keeps its own with update_session_auth_hash when the user changed their own.
+    """
+    own = actor is not None and getattr(actor, "pk", None) == user.pk
+    with transaction.atomic():
+        user = _lock_user(user.pk)
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        audit_record(
+            Action.USER_PASSWORD_CHANGED if own else Action.USER_PASSWORD_RESET,
+            description=(
+                f"{user.email} changed their password"
+                if own
+                else f"Password of {user.email} reset by a founder"
+            ),
+            entity=user,
+            metadata={"email": user.email},
+            actor=actor,
+        )
+    return user
+
+
+def generate_password() -> str:
+    """A password to hand over once: 16 characters from an alphabet without look-alikes."""
+    alphabet = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    return "".join(secrets.choice(alphabet) for _ in range(16))

@@ -3,8 +3,9 @@ from __future__ import annotations
 from django import forms
 
 from core.forms import StaffForm
+from core.listing import SearchField
 from core.money import MoneyFormField
-from invoices.models import Currency
+from invoices.models import Currency, InvoiceStatus
 from leads.models import Level
 
 
@@ -33,3 +34,10 @@ ItemFormSet = forms.formset_factory(
 
 class CancelForm(StaffForm):
     reason = forms.CharField(max_length=1000, required=False)
+
+
+class InvoiceFilterForm(StaffForm):
+    q = SearchField(placeholder="Invoice number or lead name")
+    status = forms.ChoiceField(choices=[("", "Any status"), *InvoiceStatus.choices], required=False)
+    currency = forms.ChoiceField(choices=[("", "Any currency"), *Currency.choices], required=False)
+    overdue = forms.BooleanField(label="Past due only", required=False)

@@ -1,20 +1,40 @@
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+import datetime
+
+from django.db.models import Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
-from invoices.models import Invoice, InvoiceItem
+from invoices.models import Invoice, InvoiceItem, InvoiceStatus
 
 
-def invoice_list(*, status: str = "", lead_id: int | None = None) -> QuerySet[Invoice]:
-    """Invoices with lead, student and items loaded in a fixed number of queries."""
-    qs = Invoice.objects.select_related("lead", "lead__student").prefetch_related(
-        Prefetch("items", queryset=InvoiceItem.objects.order_by("position"))
-    )
+def invoice_list(
+    *,
+    status: str = "",
+    lead_id: int | None = None,
+    currency: str = "",
+    q: str = "",
+    past_due_on: datetime.date | None = None,
+    with_items: bool = True,
+) -> QuerySet[Invoice]:
+    """Invoices with lead and student (and items, unless the caller shows none) loaded in a
+    fixed number of queries. `q` matches the invoice number or the lead's name; `past_due_on`
+    keeps the sent, unpaid invoices due before that day."""
+    qs = Invoice.objects.select_related("lead", "lead__student")
+    if with_items:
+        qs = qs.prefetch_related(
+            Prefetch("items", queryset=InvoiceItem.objects.order_by("position"))
+        )
     if status:
         qs = qs.filter(status=status)
     if lead_id is not None:
         qs = qs.filter(lead_id=lead_id)
+    if currency:
+        qs = qs.filter(currency=currency)
+    if q:
+        qs = qs.filter(Q(number__icontains=q) | Q(lead__name__icontains=q))
+    if past_due_on is not None:
+        qs = qs.filter(status=InvoiceStatus.SENT, due_date__lt=past_due_on)
     return qs
 
 
@@ -37,3 +57,8 @@ def invoice_student_code(invoice: Invoice) -> str | None:
     lead = invoice.lead
     student = getattr(lead, "student", None) if lead.converted else None
     return student.student_code if student is not None else None
+
+
+def invoices_past_due(*, today: datetime.date) -> QuerySet[Invoice]:
+    """Invoices sent and not paid at all whose due date has passed, the longest overdue first."""
+    return invoice_list(past_due_on=today, with_items=False).order_by("due_date", "pk")

@@ -4,17 +4,19 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.permissions import money_staff_required
 from core.errors import ApplicationError
 from core.forms import add_service_error
-from core.pagination import KeysetPagination
+from core.listing import Sort, in_choice_order, list_page
+from core.timefmt import school_today
 from invoices import pdf, selectors, services
-from invoices.forms import CancelForm, InvoiceForm, ItemFormSet
-from invoices.models import OPEN_STATUSES, InvoiceStatus
+from invoices.forms import CancelForm, InvoiceFilterForm, InvoiceForm, ItemFormSet
+from invoices.models import OPEN_STATUSES, Invoice, InvoiceStatus
 from leads.selectors import lead_get
 
 
@@ -108,26 +110,44 @@ def _item_rows(items: Any) -> list[dict[str, Any]]:
     ]
 
 
+INVOICE_SORTS = {
+    "number": Sort("Number", ("year", "sequence"), "first issued first", "last issued first"),
+    "lead": Sort("Lead", ("lead__name",)),
+    "status": Sort(
+        "Status",
+        (in_choice_order("status", InvoiceStatus.values),),
+        "draft first",
+        "cancelled first",
+    ),
+    # Amounts are compared within a currency: EUR invoices, then INR ones.
+    "amount": Sort("Total", ("currency", "total_amount"), "smallest first", "largest first"),
+    "due": Sort("Due", ("due_date",), "earliest first", "latest first"),
+    "issued": Sort("Issued", ("issue_date", "created_at"), "oldest first", "newest first"),
+}
+
+
 @money_staff_required
+@require_GET
 def invoice_list(request: HttpRequest) -> HttpResponse:
-    status = request.GET.get("status", "")
-    if status not in InvoiceStatus.values:
-        status = ""
-    try:
-        page = KeysetPagination(request)
-    except ApplicationError:
-        return redirect("invoices:list")
-    invoices = page.paginate(selectors.invoice_list(status=status))
-    return render(
-        request,
-        "invoices/invoice_list.html",
-        {
-            "invoices": invoices,
-            "next_url": page.next_url(),
-            "status": status,
-            "statuses": InvoiceStatus.choices,
-        },
+    def rows(data: dict[str, Any]) -> QuerySet[Invoice]:
+        return selectors.invoice_list(
+            status=data["status"],
+            currency=data["currency"],
+            q=data["q"],
+            past_due_on=school_today() if data["overdue"] else None,
+            with_items=False,
+        )
+
+    context, status = list_page(
+        request.GET,
+        filters=InvoiceFilterForm(request.GET),
+        sorts=INVOICE_SORTS,
+        default_sort="-issued",
+        rows=rows,
     )
+    context["filtered"] = any(request.GET.get(name) for name in InvoiceFilterForm.base_fields)
+    context["today"] = school_today()
+    return render(request, "invoices/invoice_list.html", context, status=status)
 
 
 @money_staff_required

@@ -5,6 +5,7 @@ from typing import Any
 from django import forms
 
 from core.forms import StaffForm
+from core.listing import SearchField
 from leads.models import Lead, LeadStatus
 from leads.validators import format_phone, normalize_phone
 
@@ -55,8 +56,13 @@ class LeadForm(StaffForm):
 
 
 class LeadFilterForm(StaffForm):
-    q = forms.CharField(required=False, label="Search")
+    q = SearchField(placeholder="Name, e-mail or number")
     status = forms.ChoiceField(choices=[("", "Any status"), *LeadStatus.choices], required=False)
     converted = forms.ChoiceField(
         choices=[("", "All"), ("false", "Not converted"), ("true", "Converted")], required=False
+    )
+    follow_up = forms.ChoiceField(
+        label="Follow-up",
+        choices=[("", "Any date or none"), ("due", "Due today or overdue")],
+        required=False,
     )

@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+import datetime
+
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
 
-from leads.models import Lead
+from leads.models import Lead, LeadStatus
 from leads.validators import phone_search_text
+
+# A lead in these states needs no follow-up, whatever date it still carries.
+CLOSED_STATUSES = (LeadStatus.CONVERTED, LeadStatus.LOST)
 
 
 def _with_whatsapp_holder(qs: QuerySet[Lead]) -> QuerySet[Lead]:
@@ -28,10 +33,24 @@ def _with_whatsapp_holder(qs: QuerySet[Lead]) -> QuerySet[Lead]:
     )
 
 
-def lead_list(*, status: str = "", q: str = "", converted: bool | None = None) -> QuerySet[Lead]:
-    """Leads with their student (if any) and the student holding their number joined,
-    filtered; the caller orders and pages."""
-    qs = _with_whatsapp_holder(Lead.objects.select_related("student"))
+def lead_list(
+    *,
+    status: str = "",
+    q: str = "",
+    converted: bool | None = None,
+    follow_up_due_on: datetime.date | None = None,
+    with_number_holder: bool = True,
+) -> QuerySet[Lead]:
+    """Leads with their student (if any) and, unless the caller shows no warning, the student
+    holding their number, filtered; the caller orders and pages. `follow_up_due_on` keeps the
+    open leads whose follow-up date is that day or earlier."""
+    qs = Lead.objects.select_related("student")
+    if with_number_holder:
+        # Three correlated subqueries per row: worth it for the rows shown, not for a page
+        # query that also counts (it would run them for every matching row).
+        qs = _with_whatsapp_holder(qs)
+    if follow_up_due_on is not None:
+        qs = qs.filter(follow_up_date__lte=follow_up_due_on).exclude(status__in=CLOSED_STATUSES)
     if status:
         qs = qs.filter(status=status)
     if converted is not None:
@@ -67,3 +86,8 @@ def lead_whatsapp_holder(lead: Lead) -> dict[str, object] | None:
     if pk is None:
         return None
     return {"id": pk, "student_id": lead.whatsapp_student_code, "name": lead.whatsapp_student_name}
+
+
+def follow_ups_due(*, today: datetime.date) -> QuerySet[Lead]:
+    """The open leads to contact today: follow-up date today or earlier, the oldest first."""
+    return Lead.objects.filter(follow_up_date__lte=today).exclude(status__in=CLOSED_STATUSES)

@@ -1,20 +1,24 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.permissions import money_staff_required
 from core.errors import ApplicationError
 from core.forms import add_service_error
-from core.pagination import KeysetPagination
+from core.listing import Sort, in_choice_order, list_page
+from core.timefmt import school_today
 from leads import selectors, services
 from leads.forms import LeadFilterForm, LeadForm
-from leads.models import Lead
+from leads.models import Lead, LeadStatus
 from leads.validators import format_phone
 
 
@@ -38,25 +42,40 @@ def _warn_if_a_student_has_the_number(request: HttpRequest, lead: Lead) -> None:
     )
 
 
+LEAD_SORTS = {
+    "name": Sort("Name", ("name",)),
+    "status": Sort(
+        "Status",
+        (in_choice_order("status", LeadStatus.values),),
+        "first step first",
+        "last step first",
+    ),
+    "follow_up": Sort("Follow-up", ("follow_up_date",), "earliest first", "latest first"),
+    "created": Sort("Created", ("created_at",), "oldest first", "newest first"),
+}
+
+
 @money_staff_required
+@require_GET
 def lead_list(request: HttpRequest) -> HttpResponse:
-    filters = LeadFilterForm(request.GET)
-    data = filters.cleaned_data if filters.is_valid() else {}
-    converted = {"true": True, "false": False}.get(data.get("converted", ""))
-    try:
-        page = KeysetPagination(request)
-    except ApplicationError:
-        return redirect("leads:list")
-    leads = page.paginate(
-        selectors.lead_list(
-            status=data.get("status", ""), q=data.get("q", "").strip(), converted=converted
+    def rows(data: dict[str, Any]) -> QuerySet[Lead]:
+        return selectors.lead_list(
+            status=data["status"],
+            q=data["q"],
+            converted={"true": True, "false": False}.get(data["converted"]),
+            follow_up_due_on=school_today() if data["follow_up"] == "due" else None,
+            with_number_holder=False,
         )
+
+    context, status = list_page(
+        request.GET,
+        filters=LeadFilterForm(request.GET),
+        sorts=LEAD_SORTS,
+        default_sort="-created",
+        rows=rows,
     )
-    return render(
-        request,
-        "leads/lead_list.html",
-        {"leads": leads, "filters": filters, "next_url": page.next_url()},
-    )
+    context["filtered"] = any(request.GET.get(name) for name in LeadFilterForm.base_fields)
+    return render(request, "leads/lead_list.html", context, status=status)
 
 
 @money_staff_required

@@ -5,9 +5,10 @@ import uuid
 from django import forms
 
 from core.forms import StaffForm
+from core.listing import SearchField
 from core.money import MoneyFormField
 from payments.idempotency import KEY_PATTERN
-from payments.models import Batch, PaymentMethod
+from payments.models import Batch, PaymentMethod, PaymentStatus
 
 
 class _PaymentForm(StaffForm):
@@ -39,3 +40,10 @@ class PayAndConvertForm(_PaymentForm):
 class PaymentForm(_PaymentForm):
     amount = MoneyFormField(label="Amount received")
     field_order = ["amount", "method", "transaction_id", "idempotency_key"]
+
+
+class StudentFilterForm(StaffForm):
+    q = SearchField(placeholder="Code, name or number")
+    payment_status = forms.ChoiceField(
+        label="Payment", choices=[("", "Any"), *PaymentStatus.choices], required=False
+    )

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+import datetime
+from typing import Any
+
+from django.db.models import Count, Q, QuerySet, Sum
 from django.shortcuts import get_object_or_404
 
 from leads.validators import phone_search_text
-from payments.models import Batch, Student
+from payments.models import Batch, Payment, Student
 
 
 def student_list(*, q: str = "", payment_status: str = "") -> QuerySet[Student]:
@@ -26,3 +29,22 @@ def student_get(student_id: int) -> Student:
 
 def batches_with_seats() -> QuerySet[Batch]:
     return Batch.objects.order_by("code")
+
+
+def payments_received(*, start: datetime.datetime, end: datetime.datetime) -> QuerySet[Payment]:
+    """Payments received in [start, end), the latest first, with their student and invoice."""
+    return (
+        Payment.objects.select_related("student", "invoice")
+        .filter(paid_at__gte=start, paid_at__lt=end)
+        .order_by("-paid_at", "-pk")
+    )
+
+
+def payment_totals(*, start: datetime.datetime, end: datetime.datetime) -> list[dict[str, Any]]:
+    """[{"currency", "total", "count"}] of the payments received in [start, end), by currency."""
+    return list(
+        Payment.objects.filter(paid_at__gte=start, paid_at__lt=end)
+        .values("currency")
+        .annotate(total=Sum("amount"), count=Count("pk"))
+        .order_by("currency")
+    )

@@ -1,19 +1,23 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.permissions import money_staff_required
 from core.errors import ApplicationError
 from core.forms import add_service_error
-from core.pagination import KeysetPagination, search_param
+from core.listing import Sort, in_choice_order, list_page
 from invoices.selectors import invoice_get
 from leads.selectors import lead_get, lead_whatsapp_holder
 from payments import selectors, services
-from payments.forms import PayAndConvertForm, PaymentForm
+from payments.forms import PayAndConvertForm, PaymentForm, StudentFilterForm
 from payments.idempotency import Replay
+from payments.models import PaymentStatus, Student
 
 REUSED_FORM = (
     "This form was already submitted with other values. Check the invoice below before "
@@ -82,16 +86,31 @@ def payment_create(request: HttpRequest, invoice_id: int) -> HttpResponse:
     return _money_form_view(request, invoice_id, convert=False)
 
 
+STUDENT_SORTS = {
+    "code": Sort("Code", ("student_code",), "first enrolled first", "last enrolled first"),
+    "name": Sort("Name", ("name",)),
+    "status": Sort(
+        "Payment",
+        (in_choice_order("payment_status", PaymentStatus.values),),
+        "pending first",
+        "overdue first",
+    ),
+    "created": Sort("Created", ("created_at",), "oldest first", "newest first"),
+}
+
+
 @money_staff_required
+@require_GET
 def student_list(request: HttpRequest) -> HttpResponse:
-    try:
-        page = KeysetPagination(request)
-        q = search_param(request.GET, empty_ok=True)
-    except ApplicationError:
-        return redirect("payments:students")
-    students = page.paginate(selectors.student_list(q=q))
-    return render(
-        request,
-        "payments/student_list.html",
-        {"students": students, "next_url": page.next_url(), "q": request.GET.get("q", "")},
+    def rows(data: dict[str, Any]) -> QuerySet[Student]:
+        return selectors.student_list(q=data["q"], payment_status=data["payment_status"])
+
+    context, status = list_page(
+        request.GET,
+        filters=StudentFilterForm(request.GET),
+        sorts=STUDENT_SORTS,
+        default_sort="-created",
+        rows=rows,
     )
+    context["filtered"] = any(request.GET.get(name) for name in StudentFilterForm.base_fields)
+    return render(request, "payments/student_list.html", context, status=status)

@@ -9,6 +9,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.permissions import login_page_for_browsers
+
 
 class _ErrorsInJson:
     """The schema answers in YAML or JSON and the docs page in HTML, but their errors (401, 405,
@@ -36,10 +38,13 @@ urlpatterns = [
     path("", include("payments.api_urls")),
     path("system/", include("monitoring.api_urls")),
     path("schema", SchemaView.as_view(), name="api-schema"),
-    # Swagger UI sets a few inline styles; scripts stay 'self' only.
+    # Swagger UI sets a few inline styles; scripts stay 'self' only. A page for people: anonymous
+    # visitors are sent to the login page.
     path(
         "docs",
-        csp_update({"style-src": ["'unsafe-inline'"]})(DocsView.as_view(url_name="api-schema")),
+        login_page_for_browsers(
+            csp_update({"style-src": ["'unsafe-inline'"]})(DocsView.as_view(url_name="api-schema"))
+        ),
         name="api-docs",
     ),
 ]

@@ -1,7 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from accounts.views import admin_login, home
+from accounts.views import admin_login
+from planbeta.views import home
 
 # Every login, the admin's included, goes through our login page so that it is rate-limited and
 # audited in one place.

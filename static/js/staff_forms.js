@@ -12,3 +12,14 @@ document.querySelectorAll("form[data-confirm]").forEach(function (form) {
     if (!window.confirm(form.dataset.confirm)) { event.preventDefault(); }
   });
 });
+document.querySelectorAll("fieldset.password-choice").forEach(function (set) {
+  // The password boxes matter only when the founder sets the password; without this script
+  // they are simply always shown.
+  var chosen = set.querySelector(".chosen-password");
+  function update() {
+    var choose = set.querySelector("input[value=choose]");
+    chosen.hidden = !(choose && choose.checked);
+  }
+  set.addEventListener("change", update);
+  update();
+});

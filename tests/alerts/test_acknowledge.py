@@ -119,7 +119,7 @@ def test_founder_opens_the_link_confirms_and_every_channel_hears_who_acknowledge
 
     done = client.get(link)
     assert done.status_code == 200
-    assert "Acknowledged by Fiona Founder at 2026-11-20 15:30 IST." in done.text
+    assert "Acknowledged by Fiona Founder at 20 Nov 2026, 15:30 IST." in done.text
     assert '<form method="post">' not in done.text
 
 
@@ -139,7 +139,7 @@ def test_a_reused_link_says_who_acknowledged_and_acknowledges_nothing_again(
 
     for response in (again, other):
         assert response.status_code == 409
-        assert "Acknowledged by Fiona Founder at 2026-11-20 15:30 IST." in response.text
+        assert "Acknowledged by Fiona Founder at 20 Nov 2026, 15:30 IST." in response.text
     assert AuditLog.objects.filter(action="ALERT_ACKNOWLEDGED").count() == 1
     assert Notification.objects.filter(kind="ACKNOWLEDGED").count() == 4
     assert (len(channels["webhooks"].requests), len(channels["mail"].messages)) == sent_before

@@ -24,3 +24,22 @@ def test_docs_page_loads_its_assets_from_our_own_static_files(anon_client, found
     html = response.content.decode()
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in html
     assert "//cdn" not in html and "unpkg" not in html and "jsdelivr" not in html
+
+
+def test_anonymous_visitors_of_the_docs_page_are_sent_to_log_in_and_back(anon_client):
+    response = anon_client.get("/api/docs")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/?next=/api/docs"
+
+
+@pytest.mark.parametrize("persona_client", ["teacher", "marketing", "founder"], indirect=True)
+def test_a_script_with_a_token_gets_the_docs_page_not_the_login_page(persona_client):
+    assert persona_client.get("/api/docs").status_code == 200
+
+
+def test_a_bad_token_on_the_docs_page_is_the_apis_401_not_a_redirect(anon_client):
+    response = anon_client.get("/api/docs", HTTP_AUTHORIZATION="Bearer pb_not-a-token")
+
+    assert response.status_code == 401
+    assert "Location" not in response

@@ -85,6 +85,7 @@ def test_a_staff_page_carries_the_sdk_its_settings_as_json_and_no_inline_script(
         "application/json",
         "/static/vendor/sentry/sentry-browser.min.js",
         "/static/js/sentry_init.js",
+        "/static/js/nav.js",
         "/static/js/activity.js",
     ]
     # Deferred scripts run in document order: the SDK is set up before the page's own script.
@@ -122,7 +123,12 @@ def test_no_sdk_without_a_dsn_outside_a_real_environment_or_for_anonymous_visito
 
     assert response.status_code == 200
     assert _scripts(response) == (
-        [{"src": "/static/js/activity.js", "defer": None, "text": ""}] if logged_in else []
+        [
+            {"src": "/static/js/nav.js", "defer": None, "text": ""},
+            {"src": "/static/js/activity.js", "defer": None, "text": ""},
+        ]
+        if logged_in
+        else []
     )
     assert b"sentry" not in response.content.lower()
 

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from django.db.models import F, Q, QuerySet
+from django.shortcuts import get_object_or_404
+
+from accounts.models import ApiToken, Role, User
+
+
+def user_list(*, q: str = "", role: str = "", active: bool | None = None) -> QuerySet[User]:
+    """Staff accounts, filtered; the caller orders and pages."""
+    qs = User.objects.all()
+    if role:
+        qs = qs.filter(role=role)
+    if active is not None:
+        qs = qs.filter(is_active=active)
+    if q:
+        qs = qs.filter(Q(name__icontains=q) | Q(email__icontains=q))
+    return qs
+
+
+def user_get(user_id: int) -> User:
+    return get_object_or_404(User, pk=user_id)
+
+
+def user_token_list(user: User) -> QuerySet[ApiToken]:
+    """A user's tokens, active ones first, newest first."""
+    return ApiToken.objects.filter(user=user).order_by(
+        F("revoked_at").desc(nulls_first=True), "-created_at", "-pk"
+    )
+
+
+def user_token_get(user: User, token_id: int) -> ApiToken:
+    return get_object_or_404(ApiToken.objects.select_related("user"), pk=token_id, user=user)
+
+
+def active_founders() -> QuerySet[User]:
+    """Whom to ask for access: the founders who can log in."""
+    return User.objects.filter(role=Role.FOUNDER, is_active=True).order_by("name")
