@@ -11,6 +11,7 @@ from django.test import Client
 
 from accounts.models import Role
 from monitoring.checks import reset_health_cache
+from tests import database
 from tests.dbproxy import DatabaseProxy
 from tests.factories import make_token, make_user
 
@@ -31,6 +32,38 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_pg)
         if "redis" in item.keywords and not has_redis:
             item.add_marker(skip_redis)
+
+
+# --- the database: migrated by the owner, used as the application role (tests/database.py) ---
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    database.prepare_owner()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        database.serve_as_app_role()
+    yield
+    with django_db_blocker.unblock():
+        database.back_to_owner()
+
+
+@pytest.fixture
+def owner_connection(db):
+    """For DDL the application role may not run (a trigger or constraint that injects a failure).
+
+    Autocommit, and visible to the application's connections only once committed: use it in
+    transactional tests, or the DDL waits for the test's own transaction's locks.
+    """
+    return database.owner_connection()
+
+
+def pytest_terminal_summary(terminalreporter):
+    if line := database.summary():
+        terminalreporter.write_line(line)
 
 
 @pytest.fixture(autouse=True)

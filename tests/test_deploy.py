@@ -13,6 +13,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 from urllib.request import Request, urlopen
 
 import pytest
@@ -38,7 +39,7 @@ def _env_example() -> dict[str, str]:
 
 
 def test_compose_runs_the_five_services_behind_a_tls_proxy():
-    assert set(SERVICES) == {"postgres", "redis", "web", "worker", "beat", "caddy"}
+    assert set(SERVICES) == {"postgres", "redis", "migrate", "web", "worker", "beat", "caddy"}
 
 
 def test_only_the_proxy_publishes_ports_and_gunicorn_is_not_published():
@@ -59,6 +60,7 @@ def test_the_database_and_redis_sit_on_an_internal_network_the_proxy_is_not_on()
     assert networks == {
         "postgres": {"data"},
         "redis": {"data"},
+        "migrate": {"data"},
         "web": {"edge", "data"},
         "worker": {"edge", "data"},
         "beat": {"edge", "data"},
@@ -68,10 +70,45 @@ def test_the_database_and_redis_sit_on_an_internal_network_the_proxy_is_not_on()
 
 
 def test_web_and_the_image_start_gunicorn_from_its_config_file():
-    assert "exec gunicorn -c deploy/gunicorn.conf.py" in SERVICES["web"]["command"]
+    assert SERVICES["web"]["command"] == ["gunicorn", "-c", "deploy/gunicorn.conf.py"]
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert 'CMD ["gunicorn", "-c", "deploy/gunicorn.conf.py"]' in dockerfile
-    assert "--bind" not in SERVICES["web"]["command"] + dockerfile
+    assert "--bind" not in dockerfile
+
+
+def test_compose_migrates_as_the_owner_before_serving_as_the_application_role():
+    migrate = SERVICES["migrate"]
+    assert migrate["environment"]["DATABASE_URL"] == (
+        "${DATABASE_OWNER_URL:?set DATABASE_OWNER_URL in .env}"
+    )
+    steps = [step.strip() for step in migrate["command"].removeprefix("sh -c").split("&&")]
+    assert steps == [
+        '"python manage.py migrate --noinput',
+        'python manage.py db_roles --app-role planbeta_app"',
+    ]
+    assert migrate["restart"] == "no"
+    assert migrate["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    for name in ("web", "worker", "beat"):
+        service = SERVICES[name]
+        assert service["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+        # The owner's and the superuser's passwords are blanked where the app serves.
+        assert service["environment"] == {"DATABASE_OWNER_URL": "", "POSTGRES_PASSWORD": ""}
+        assert "migrate" not in str(service["command"])
+
+    app, owner = (urlsplit(_env_example()[name]) for name in ("DATABASE_URL", "DATABASE_OWNER_URL"))
+    assert app.username == "planbeta_app"  # the --app-role above
+    assert owner.username not in {"planbeta_app", "postgres"}
+    assert (app.hostname, app.path) == (owner.hostname, owner.path) == ("postgres", "/planbeta")
+    assert app.password == _env_example()["DATABASE_APP_PASSWORD"]
+    postgres = SERVICES["postgres"]
+    assert postgres["environment"]["POSTGRES_USER"] == "postgres"
+    assert postgres["environment"]["DATABASE_OWNER_URL"] == (
+        "${DATABASE_OWNER_URL:?set DATABASE_OWNER_URL in .env}"
+    )
+    assert (
+        "./deploy/postgres-init.sh:/docker-entrypoint-initdb.d/10-owner.sh:ro"
+        in (postgres["volumes"])
+    )
 
 
 # --- gunicorn ---------------------------------------------------------------------------------

@@ -58,11 +58,21 @@ def test_every_placeholder_of_env_example_is_refused():
         "SECRET_KEY",
         "HEALTH_CHECK_TOKEN",
         "DATABASE_URL",
-        "POSTGRES_PASSWORD",  # the database server's; DATABASE_URL carries the same password
+        "DATABASE_APP_PASSWORD",
+        "DATABASE_OWNER_URL",
+        "POSTGRES_PASSWORD",  # the superuser's, read by the postgres container alone
         "EMAIL_URL",
     }
     for variable in placeholders.keys() - {"POSTGRES_PASSWORD"}:
-        result = manage("check", env={**PRODUCTION_ENV, variable: placeholders[variable]})
+        if variable == "DATABASE_APP_PASSWORD":  # read by db_roles alone
+            command, env = (
+                ("db_roles", "--app-role", "planbeta_app"),
+                {variable: placeholders[variable]},
+            )
+        else:  # DATABASE_OWNER_URL is the `migrate` service's DATABASE_URL
+            name = "DATABASE_URL" if variable == "DATABASE_OWNER_URL" else variable
+            command, env = ("check",), {name: placeholders[variable]}
+        result = manage(*command, env={**PRODUCTION_ENV, **env})
         assert result.returncode != 0, variable
 
 

@@ -1,9 +1,8 @@
 """The database itself refuses UPDATE and DELETE on the audit table (PostgreSQL).
 
-TRUNCATE is left alone on purpose: the test runner empties tables with it between transactional
-tests, and only the table owner can run it. In production, grant the application role
-INSERT and SELECT only on audit_auditlog for the same guarantee against the owner.
-SQLite (the local quick start) gets no trigger: its test runner empties tables with DELETE.
+The trigger binds the table's owner too. TRUNCATE, DDL and the trigger itself are kept from the
+application role by its grants: `manage.py db_roles` gives it INSERT and SELECT only here
+(planbeta/db_roles.py). SQLite (the local quick start) gets no trigger.
 """
 
 from django.db import migrations

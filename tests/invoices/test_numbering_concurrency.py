@@ -1,7 +1,6 @@
 import json
 
 import pytest
-from django.db import connection
 from django.test import Client
 
 from audit.models import AuditLog
@@ -33,11 +32,12 @@ def test_concurrent_generation_gives_gapless_unique_numbers(marketing):
 
 
 def test_a_generation_failing_after_the_number_was_drawn_gives_the_number_back(
-    marketing_client, marketing
+    marketing_client, marketing, owner_connection
 ):
     lead = make_lead()
-    # A real database failure after the counter was incremented: the item insert is refused.
-    with connection.cursor() as cursor:
+    # A real database failure after the counter was incremented: the item insert is refused
+    # (a constraint only the owner may add).
+    with owner_connection.cursor() as cursor:
         cursor.execute(
             "ALTER TABLE invoices_invoiceitem ADD CONSTRAINT test_refuse_items CHECK (amount < 0)"
         )
@@ -46,7 +46,7 @@ def test_a_generation_failing_after_the_number_was_drawn_gives_the_number_back(
             f"/api/leads/{lead.pk}/invoice", BODY, content_type="application/json"
         )
     finally:
-        with connection.cursor() as cursor:
+        with owner_connection.cursor() as cursor:
             cursor.execute("ALTER TABLE invoices_invoiceitem DROP CONSTRAINT test_refuse_items")
 
     assert failed.status_code == 500

@@ -8,13 +8,13 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def probe_counter(settings):
+def probe_counter(settings, owner_connection):
     """A probe query that counts its own runs: sequences advance outside transactions."""
-    with connection.cursor() as cursor:
+    with owner_connection.cursor() as cursor:
         cursor.execute("CREATE SEQUENCE health_probe_runs")
     settings.HEALTH_DB_PROBE_SQL = "SELECT nextval('health_probe_runs')"
     yield lambda: _runs()
-    with connection.cursor() as cursor:
+    with owner_connection.cursor() as cursor:
         cursor.execute("DROP SEQUENCE health_probe_runs")
 
 

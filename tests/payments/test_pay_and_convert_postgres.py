@@ -5,7 +5,6 @@ import json
 from collections import Counter
 
 import pytest
-from django.db import connection
 from django.test import Client
 
 from audit.models import AuditLog
@@ -61,10 +60,10 @@ def test_twenty_concurrent_requests_same_and_different_keys_give_exactly_one_con
 
 
 @pytest.fixture
-def payment_insert_fails():
+def payment_insert_fails(owner_connection):
     """A trigger that makes the payment insert fail: a real database error after the student
-    row was written in the same transaction."""
-    with connection.cursor() as cursor:
+    row was written in the same transaction. Installed by the owner: the app role may not."""
+    with owner_connection.cursor() as cursor:
         cursor.execute(
             """
             CREATE FUNCTION test_refuse_payment() RETURNS trigger AS $$
@@ -74,7 +73,7 @@ def payment_insert_fails():
             """
         )
     yield
-    with connection.cursor() as cursor:
+    with owner_connection.cursor() as cursor:
         cursor.execute(
             "DROP TRIGGER IF EXISTS test_refuse_payment ON payments_payment;"
             "DROP FUNCTION IF EXISTS test_refuse_payment();"
@@ -129,18 +128,20 @@ def test_a_failure_after_the_student_insert_leaves_no_business_rows_and_one_crit
     }
 
 
-def test_after_an_injected_failure_a_retry_with_the_same_key_succeeds(marketing_client, marketing):
+def test_after_an_injected_failure_a_retry_with_the_same_key_succeeds(
+    marketing_client, marketing, owner_connection
+):
     invoice = make_invoice(actor=marketing, amounts=("134.00",))
     body = json.dumps({"paidAmount": "100.00", "idempotencyKey": "key-retry-0001"})
     url = f"/api/invoices/{invoice.pk}/pay-and-convert"
-    with connection.cursor() as cursor:
+    with owner_connection.cursor() as cursor:
         cursor.execute(
             "ALTER TABLE payments_payment ADD CONSTRAINT test_refuse CHECK (amount > 1000000)"
         )
     try:
         failed = marketing_client.post(url, body, content_type="application/json")
     finally:
-        with connection.cursor() as cursor:
+        with owner_connection.cursor() as cursor:
             cursor.execute("ALTER TABLE payments_payment DROP CONSTRAINT test_refuse")
 
     retried = marketing_client.post(url, body, content_type="application/json")
@@ -216,20 +217,20 @@ def test_two_leads_with_one_whatsapp_converting_at_once_give_one_student_and_a_4
 
 
 def test_a_later_payment_failing_in_the_database_leaves_one_critical_row_and_can_be_retried(
-    marketing_client, marketing
+    marketing_client, marketing, owner_connection
 ):
     invoice = make_converted_invoice(actor=marketing, amounts=("134.00",), paid="34.00")
     rows_before = AuditLog.objects.count()
     body = json.dumps({"amount": "100.00", "idempotencyKey": "later-fail-01"})
     url = f"/api/invoices/{invoice.pk}/payments"
-    with connection.cursor() as cursor:
+    with owner_connection.cursor() as cursor:
         cursor.execute(
             "ALTER TABLE payments_payment ADD CONSTRAINT test_refuse CHECK (amount < 0) NOT VALID"
         )
     try:
         failed = marketing_client.post(url, body, content_type="application/json")
     finally:
-        with connection.cursor() as cursor:
+        with owner_connection.cursor() as cursor:
             cursor.execute("ALTER TABLE payments_payment DROP CONSTRAINT test_refuse")
 
     assert failed.status_code == 500

@@ -6,13 +6,13 @@ import datetime
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from audit.models import AuditLog
 from leads.models import Lead
 from payments.models import Student
+from tests.database import owner_connection
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -22,7 +22,9 @@ LONG_AGO = timezone.make_aware(datetime.datetime(2026, 1, 5, 10, 0))
 
 
 def _migrate(targets):
-    executor = MigrationExecutor(connection)
+    # As the owner, who runs migrations; the data migrations' own queries go through the
+    # default connection (the application role), which may change these rows.
+    executor = MigrationExecutor(owner_connection())
     executor.migrate(targets)
     return executor.loader.project_state(targets).apps
 
@@ -32,7 +34,7 @@ def old_apps():
     """The models as they were before the migrations, with those migrations unapplied."""
     apps = _migrate(BEFORE)
     yield apps
-    executor = MigrationExecutor(connection)
+    executor = MigrationExecutor(owner_connection())
     executor.migrate(executor.loader.graph.leaf_nodes())
 
 
