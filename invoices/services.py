@@ -9,9 +9,9 @@ from django.utils import timezone
 
 from audit.models import Action, Severity
 from audit.services import audit_record, audit_record_independent
+from core.changes import apply_changes
 from core.errors import ApplicationError, ConflictError, invalid_field
 from core.money import MAX_AMOUNT, money_str
-from core.text import camel
 from invoices import mailer, pdf
 from invoices.models import OPEN_STATUSES, Invoice, InvoiceCounter, InvoiceItem, InvoiceStatus
 from invoices.numbering import draw_next_number, invoice_number
@@ -240,12 +240,7 @@ def invoice_update(*, invoice: Invoice, actor: Any, **changes: Any) -> Invoice:
         }
         if new_values["due_date"] < invoice.issue_date:
             raise invalid_field("dueDate", "The due date cannot be before the issue date.")
-        diff: dict[str, Any] = {}
-        for field, after in new_values.items():
-            before = getattr(invoice, field)
-            if before != after:
-                diff[camel(field)] = {"before": _plain(before), "after": _plain(after)}
-                setattr(invoice, field, after)
+        diff = apply_changes(invoice, new_values)
         if "items" in changes and _items_snapshot(old_items) != _items_snapshot(items):
             diff["items"] = {"before": _items_snapshot(old_items), "after": _items_snapshot(items)}
             invoice.items.all().delete()
@@ -260,15 +255,6 @@ def invoice_update(*, invoice: Invoice, actor: Any, **changes: Any) -> Invoice:
                 actor=actor,
             )
     return invoice
-
-
-def _plain(value: Any) -> Any:
-    """A value as audit metadata holds it: money as "134.00", dates as ISO strings."""
-    if isinstance(value, Decimal):
-        return money_str(value)
-    if isinstance(value, datetime.date):
-        return value.isoformat()
-    return value
 
 
 def invoice_cancel(*, invoice: Invoice, reason: str, actor: Any) -> Invoice:
