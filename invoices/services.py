@@ -11,6 +11,7 @@ from audit.models import Action, Severity
 from audit.services import audit_record, audit_record_independent
 from core.changes import apply_changes
 from core.errors import ApplicationError, ConflictError, invalid_field
+from core.mail import MailError
 from core.money import MAX_AMOUNT, money_str
 from invoices import mailer, pdf
 from invoices.models import OPEN_STATUSES, Invoice, InvoiceCounter, InvoiceItem, InvoiceStatus
@@ -317,7 +318,7 @@ def invoice_send(*, invoice: Invoice, actor: Any) -> Invoice:
     }
     try:
         mailer.send_invoice(invoice, document)
-    except mailer.EmailDeliveryError as exc:
+    except MailError as exc:
         audit_record_independent(
             Action.EMAIL_FAILED,
             severity=Severity.ERROR,
