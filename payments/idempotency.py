@@ -1,4 +1,4 @@
-"""Exactly-once money requests, keyed by the client's idempotency key.
+"""Exactly-once money requests, keyed by the client's idempotency key: `run_exactly_once`.
 
 The design, chosen for PostgreSQL's READ COMMITTED:
 
@@ -16,6 +16,16 @@ The design, chosen for PostgreSQL's READ COMMITTED:
 5. A claim whose process died between steps 2 and 4 would block its key forever; after
    STALE_AFTER it may be taken over. The claim token makes the takeover safe: the completion in
    step 3 only succeeds for the token that still owns the record, else the work rolls back.
+
+Every failure writes exactly one row that survives the rollback, with the operation's context
+(`MoneyRequest.context`: amounts, invoice number, lead, idempotency key) and an `outcome`:
+
+| outcome       | severity | when            |
+|---------------|----------|-----------------|
+| `rolled_back` | CRITICAL | the work failed |
+
+A refusal (ApplicationError: 4xx) writes none here; the service decides (a refused double
+conversion is a WARNING).
 """
 
 from __future__ import annotations
@@ -25,12 +35,15 @@ import hashlib
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
+from audit.models import Severity
+from audit.services import audit_record_independent
 from core.errors import ApplicationError, ConflictError
 from payments.models import IdempotencyRecord, IdempotencyState
 
@@ -40,11 +53,67 @@ STALE_AFTER = datetime.timedelta(minutes=2)
 # What a client may send as a key (API body or header, and the staff forms' hidden field).
 KEY_PATTERN = r"[A-Za-z0-9._:-]{8,128}"
 
+ROLLED_BACK = "rolled_back"
+
+Work = Callable[[], tuple[int, dict[str, Any]]]
+
 
 @dataclass(frozen=True)
-class Replay:
+class Answer:
+    """What a money request answers: `replayed` when it is the stored answer of an earlier
+    request with the same key."""
+
     status_code: int
     body: dict[str, Any]
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class MoneyRequest:
+    """One money request as the exactly-once frame sees it.
+
+    `operation`, `invoice_id` and `payload` are what the key is bound to; `action`, `subject`
+    ("Conversion of invoice PB-2026-0001") and `context` describe it in its failure rows.
+    """
+
+    operation: str
+    key: str
+    invoice_id: int
+    payload: dict[str, Any]
+    action: str
+    subject: str
+    context: dict[str, Any]
+    actor: Any
+
+
+def run_exactly_once(request: MoneyRequest, work: Work) -> Answer:
+    """Run `work` at most once for `request.key` and return its answer, or the stored one.
+
+    `work` runs inside the transaction that completes the key and returns `(status_code, body)`.
+    An ApplicationError it raises (a refusal) releases the key and propagates; any other failure
+    is recorded (see the module docstring) and propagates.
+    """
+    fingerprint = request_hash(request.operation, request.invoice_id, request.payload)
+    claim = _claim(
+        key=request.key,
+        operation=request.operation,
+        invoice_id=request.invoice_id,
+        fingerprint=fingerprint,
+    )
+    if isinstance(claim, Answer):
+        return claim
+    try:
+        with transaction.atomic():
+            status_code, body = work()
+            _complete(claim, status_code=status_code, body=body)
+    except ApplicationError:
+        _release(claim)
+        raise
+    except Exception as exc:
+        _report(request, ROLLED_BACK, exc)
+        _release(claim)
+        raise
+    return Answer(status_code, body)
 
 
 def request_hash(operation: str, invoice_id: int, payload: dict[str, Any]) -> str:
@@ -64,9 +133,9 @@ def _in_flight() -> ConflictError:
     )
 
 
-def idempotency_claim(
+def _claim(
     *, key: str, operation: str, invoice_id: int, fingerprint: str
-) -> IdempotencyRecord | Replay:
+) -> IdempotencyRecord | Answer:
     """Claim `key` for this request, or answer with the stored response, 409 or 422."""
     for _ in range(3):
         token = uuid.uuid4().hex
@@ -96,7 +165,7 @@ def idempotency_claim(
                 status_code=422,
             )
         if existing.state == IdempotencyState.COMPLETED:
-            return Replay(existing.status_code or 200, existing.response_body or {})
+            return Answer(existing.status_code or 200, existing.response_body or {}, replayed=True)
         if existing.claimed_at < timezone.now() - STALE_AFTER:
             taken = IdempotencyRecord.objects.filter(
                 pk=existing.pk, state=IdempotencyState.IN_FLIGHT, claim_token=existing.claim_token
@@ -108,10 +177,8 @@ def idempotency_claim(
     raise _in_flight()
 
 
-def idempotency_complete(
-    record: IdempotencyRecord, *, status_code: int, body: dict[str, Any]
-) -> None:
-    """Store the answer; call inside the work's transaction so both commit together."""
+def _complete(record: IdempotencyRecord, *, status_code: int, body: dict[str, Any]) -> None:
+    """Store the answer, inside the work's transaction so both commit together."""
     done = IdempotencyRecord.objects.filter(
         pk=record.pk, state=IdempotencyState.IN_FLIGHT, claim_token=record.claim_token
     ).update(
@@ -124,7 +191,7 @@ def idempotency_complete(
         raise _in_flight()  # our stale claim was taken over: let the other request win
 
 
-def idempotency_release(record: IdempotencyRecord) -> None:
+def _release(record: IdempotencyRecord) -> None:
     """Free the key after a failed attempt. Never raises: it runs while another error is being
     reported, and a claim it could not delete becomes free after STALE_AFTER anyway."""
     try:
@@ -133,3 +200,23 @@ def idempotency_release(record: IdempotencyRecord) -> None:
         ).delete()
     except DatabaseError as exc:
         logger.error("idempotency release failed: key=%s error=%s", record.key, type(exc).__name__)
+
+
+_DESCRIPTIONS = {
+    ROLLED_BACK: "{subject} failed and was rolled back: {error}",
+}
+
+
+def _report(request: MoneyRequest, outcome: str, error: Exception) -> None:
+    audit_record_independent(
+        request.action,
+        severity=Severity.CRITICAL,
+        description=_DESCRIPTIONS[outcome].format(
+            subject=request.subject, error=type(error).__name__
+        ),
+        entity_type="Invoice",
+        entity_id=request.invoice_id,
+        metadata={**request.context, "outcome": outcome},
+        actor=request.actor,
+        error=error,
+    )
