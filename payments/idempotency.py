@@ -20,9 +20,10 @@ The design, chosen for PostgreSQL's READ COMMITTED:
 Every failure writes exactly one row that survives the rollback, with the operation's context
 (`MoneyRequest.context`: amounts, invoice number, lead, idempotency key) and an `outcome`:
 
-| outcome       | severity | when            |
-|---------------|----------|-----------------|
-| `rolled_back` | CRITICAL | the work failed |
+| outcome       | severity | when                                                              |
+|---------------|----------|-------------------------------------------------------------------|
+| `not_started` | CRITICAL | the claim itself failed (the database erred); nothing was written |
+| `rolled_back` | CRITICAL | the work failed                                                   |
 
 A refusal (ApplicationError: 4xx) writes none here; the service decides (a refused double
 conversion is a WARNING).
@@ -53,6 +54,7 @@ STALE_AFTER = datetime.timedelta(minutes=2)
 # What a client may send as a key (API body or header, and the staff forms' hidden field).
 KEY_PATTERN = r"[A-Za-z0-9._:-]{8,128}"
 
+NOT_STARTED = "not_started"
 ROLLED_BACK = "rolled_back"
 
 Work = Callable[[], tuple[int, dict[str, Any]]]
@@ -94,12 +96,18 @@ def run_exactly_once(request: MoneyRequest, work: Work) -> Answer:
     is recorded (see the module docstring) and propagates.
     """
     fingerprint = request_hash(request.operation, request.invoice_id, request.payload)
-    claim = _claim(
-        key=request.key,
-        operation=request.operation,
-        invoice_id=request.invoice_id,
-        fingerprint=fingerprint,
-    )
+    try:
+        claim = _claim(
+            key=request.key,
+            operation=request.operation,
+            invoice_id=request.invoice_id,
+            fingerprint=fingerprint,
+        )
+    except ApplicationError:
+        raise
+    except Exception as exc:
+        _report(request, NOT_STARTED, exc)
+        raise
     if isinstance(claim, Answer):
         return claim
     try:
@@ -203,6 +211,7 @@ def _release(record: IdempotencyRecord) -> None:
 
 
 _DESCRIPTIONS = {
+    NOT_STARTED: "{subject} failed before anything was recorded: {error}",
     ROLLED_BACK: "{subject} failed and was rolled back: {error}",
 }
 
