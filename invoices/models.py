@@ -56,6 +56,10 @@ class Invoice(models.Model):
     notes = models.TextField(blank=True)
     cancel_reason = models.TextField(blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # While set and in the future, the invoice's e-mail is on its way (see invoice_send): cancel
+    # and edit wait for it. The token says which send holds it.
+    sending_until = models.DateTimeField(null=True, blank=True)
+    send_token = models.CharField(max_length=32, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
