@@ -1,7 +1,9 @@
 """Adapters for the places alerts go: founders' e-mail and chat/webhook URLs.
 
 Each adapter has an explicit timeout and raises `DeliveryError`, which says whether trying again
-can help (timeouts, connection errors, 5xx, 429) or not (other 4xx, a refused recipient).
+can help or not: for webhooks timeouts, connection errors, 5xx and 429 can be retried, other 4xx
+cannot; e-mail goes through core.mail, whose MailError decides (SMTP 4xx and connection errors
+can be retried; 5xx and refused recipients cannot).
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ import email.utils
 import hashlib
 import json
 import math
-import smtplib
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -19,7 +20,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.mail import EmailMessage, get_connection
+
+from core.mail import MailError, send_mail
 
 EMAIL = "email"
 SLACK = "slack"
@@ -140,26 +142,9 @@ def send_email(recipients: list[str], message: Message) -> None:
         lines += ["", message.link]
     lines += ["", f"Alert: {message.fingerprint} ({message.kind})"]
     try:
-        connection = get_connection(timeout=settings.EMAIL_TIMEOUT)
-        EmailMessage(
-            subject=subject,
-            body="\n".join(lines),
-            to=list(recipients),
-            connection=connection,
-        ).send(fail_silently=False)
-    except smtplib.SMTPRecipientsRefused as exc:
-        raise DeliveryError(f"recipients refused: {exc.recipients}", retryable=False) from exc
-    except smtplib.SMTPResponseException as exc:
-        # 5xx from a mail server is a permanent refusal; 4xx is "try again later".
-        retryable = not 500 <= exc.smtp_code < 600
-        detail = (
-            exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else ""
-        )
-        raise DeliveryError(f"SMTP {exc.smtp_code}: {detail}"[:500], retryable=retryable) from exc
-    except (smtplib.SMTPException, OSError) as exc:
-        raise DeliveryError(
-            f"SMTP unavailable: {type(exc).__name__}: {exc}"[:500], retryable=True
-        ) from exc
+        send_mail(subject=subject, body="\n".join(lines), to=recipients)
+    except MailError as exc:
+        raise DeliveryError(exc.reason, retryable=exc.retryable) from exc
 
 
 # --- Webhooks -------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from alerts.models import AlertState, AlertStatus, Notification, NotificationStatus
+from alerts.models import AlertState, AlertStatus, Notification
 
 
 def notification_list(*, status: str | None = None, limit: int = 50) -> QuerySet[Notification]:
@@ -13,10 +13,6 @@ def notification_list(*, status: str | None = None, limit: int = 50) -> QuerySet
     if status:
         qs = qs.filter(status=status)
     return qs[:limit]
-
-
-def failed_notification_count() -> int:
-    return Notification.objects.filter(status=NotificationStatus.FAILED).count()
 
 
 def open_alert_list() -> QuerySet[AlertState]:

@@ -275,6 +275,9 @@ def _announce_critical(
         }
         if event.request_id:
             facts["requestId"] = event.request_id
+        outcome = _outcome_of(event.audit_id)
+        if outcome:
+            facts["outcome"] = outcome
         link = site_link(f"/admin/audit/auditlog/{event.audit_id}/change/")
     else:
         kind = NotificationKind.SUMMARY
@@ -330,6 +333,18 @@ def _announce_critical(
             ack_version=version,
             enqueue=enqueue,
         )
+
+
+def _outcome_of(audit_id: int) -> str:
+    """What a failed operation's row says happened (`rolled_back`, `unknown`, …), for the alert:
+    "outcome unknown" asks for a check, "rolled back" for a retry. A short machine word, never
+    free text, so no personal data can ride along."""
+    outcome = (
+        AuditLog.objects.filter(pk=audit_id).values_list("metadata__outcome", flat=True).first()
+    )
+    if isinstance(outcome, str) and outcome.replace("_", "").isalnum() and len(outcome) <= 32:
+        return outcome
+    return ""
 
 
 def send_daily_digest_if_due(*, now: datetime | None = None) -> list[int]:

@@ -6,8 +6,8 @@ Run:
 
 Creates (and drops) its own database from DATABASE_URL's name and starts two gunicorn servers
 on 127.0.0.1 as production runs them (sync worker, persistent database connection): one with the
-normal app, one with bench/wsgi_without_audit.py, which switches the four business audit rows
-off through the BENCH_WITHOUT_BUSINESS_AUDIT setting (only that process sets it). One invoice is
+normal app, one with bench/wsgi_without_audit.py, which patches the four business audit rows
+out of its own process (payments.services._audit_conversion becomes a no-op). One invoice is
 prepared per request through the services; requests then alternate between the two servers in
 blocks, so load from elsewhere on the machine hits both alike. Prints both and the ratio.
 """

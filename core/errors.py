@@ -38,6 +38,15 @@ class ConflictError(ApplicationError):
     status_code = status.HTTP_409_CONFLICT
 
 
+class ServiceUnavailableError(ApplicationError):
+    """A dependency (the database) cannot answer now; trying again later may work (503)."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+
+    def __init__(self, message: str, *, code: str = "service_unavailable") -> None:
+        super().__init__(message, code=code)
+
+
 # One shape for every "this input is not valid", wherever it was found (the body, the query
 # string, a business rule on a field): code `validation_error`, details by camelCase field name.
 VALIDATION_MESSAGE = "Some fields are not valid."

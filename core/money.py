@@ -12,11 +12,24 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from django import forms
+from django.db import models
 from rest_framework import serializers
 
 MAX_AMOUNT = Decimal("1000000")
 CENT = Decimal("0.01")
-CURRENCIES = ("EUR", "INR")
+
+
+class Currency(models.TextChoices):
+    """The currencies the school takes money in (CONTRACT §2): for models, forms and the API."""
+
+    EUR = "EUR", "EUR"
+    INR = "INR", "INR"
+
+
+def amount_field(**kwargs: Any) -> models.DecimalField:
+    """The model field for an amount of money: up to 9,999,999,999.99, two decimals."""
+    return models.DecimalField(max_digits=12, decimal_places=2, **kwargs)
+
 
 # ASCII digits only: Decimal() would also read other scripts' digits.
 _PLAIN_DECIMAL = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
@@ -102,7 +115,7 @@ class MoneyField(serializers.Field):
 class CurrencyField(serializers.ChoiceField):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("error_messages", {"invalid_choice": "Use EUR or INR."})
-        super().__init__(choices=CURRENCIES, **kwargs)
+        super().__init__(choices=Currency.values, **kwargs)
 
 
 class MoneyFormField(forms.CharField):

@@ -133,7 +133,10 @@ class InvoiceDetailApi(_InvoiceApi):
         request=InvoiceInputSerializer,
         responses={
             200: InvoiceOutputSerializer,
-            409: OpenApiResponse(description="invoice_not_editable: paid or cancelled."),
+            409: OpenApiResponse(
+                description="invoice_not_editable (paid or cancelled) or invoice_being_sent (its "
+                "e-mail is on its way; repeat once it has gone)."
+            ),
         },
     )
     def patch(self, request: Request, invoice_id: int) -> Response:
@@ -155,7 +158,8 @@ class InvoiceCancelApi(_InvoiceApi):
         responses={
             200: InvoiceOutputSerializer,
             409: OpenApiResponse(
-                description="invoice_has_payments (money was received) or invoice_cancelled."
+                description="invoice_has_payments (money was received), invoice_cancelled, or "
+                "invoice_being_sent (its e-mail is on its way; repeat once it has gone)."
             ),
         },
     )
@@ -176,7 +180,10 @@ class InvoiceSendApi(_InvoiceApi):
         responses={
             200: InvoiceOutputSerializer,
             400: OpenApiResponse(description="lead_has_no_email: add an e-mail to the lead first."),
-            409: OpenApiResponse(description="invoice_not_sendable: paid or cancelled."),
+            409: OpenApiResponse(
+                description="invoice_not_sendable (paid or cancelled) or invoice_being_sent "
+                "(another send of it is on its way)."
+            ),
             502: OpenApiResponse(description="email_failed: the mail server refused or was down."),
         },
     )

@@ -4,8 +4,8 @@ from django import forms
 
 from core.forms import StaffForm
 from core.listing import SearchField
-from core.money import MoneyFormField
-from invoices.models import Currency, InvoiceStatus
+from core.money import Currency, MoneyFormField
+from invoices.models import InvoiceStatus
 from leads.models import Level
 
 

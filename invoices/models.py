@@ -7,12 +7,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core.money import Currency, amount_field
 from leads.models import Lead, Level
-
-
-class Currency(models.TextChoices):
-    EUR = "EUR", "EUR"
-    INR = "INR", "INR"
 
 
 class InvoiceStatus(models.TextChoices):
@@ -25,10 +21,6 @@ class InvoiceStatus(models.TextChoices):
 
 # Invoices in these states may still be edited, sent, cancelled or paid-and-converted.
 OPEN_STATUSES = (InvoiceStatus.DRAFT, InvoiceStatus.SENT)
-
-
-def _money(**kwargs) -> models.DecimalField:
-    return models.DecimalField(max_digits=12, decimal_places=2, **kwargs)
 
 
 class InvoiceCounter(models.Model):
@@ -54,16 +46,20 @@ class Invoice(models.Model):
         max_length=16, choices=InvoiceStatus.choices, default=InvoiceStatus.DRAFT
     )
     currency = models.CharField(max_length=3, choices=Currency.choices)
-    subtotal = _money()
-    discount = _money(default=Decimal("0.00"))
-    total_amount = _money()
-    payable_now = _money()
-    paid_amount = _money(default=Decimal("0.00"))
+    subtotal = amount_field()
+    discount = amount_field(default=Decimal("0.00"))
+    total_amount = amount_field()
+    payable_now = amount_field()
+    paid_amount = amount_field(default=Decimal("0.00"))
     issue_date = models.DateField()
     due_date = models.DateField()
     notes = models.TextField(blank=True)
     cancel_reason = models.TextField(blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # While set and in the future, the invoice's e-mail is on its way (see invoice_send): cancel
+    # and edit wait for it. The token says which send holds it.
+    sending_until = models.DateTimeField(null=True, blank=True)
+    send_token = models.CharField(max_length=32, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -110,7 +106,7 @@ class InvoiceItem(models.Model):
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="items")
     position = models.PositiveSmallIntegerField()
     description = models.CharField(max_length=200)
-    amount = _money()
+    amount = amount_field()
     level = models.CharField(max_length=24, choices=Level.choices, blank=True)
     month = models.CharField(max_length=20, blank=True)
     batch = models.CharField(max_length=60, blank=True)

@@ -7,10 +7,10 @@ from typing import Any
 
 from rest_framework import serializers
 
-from core.money import MoneyField
-from invoices.models import Currency, Invoice, InvoiceStatus
-from invoices.selectors import invoice_student_code
+from core.money import Currency, MoneyField
+from invoices.models import Invoice, InvoiceStatus
 from leads.models import Level
+from leads.selectors import lead_student_code
 
 
 class ItemOutputSerializer(serializers.Serializer):
@@ -44,7 +44,7 @@ class InvoiceOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
     def get_student_id(self, invoice: Any) -> str | None:
-        return invoice_student_code(invoice)
+        return lead_student_code(invoice.lead)
 
 
 def invoice_body(invoice: Invoice) -> dict[str, Any]:

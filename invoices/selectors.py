@@ -53,12 +53,6 @@ def invoice_with_payments_get(invoice_id: int) -> Invoice:
     return get_object_or_404(qs, pk=invoice_id)
 
 
-def invoice_student_code(invoice: Invoice) -> str | None:
-    lead = invoice.lead
-    student = getattr(lead, "student", None) if lead.converted else None
-    return student.student_code if student is not None else None
-
-
 def invoices_past_due(*, today: datetime.date) -> QuerySet[Invoice]:
     """Invoices sent and not paid at all whose due date has passed, the longest overdue first."""
     return invoice_list(past_due_on=today, with_items=False).order_by("due_date", "pk")

@@ -1,24 +1,33 @@
 from __future__ import annotations
 
 import datetime
+import logging
+import uuid
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.models import Action, Severity
 from audit.services import audit_record, audit_record_independent
+from core.changes import apply_changes
 from core.errors import ApplicationError, ConflictError, invalid_field
+from core.mail import MailError
 from core.money import MAX_AMOUNT, money_str
-from core.text import camel
 from invoices import mailer, pdf
 from invoices.models import OPEN_STATUSES, Invoice, InvoiceCounter, InvoiceItem, InvoiceStatus
 from invoices.numbering import draw_next_number, invoice_number
 from leads.models import Lead
 
+logger = logging.getLogger(__name__)
+
 DEFAULT_DUE_DAYS = 7
 MAX_ITEMS = 20
+# How long a send may hold its invoice: far longer than the mail server's timeouts allow a send
+# to take, so it only runs out when the sending process died mid-send.
+SEND_LEASE = datetime.timedelta(minutes=5)
 
 
 def _totals(
@@ -204,6 +213,17 @@ def _lock_invoice(invoice_id: int) -> Invoice:
     return Invoice.objects.select_for_update().select_related("lead").get(pk=invoice_id)
 
 
+def _refuse_while_sending(invoice: Invoice, doing: str) -> None:
+    """Refuse to change an invoice (locked by the caller) whose e-mail is on its way: the lead
+    would get a document that no longer matches the invoice, or one that was cancelled."""
+    if invoice.sending_until is not None and invoice.sending_until > timezone.now():
+        raise ConflictError(
+            f"This invoice is being e-mailed to the lead right now; {doing} it once the e-mail "
+            "has gone (in a few seconds).",
+            code="invoice_being_sent",
+        )
+
+
 def invoice_update(*, invoice: Invoice, actor: Any, **changes: Any) -> Invoice:
     """Edit a DRAFT or SENT invoice; totals are recomputed, INVOICE_UPDATED keeps before/after."""
     with transaction.atomic():
@@ -213,6 +233,7 @@ def invoice_update(*, invoice: Invoice, actor: Any, **changes: Any) -> Invoice:
                 f"A {invoice.get_status_display().lower()} invoice cannot be edited.",
                 code="invoice_not_editable",
             )
+        _refuse_while_sending(invoice, "edit")
         old_items = [
             {
                 "description": i.description,
@@ -240,12 +261,7 @@ def invoice_update(*, invoice: Invoice, actor: Any, **changes: Any) -> Invoice:
         }
         if new_values["due_date"] < invoice.issue_date:
             raise invalid_field("dueDate", "The due date cannot be before the issue date.")
-        diff: dict[str, Any] = {}
-        for field, after in new_values.items():
-            before = getattr(invoice, field)
-            if before != after:
-                diff[camel(field)] = {"before": _plain(before), "after": _plain(after)}
-                setattr(invoice, field, after)
+        diff = apply_changes(invoice, new_values)
         if "items" in changes and _items_snapshot(old_items) != _items_snapshot(items):
             diff["items"] = {"before": _items_snapshot(old_items), "after": _items_snapshot(items)}
             invoice.items.all().delete()
@@ -262,15 +278,6 @@ def invoice_update(*, invoice: Invoice, actor: Any, **changes: Any) -> Invoice:
     return invoice
 
 
-def _plain(value: Any) -> Any:
-    """A value as audit metadata holds it: money as "134.00", dates as ISO strings."""
-    if isinstance(value, Decimal):
-        return money_str(value)
-    if isinstance(value, datetime.date):
-        return value.isoformat()
-    return value
-
-
 def invoice_cancel(*, invoice: Invoice, reason: str, actor: Any) -> Invoice:
     """Cancel an invoice on which no money was received; the number stays used (never reissued)."""
     with transaction.atomic():
@@ -285,6 +292,7 @@ def invoice_cancel(*, invoice: Invoice, reason: str, actor: Any) -> Invoice:
             )
         if invoice.status == InvoiceStatus.CANCELLED:
             raise ConflictError("This invoice is already cancelled.", code="invoice_cancelled")
+        _refuse_while_sending(invoice, "cancel")
         before = invoice.status
         invoice.status = InvoiceStatus.CANCELLED
         invoice.cancel_reason = reason
@@ -307,22 +315,17 @@ def invoice_cancel(*, invoice: Invoice, reason: str, actor: Any) -> Invoice:
 def invoice_send(*, invoice: Invoice, actor: Any) -> Invoice:
     """E-mail the invoice PDF to the lead, then mark it SENT.
 
-    The mail goes out before any transaction is opened (a slow SMTP server must not hold row
-    locks), and the status changes only after the server accepted it. If it refuses or is down,
-    an EMAIL_FAILED row is written, the invoice stays as it was, and the caller may retry.
+    The mail goes out outside any transaction (a slow SMTP server must not hold row locks), so
+    the send first *claims* the invoice with a conditional UPDATE that commits at once: it
+    succeeds only while the invoice is open and no other send holds it. A cancel or an edit
+    that committed before the claim stops the send (409 invoice_not_sendable); one that comes
+    while the claim is held is refused (409 invoice_being_sent) and can be repeated once the
+    e-mail has gone. The status changes only after the server accepted the mail. If it refuses
+    or is down, the claim is released, an EMAIL_FAILED row is written, the invoice stays as it
+    was, and the caller may retry.
     """
-    invoice = Invoice.objects.select_related("lead").get(pk=invoice.pk)
-    if invoice.status not in OPEN_STATUSES:
-        raise ConflictError(
-            f"A {invoice.get_status_display().lower()} invoice cannot be sent.",
-            code="invoice_not_sendable",
-        )
-    if not invoice.lead.email:
-        raise ApplicationError(
-            "This lead has no e-mail address; add one to the lead first.",
-            code="lead_has_no_email",
-        )
-    document = pdf.render_invoice_pdf(invoice)
+    invoice = _claim_for_sending(invoice.pk)
+    token = invoice.send_token
     context = {
         "invoiceNumber": invoice.number,
         "leadId": invoice.lead_id,
@@ -330,8 +333,9 @@ def invoice_send(*, invoice: Invoice, actor: Any) -> Invoice:
         **amounts_metadata(invoice),
     }
     try:
-        mailer.send_invoice(invoice, document)
-    except mailer.EmailDeliveryError as exc:
+        mailer.send_invoice(invoice, pdf.render_invoice_pdf(invoice))
+    except MailError as exc:
+        _release_sending(invoice.pk, token)
         audit_record_independent(
             Action.EMAIL_FAILED,
             severity=Severity.ERROR,
@@ -346,13 +350,20 @@ def invoice_send(*, invoice: Invoice, actor: Any) -> Invoice:
             code="email_failed",
             status_code=502,
         ) from exc
+    except BaseException:
+        _release_sending(invoice.pk, token)
+        raise
     with transaction.atomic():
         invoice = _lock_invoice(invoice.pk)
         before = invoice.status
         if invoice.status == InvoiceStatus.DRAFT:
             invoice.status = InvoiceStatus.SENT
         invoice.sent_at = timezone.now()
-        invoice.save(update_fields=["status", "sent_at", "updated_at"])
+        fields = ["status", "sent_at", "updated_at"]
+        if invoice.send_token == token:
+            invoice.sending_until, invoice.send_token = None, ""
+            fields += ["sending_until", "send_token"]
+        invoice.save(update_fields=fields)
         audit_record(
             Action.EMAIL_SENT,
             description=f"Invoice {invoice.number} e-mailed to {invoice.lead.email}",
@@ -361,8 +372,9 @@ def invoice_send(*, invoice: Invoice, actor: Any) -> Invoice:
             actor=actor,
         )
         if before not in OPEN_STATUSES:
-            # Cancelled or paid while the mail server was talking: the e-mail went (EMAIL_SENT
-            # says so), but "invoice sent" would describe a state the invoice no longer has.
+            # Paid while the mail server was talking (payments do not wait for a send), or
+            # cancelled after a claim that outlived SEND_LEASE: the e-mail went (EMAIL_SENT says
+            # so), but "invoice sent" would describe a state the invoice no longer has.
             return invoice
         audit_record(
             Action.INVOICE_SENT,
@@ -372,3 +384,45 @@ def invoice_send(*, invoice: Invoice, actor: Any) -> Invoice:
             actor=actor,
         )
     return invoice
+
+
+def _claim_for_sending(invoice_id: int) -> Invoice:
+    """Mark the invoice as being sent (committed at once) and return it as it is now."""
+    now = timezone.now()
+    token = uuid.uuid4().hex
+    claimed = (
+        Invoice.objects.filter(pk=invoice_id, status__in=OPEN_STATUSES)
+        .exclude(lead__email="")
+        .filter(Q(sending_until__isnull=True) | Q(sending_until__lte=now))
+        .update(sending_until=now + SEND_LEASE, send_token=token)
+    )
+    invoice = Invoice.objects.select_related("lead").get(pk=invoice_id)
+    if claimed == 1:
+        return invoice
+    if invoice.status not in OPEN_STATUSES:
+        raise ConflictError(
+            f"A {invoice.get_status_display().lower()} invoice cannot be sent.",
+            code="invoice_not_sendable",
+        )
+    if not invoice.lead.email:
+        raise ApplicationError(
+            "This lead has no e-mail address; add one to the lead first.",
+            code="lead_has_no_email",
+        )
+    raise ConflictError(
+        "This invoice is already being e-mailed; it will show as sent in a few seconds.",
+        code="invoice_being_sent",
+    )
+
+
+def _release_sending(invoice_id: int, token: str) -> None:
+    """Give up the send's claim. Never raises: it runs while another error is handled, and a
+    claim left behind runs out after SEND_LEASE."""
+    try:
+        Invoice.objects.filter(pk=invoice_id, send_token=token).update(
+            sending_until=None, send_token=""
+        )
+    except DatabaseError as exc:
+        logger.error(
+            "invoice send release failed: invoice=%s error=%s", invoice_id, type(exc).__name__
+        )

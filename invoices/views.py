@@ -17,7 +17,7 @@ from core.timefmt import school_today
 from invoices import pdf, selectors, services
 from invoices.forms import CancelForm, InvoiceFilterForm, InvoiceForm, ItemFormSet
 from invoices.models import OPEN_STATUSES, Invoice, InvoiceStatus
-from leads.selectors import lead_get
+from leads.selectors import lead_get, lead_student_code
 
 
 @money_staff_required
@@ -156,7 +156,7 @@ def invoice_detail(request: HttpRequest, invoice_id: int) -> HttpResponse:
     context = {
         "invoice": invoice,
         "payments": invoice.payments.all(),
-        "student_code": selectors.invoice_student_code(invoice),
+        "student_code": lead_student_code(invoice.lead),
         "is_open": invoice.status in OPEN_STATUSES,
         "can_record_payment": invoice.status == InvoiceStatus.PARTIALLY_PAID,
         "cancel_form": CancelForm(),

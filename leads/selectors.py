@@ -76,6 +76,9 @@ def lead_get(lead_id: int) -> Lead:
 
 
 def lead_student_code(lead: Lead) -> str | None:
+    """The code of the student this lead became (an invoice's student is its lead's), or None.
+
+    Pass a lead read with `student` joined (lead_list, lead_get, invoices.selectors)."""
     student = getattr(lead, "student", None) if lead.converted else None
     return student.student_code if student is not None else None
 

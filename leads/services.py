@@ -1,14 +1,13 @@
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
 from django.db import transaction
 
 from audit.models import Action
 from audit.services import audit_record
+from core.changes import apply_changes
 from core.errors import ConflictError
-from core.text import camel
 from leads.models import Lead
 
 EDITABLE_FIELDS = (
@@ -40,14 +39,6 @@ def lead_create(*, actor: Any, **fields: Any) -> Lead:
     return lead
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime.date):
-        return value.isoformat()
-    if hasattr(value, "pk"):
-        return value.pk
-    return value
-
-
 def _lock_open_lead(lead_id: int) -> Lead:
     lead = Lead.objects.select_for_update().get(pk=lead_id)
     if lead.converted:
@@ -67,12 +58,7 @@ def lead_update(*, lead: Lead, actor: Any, **changes: Any) -> Lead:
         # Locked so that a conversion running at the same moment cannot slip in between the
         # converted check and the write.
         lead = _lock_open_lead(lead.pk)
-        diff = {}
-        for field, after in changes.items():
-            before = getattr(lead, field)
-            if before != after:
-                diff[camel(field)] = {"before": _plain(before), "after": _plain(after)}
-                setattr(lead, field, after)
+        diff = apply_changes(lead, changes)
         if diff:
             lead.save()
             audit_record(

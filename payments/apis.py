@@ -29,7 +29,7 @@ from core.pagination import (
 )
 from invoices.selectors import invoice_get
 from payments import selectors, services
-from payments.idempotency import KEY_PATTERN, Replay
+from payments.idempotency import KEY_PATTERN, Answer
 from payments.models import PaymentMethod, PaymentStatus
 from payments.responses import MoneyResultSerializer, StudentOutputSerializer
 
@@ -70,12 +70,9 @@ def _key_error(message: str) -> ApplicationError:
     return invalid_field("idempotencyKey", message)
 
 
-def _respond(outcome: services.MoneyResult | Replay) -> Response:
-    if isinstance(outcome, Replay):
-        return Response(
-            outcome.body, status=outcome.status_code, headers={"Idempotent-Replayed": "true"}
-        )
-    return Response(outcome.body, status=outcome.status_code)
+def _respond(answer: Answer) -> Response:
+    headers = {"Idempotent-Replayed": "true"} if answer.replayed else None
+    return Response(answer.body, status=answer.status_code, headers=headers)
 
 
 class _MoneyApi(APIView):

@@ -7,12 +7,9 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from invoices.models import Currency, Invoice
+from core.money import Currency, amount_field
+from invoices.models import Invoice
 from leads.models import Lead, Level
-
-
-def _money(**kwargs) -> models.DecimalField:
-    return models.DecimalField(max_digits=12, decimal_places=2, **kwargs)
 
 
 class PaymentMethod(models.TextChoices):
@@ -76,8 +73,8 @@ class Student(models.Model):
         Batch, on_delete=models.PROTECT, null=True, blank=True, related_name="students"
     )
     currency = models.CharField(max_length=3, choices=Currency.choices)
-    total_amount = _money()
-    total_paid = _money(default=Decimal("0.00"))
+    total_amount = amount_field()
+    total_paid = amount_field(default=Decimal("0.00"))
     payment_status = models.CharField(
         max_length=8, choices=PaymentStatus.choices, default=PaymentStatus.PENDING
     )
@@ -105,7 +102,7 @@ class Student(models.Model):
 class Payment(models.Model):
     student = models.ForeignKey(Student, on_delete=models.PROTECT, related_name="payments")
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="payments")
-    amount = _money()
+    amount = amount_field()
     currency = models.CharField(max_length=3, choices=Currency.choices)
     method = models.CharField(
         max_length=16, choices=PaymentMethod.choices, default=PaymentMethod.BANK_TRANSFER

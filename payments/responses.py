@@ -10,8 +10,8 @@ from typing import Any
 
 from rest_framework import serializers
 
-from core.money import MoneyField
-from invoices.models import Currency, Invoice, InvoiceStatus
+from core.money import Currency, MoneyField
+from invoices.models import Invoice, InvoiceStatus
 from invoices.responses import InvoiceOutputSerializer, invoice_body
 from leads.models import Level
 from payments.models import Payment, PaymentMethod, PaymentStatus, Student

@@ -7,7 +7,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.shortcuts import get_object_or_404
 
 from leads.validators import phone_search_text
-from payments.models import Batch, Payment, Student
+from payments.models import Payment, Student
 
 
 def student_list(*, q: str = "", payment_status: str = "") -> QuerySet[Student]:
@@ -25,10 +25,6 @@ def student_list(*, q: str = "", payment_status: str = "") -> QuerySet[Student]:
 
 def student_get(student_id: int) -> Student:
     return get_object_or_404(Student.objects.select_related("batch"), pk=student_id)
-
-
-def batches_with_seats() -> QuerySet[Batch]:
-    return Batch.objects.order_by("code")
 
 
 def payments_received(*, start: datetime.datetime, end: datetime.datetime) -> QuerySet[Payment]:

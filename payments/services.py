@@ -1,5 +1,6 @@
 """Money received: pay-and-convert (the first payment turns a lead into a student) and later
-instalments. Both are exactly-once through payments.idempotency and fully audited."""
+instalments. Both are exactly-once through payments.idempotency.run_exactly_once and fully
+audited."""
 
 from __future__ import annotations
 
@@ -8,8 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.utils import timezone
 
 from audit.models import Action, Severity
@@ -22,13 +22,7 @@ from invoices.selectors import invoice_get
 from invoices.services import amounts_metadata
 from leads.models import Lead, LeadStatus
 from leads.validators import canonical_or_same
-from payments.idempotency import (
-    Replay,
-    idempotency_claim,
-    idempotency_complete,
-    idempotency_release,
-    request_hash,
-)
+from payments.idempotency import Answer, MoneyRequest, run_exactly_once
 from payments.models import Batch, Payment, PaymentStatus, Student, StudentCounter
 from payments.responses import money_result_body
 
@@ -36,38 +30,10 @@ PAY_AND_CONVERT = "pay_and_convert"
 LATER_PAYMENT = "payment"
 
 
-@dataclass
-class MoneyResult:
-    invoice: Invoice
-    student: Student
-    payment: Payment
-    status_code: int = 201
-    replayed: bool = False
-    body: dict[str, Any] | None = None
-
-
-def _audit_off() -> bool:
-    # Lets bench/pay_and_convert.py measure what the audit trail costs. Not defined in settings:
-    # only the benchmark's own WSGI module sets it.
-    return getattr(settings, "BENCH_WITHOUT_BUSINESS_AUDIT", False)
-
-
-def _audit(action: str, **kwargs: Any) -> None:
-    if not _audit_off():
-        audit_record(action, **kwargs)
-
-
-def _audit_many(entries: list[dict[str, Any]]) -> None:
-    if not _audit_off():
-        audit_record_many(entries)
-
-
-def _body(result: MoneyResult) -> dict[str, Any]:
+def _body(*, invoice: Invoice, student: Student, payment: Payment) -> dict[str, Any]:
     # Read the invoice again (lead, student and items loaded): the answer shows it as
     # GET /api/invoices/{id} would right after this payment, and is stored for replays.
-    return money_result_body(
-        invoice=invoice_get(result.invoice.pk), student=result.student, payment=result.payment
-    )
+    return money_result_body(invoice=invoice_get(invoice.pk), student=student, payment=payment)
 
 
 def _not_payable(invoice: Invoice) -> ConflictError:
@@ -134,6 +100,18 @@ def _student_status(student: Student) -> str:
     return PaymentStatus.PAID if student.balance == 0 else PaymentStatus.PARTIAL
 
 
+def _request_context(invoice: Invoice, idempotency_key: str, **fields: Any) -> dict[str, Any]:
+    """What every row about this request carries, failure rows included. Built from the
+    invoice in hand, before anything touches the database."""
+    return {
+        "invoiceId": invoice.pk,
+        "invoiceNumber": invoice.number,
+        "leadId": invoice.lead_id,
+        **fields,
+        "idempotencyKey": idempotency_key,
+    }
+
+
 def pay_and_convert(
     *,
     invoice: Invoice,
@@ -143,7 +121,7 @@ def pay_and_convert(
     method: str = "BANK_TRANSFER",
     transaction_id: str = "",
     batch_id: int | None = None,
-) -> MoneyResult | Replay:
+) -> Answer:
     """Record the first payment on a DRAFT/SENT invoice and turn its lead into a student.
 
     One transaction creates the student and payment, updates invoice and lead, writes the four
@@ -151,52 +129,50 @@ def pay_and_convert(
     written; on any unexpected failure nothing is kept except one CRITICAL row, and the error
     propagates (the API answers 500 with the request id).
     """
-    fingerprint = request_hash(
-        PAY_AND_CONVERT,
-        invoice.pk,
-        {
-            "paidAmount": money_str(amount),
-            "method": method,
-            "transactionId": transaction_id,
-            "batchId": batch_id,
-        },
-    )
-    claim = idempotency_claim(
-        key=idempotency_key,
-        operation=PAY_AND_CONVERT,
-        invoice_id=invoice.pk,
-        fingerprint=fingerprint,
-    )
-    if isinstance(claim, Replay):
-        return claim
-    context: dict[str, Any] = {
-        "invoiceId": invoice.pk,
-        "invoiceNumber": invoice.number,
-        "leadId": invoice.lead_id,
+    payload = {
         "paidAmount": money_str(amount),
-        "currency": invoice.currency,
         "method": method,
         "transactionId": transaction_id,
         "batchId": batch_id,
-        "idempotencyKey": idempotency_key,
     }
+    context = _request_context(
+        invoice,
+        idempotency_key,
+        paidAmount=payload["paidAmount"],
+        currency=invoice.currency,
+        method=method,
+        transactionId=transaction_id,
+        batchId=batch_id,
+    )
+
+    def work() -> tuple[int, dict[str, Any]]:
+        conversion = _convert(
+            invoice_id=invoice.pk,
+            amount=amount,
+            method=method,
+            transaction_id=transaction_id,
+            batch_id=batch_id,
+            idempotency_key=idempotency_key,
+            actor=actor,
+        )
+        _audit_conversion(conversion, context=context, actor=actor)
+        return 201, _body(
+            invoice=conversion.invoice, student=conversion.student, payment=conversion.payment
+        )
+
+    request = MoneyRequest(
+        operation=PAY_AND_CONVERT,
+        key=idempotency_key,
+        invoice_id=invoice.pk,
+        payload=payload,
+        action=Action.LEAD_TO_STUDENT_CONVERSION,
+        subject=f"Conversion of invoice {invoice.number}",
+        context=context,
+        actor=actor,
+    )
     try:
-        with transaction.atomic():
-            result = _convert(
-                invoice_id=invoice.pk,
-                amount=amount,
-                method=method,
-                transaction_id=transaction_id,
-                batch_id=batch_id,
-                idempotency_key=idempotency_key,
-                actor=actor,
-                context=context,
-            )
-            result.body = _body(result)
-            idempotency_complete(claim, status_code=201, body=result.body)
-        return result
-    except ApplicationError as exc:
-        idempotency_release(claim)
+        return run_exactly_once(request, work)
+    except ConflictError as exc:
         if exc.code == "already_converted":
             audit_record_independent(
                 Action.LEAD_TO_STUDENT_CONVERSION,
@@ -208,22 +184,16 @@ def pay_and_convert(
                 actor=actor,
             )
         raise
-    except Exception as exc:
-        audit_record_independent(
-            Action.LEAD_TO_STUDENT_CONVERSION,
-            severity=Severity.CRITICAL,
-            description=(
-                f"Conversion of invoice {invoice.number} failed and was rolled back: "
-                f"{type(exc).__name__}"
-            ),
-            entity_type="Invoice",
-            entity_id=invoice.pk,
-            metadata={**context, "outcome": "rolled_back"},
-            actor=actor,
-            error=exc,
-        )
-        idempotency_release(claim)
-        raise
+
+
+@dataclass(frozen=True)
+class _Conversion:
+    invoice: Invoice
+    lead: Lead
+    student: Student
+    payment: Payment
+    batch: Batch | None
+    status_before: str
 
 
 def _convert(
@@ -235,13 +205,44 @@ def _convert(
     batch_id: int | None,
     idempotency_key: str,
     actor: Any,
-    context: dict[str, Any],
-) -> MoneyResult:
+) -> _Conversion:
     # Lock order everywhere: invoice, then lead, then counters/batch. Two requests for the same
     # invoice queue on the invoice row; a second invoice of the same lead queues on the lead row.
     invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
     lead = Lead.objects.select_for_update().get(pk=invoice.lead_id)
-    context.update({"leadName": lead.name, "invoiceStatusBefore": invoice.status})
+    # Compared and stored in E.164, as numbers are stored since they are checked with
+    # phonenumbers; a lead written before that in another spelling must not slip past the
+    # unique index.
+    whatsapp = canonical_or_same(lead.whatsapp)
+    batch = _check_convertible(
+        invoice=invoice, lead=lead, whatsapp=whatsapp, amount=amount, batch_id=batch_id
+    )
+    now = timezone.now()
+    status_before = invoice.status
+    student = _student_create(
+        invoice=invoice, lead=lead, whatsapp=whatsapp, batch=batch, amount=amount, now=now
+    )
+    payment = _payment_insert(
+        invoice=invoice,
+        student=student,
+        amount=amount,
+        method=method,
+        transaction_id=transaction_id,
+        idempotency_key=idempotency_key,
+        actor=actor,
+        now=now,
+    )
+    lead.converted = True
+    lead.converted_at = now
+    lead.status = LeadStatus.CONVERTED
+    lead.save(update_fields=["converted", "converted_at", "status", "updated_at"])
+    return _Conversion(invoice, lead, student, payment, batch, status_before)
+
+
+def _check_convertible(
+    *, invoice: Invoice, lead: Lead, whatsapp: str, amount: Decimal, batch_id: int | None
+) -> Batch | None:
+    """Refuse what the locked invoice and lead forbid; return the locked batch, if one was named."""
     if lead.converted:
         raise ConflictError(
             f"{lead.name} is already a student; record further money as a payment.",
@@ -250,26 +251,32 @@ def _convert(
     if invoice.status not in OPEN_STATUSES:
         raise _not_payable(invoice)
     _check_amount(amount, invoice, "paidAmount")
-    # Compared in E.164, as numbers are stored since they are checked with phonenumbers; a lead
-    # written before that in another spelling must not slip past the unique index.
-    whatsapp = canonical_or_same(lead.whatsapp)
     holder = Student.objects.filter(whatsapp=whatsapp).values_list("student_code", flat=True)
     if holder_code := holder.first():
         raise _whatsapp_in_use(holder_code)
-    batch = None
-    if batch_id is not None:
-        batch = Batch.objects.select_for_update().filter(pk=batch_id).first()
-        if batch is None:
-            raise invalid_field("batchId", "There is no batch with this id.")
-        if batch.students.count() >= batch.seats:
-            raise ConflictError(f"Batch {batch.code} is full.", code="batch_full")
+    if batch_id is None:
+        return None
+    batch = Batch.objects.select_for_update().filter(pk=batch_id).first()
+    if batch is None:
+        raise invalid_field("batchId", "There is no batch with this id.")
+    if batch.students.count() >= batch.seats:
+        raise ConflictError(f"Batch {batch.code} is full.", code="batch_full")
+    return batch
 
-    now = timezone.now()
+
+def _student_create(
+    *,
+    invoice: Invoice,
+    lead: Lead,
+    whatsapp: str,
+    batch: Batch | None,
+    amount: Decimal,
+    now: datetime.datetime,
+) -> Student:
     year = timezone.localdate().year
-    status_before = invoice.status
     level = invoice.items.exclude(level="").values_list("level", flat=True).first()
     try:
-        student = Student.objects.create(
+        return Student.objects.create(
             student_code=student_code(year, draw_next_number(StudentCounter, year)),
             lead=lead,
             name=lead.name,
@@ -291,61 +298,57 @@ def _convert(
         if "whatsapp" not in str(exc):
             raise
         raise _whatsapp_in_use() from exc
-    payment = _payment_insert(
-        invoice=invoice,
-        student=student,
-        amount=amount,
-        method=method,
-        transaction_id=transaction_id,
-        idempotency_key=idempotency_key,
-        actor=actor,
-        now=now,
-    )
-    lead.converted = True
-    lead.converted_at = now
-    lead.status = LeadStatus.CONVERTED
-    lead.save(update_fields=["converted", "converted_at", "status", "updated_at"])
 
-    context.update(
-        {
-            "studentId": student.student_code,
-            "studentPk": student.pk,
-            "paymentId": payment.pk,
-            "invoiceStatusAfter": invoice.status,
-            **amounts_metadata(invoice),
-        }
+
+def _audit_conversion(conversion: _Conversion, *, context: dict[str, Any], actor: Any) -> None:
+    """The four rows of a conversion, in the conversion's transaction."""
+    invoice, lead, student, payment = (
+        conversion.invoice,
+        conversion.lead,
+        conversion.student,
+        conversion.payment,
     )
+    amount = money_str(payment.amount)
     # One INSERT for the four rows rather than four: bench/pay_and_convert.py shows the difference.
-    _audit_many(
+    audit_record_many(
         [
             {
                 "action": Action.LEAD_TO_STUDENT_CONVERSION,
                 "description": (
                     f"{lead.name} converted to student {student.student_code}: paid "
-                    f"{invoice.currency} {money_str(amount)} on invoice {invoice.number}"
+                    f"{invoice.currency} {amount} on invoice {invoice.number}"
                 ),
                 "entity": invoice,
-                "metadata": context,
+                "metadata": {
+                    **context,
+                    "leadName": lead.name,
+                    "invoiceStatusBefore": conversion.status_before,
+                    "studentId": student.student_code,
+                    "studentPk": student.pk,
+                    "paymentId": payment.pk,
+                    "invoiceStatusAfter": invoice.status,
+                    **amounts_metadata(invoice),
+                },
                 "actor": actor,
             },
             {
                 "action": Action.PAYMENT_RECEIVED,
                 "description": (
-                    f"{invoice.currency} {money_str(amount)} received from {lead.name} "
-                    f"({method}) on invoice {invoice.number}"
+                    f"{invoice.currency} {amount} received from {lead.name} "
+                    f"({payment.method}) on invoice {invoice.number}"
                 ),
                 "entity": payment,
                 "metadata": {
                     "invoiceNumber": invoice.number,
                     "studentId": student.student_code,
-                    "amount": money_str(amount),
+                    "amount": amount,
                     "currency": invoice.currency,
-                    "method": method,
-                    "transactionId": transaction_id,
-                    "invoiceStatusBefore": status_before,
+                    "method": payment.method,
+                    "transactionId": payment.transaction_id,
+                    "invoiceStatusBefore": conversion.status_before,
                     "invoiceStatusAfter": invoice.status,
                     "remainingAmount": money_str(invoice.remaining_amount),
-                    "idempotencyKey": idempotency_key,
+                    "idempotencyKey": payment.idempotency_key,
                 },
                 "actor": actor,
             },
@@ -357,7 +360,7 @@ def _convert(
                     "studentId": student.student_code,
                     "leadId": lead.pk,
                     "invoiceNumber": invoice.number,
-                    "batch": batch.code if batch else None,
+                    "batch": conversion.batch.code if conversion.batch else None,
                     "totalAmount": money_str(student.total_amount),
                     "totalPaid": money_str(student.total_paid),
                     "currency": student.currency,
@@ -377,7 +380,6 @@ def _convert(
             },
         ]
     )
-    return MoneyResult(invoice=invoice, student=student, payment=payment)
 
 
 def payment_record(
@@ -388,89 +390,90 @@ def payment_record(
     actor: Any,
     method: str = "BANK_TRANSFER",
     transaction_id: str = "",
-) -> MoneyResult | Replay:
+) -> Answer:
     """Record a later instalment on a converted invoice; PARTIALLY_PAID becomes PAID at zero."""
-    fingerprint = request_hash(
-        LATER_PAYMENT,
-        invoice.pk,
-        {"amount": money_str(amount), "method": method, "transactionId": transaction_id},
+    payload = {"amount": money_str(amount), "method": method, "transactionId": transaction_id}
+    context = _request_context(
+        invoice,
+        idempotency_key,
+        amount=payload["amount"],
+        currency=invoice.currency,
+        method=method,
+        transactionId=transaction_id,
     )
-    claim = idempotency_claim(
-        key=idempotency_key, operation=LATER_PAYMENT, invoice_id=invoice.pk, fingerprint=fingerprint
-    )
-    if isinstance(claim, Replay):
-        return claim
-    context: dict[str, Any] = {
-        "invoiceId": invoice.pk,
-        "invoiceNumber": invoice.number,
-        "leadId": invoice.lead_id,
-        "amount": money_str(amount),
-        "currency": invoice.currency,
-        "method": method,
-        "transactionId": transaction_id,
-        "idempotencyKey": idempotency_key,
-    }
-    try:
-        with transaction.atomic():
-            locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
-            if locked.status == InvoiceStatus.CANCELLED:
-                raise _not_payable(locked)
-            if locked.status in OPEN_STATUSES:
-                raise ConflictError(
-                    "This invoice has no student yet; use pay and convert for the first payment.",
-                    code="not_converted",
-                )
-            _check_amount(amount, locked, "amount")
-            student = Student.objects.select_for_update().get(lead_id=locked.lead_id)
-            now = timezone.now()
-            status_before = locked.status
-            payment = _payment_insert(
-                invoice=locked,
-                student=student,
-                amount=amount,
-                method=method,
-                transaction_id=transaction_id,
-                idempotency_key=idempotency_key,
-                actor=actor,
-                now=now,
+
+    def work() -> tuple[int, dict[str, Any]]:
+        locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        if locked.status == InvoiceStatus.CANCELLED:
+            raise _not_payable(locked)
+        if locked.status in OPEN_STATUSES:
+            raise ConflictError(
+                "This invoice has no student yet; use pay and convert for the first payment.",
+                code="not_converted",
             )
-            student.total_paid += amount
-            student.payment_status = _student_status(student)
-            student.save(update_fields=["total_paid", "payment_status", "updated_at"])
-            _audit(
-                Action.PAYMENT_RECEIVED,
-                description=(
-                    f"{locked.currency} {money_str(amount)} received from {student.name} "
-                    f"({method}) on invoice {locked.number}"
-                ),
-                entity=payment,
-                metadata={
-                    **context,
-                    "studentId": student.student_code,
-                    "invoiceStatusBefore": status_before,
-                    "invoiceStatusAfter": locked.status,
-                    "studentBalance": money_str(student.balance),
-                    **amounts_metadata(locked),
-                },
-                actor=actor,
-            )
-            result = MoneyResult(invoice=locked, student=student, payment=payment)
-            result.body = _body(result)
-            idempotency_complete(claim, status_code=201, body=result.body)
-        return result
-    except ApplicationError:
-        idempotency_release(claim)
-        raise
-    except Exception as exc:
-        audit_record_independent(
-            Action.PAYMENT_RECEIVED,
-            severity=Severity.CRITICAL,
-            description=f"Payment on invoice {invoice.number} failed and was rolled back",
-            entity_type="Invoice",
-            entity_id=invoice.pk,
-            metadata={**context, "outcome": "rolled_back"},
+        _check_amount(amount, locked, "amount")
+        student = Student.objects.select_for_update().get(lead_id=locked.lead_id)
+        status_before = locked.status
+        payment = _payment_insert(
+            invoice=locked,
+            student=student,
+            amount=amount,
+            method=method,
+            transaction_id=transaction_id,
+            idempotency_key=idempotency_key,
             actor=actor,
-            error=exc,
+            now=timezone.now(),
         )
-        idempotency_release(claim)
-        raise
+        student.total_paid += amount
+        student.payment_status = _student_status(student)
+        student.save(update_fields=["total_paid", "payment_status", "updated_at"])
+        _audit_payment(
+            invoice=locked,
+            student=student,
+            payment=payment,
+            status_before=status_before,
+            context=context,
+            actor=actor,
+        )
+        return 201, _body(invoice=locked, student=student, payment=payment)
+
+    request = MoneyRequest(
+        operation=LATER_PAYMENT,
+        key=idempotency_key,
+        invoice_id=invoice.pk,
+        payload=payload,
+        action=Action.PAYMENT_RECEIVED,
+        subject=f"Payment on invoice {invoice.number}",
+        context=context,
+        actor=actor,
+    )
+    return run_exactly_once(request, work)
+
+
+def _audit_payment(
+    *,
+    invoice: Invoice,
+    student: Student,
+    payment: Payment,
+    status_before: str,
+    context: dict[str, Any],
+    actor: Any,
+) -> None:
+    """The PAYMENT_RECEIVED row of a later payment, in the payment's transaction."""
+    audit_record(
+        Action.PAYMENT_RECEIVED,
+        description=(
+            f"{invoice.currency} {money_str(payment.amount)} received from {student.name} "
+            f"({payment.method}) on invoice {invoice.number}"
+        ),
+        entity=payment,
+        metadata={
+            **context,
+            "studentId": student.student_code,
+            "invoiceStatusBefore": status_before,
+            "invoiceStatusAfter": invoice.status,
+            "studentBalance": money_str(student.balance),
+            **amounts_metadata(invoice),
+        },
+        actor=actor,
+    )

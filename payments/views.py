@@ -16,7 +16,6 @@ from invoices.selectors import invoice_get
 from leads.selectors import lead_get, lead_whatsapp_holder
 from payments import selectors, services
 from payments.forms import PayAndConvertForm, PaymentForm, StudentFilterForm
-from payments.idempotency import Replay
 from payments.models import PaymentStatus, Student
 
 REUSED_FORM = (
@@ -55,13 +54,13 @@ def _money_form_view(request: HttpRequest, invoice_id: int, *, convert: bool) ->
                     return redirect("invoices:detail", invoice_id=invoice.pk)
                 add_service_error(form, exc)
             else:
-                if isinstance(outcome, Replay):
+                if outcome.replayed:
                     messages.info(request, "This payment was already recorded; nothing was added.")
                 elif convert:
                     messages.success(
                         request,
                         f"Payment recorded. {invoice.lead.name} is now student "
-                        f"{outcome.student.student_code}.",
+                        f"{outcome.body['student_id']}.",
                     )
                 else:
                     messages.success(request, "Payment recorded.")

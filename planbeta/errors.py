@@ -81,7 +81,15 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
 
     if isinstance(exc, ApplicationError):
         set_rollback()
-        return Response(error_body(exc.message, exc.code, exc.details), status=exc.status_code)
+        body = error_body(exc.message, exc.code, exc.details)
+        headers = {}
+        if exc.status_code >= 500:
+            # Our side failed (the mail server, the database): the person quotes the request id.
+            request = context.get("request")
+            body["requestId"] = getattr(request, "request_id", "") or current_context().request_id
+        if exc.status_code == status.HTTP_503_SERVICE_UNAVAILABLE:
+            headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return Response(body, status=exc.status_code, headers=headers)
 
     if isinstance(exc, exceptions.ParseError):
         # The parser's own sentence where it has one ("nested too deeply"), else the general one.

@@ -10,9 +10,15 @@ made on demand and at an exact point of a request:
 * `drop_on(pattern)` / `drop()`: close the connection(s) on both sides, as a server restart does;
   new connections pass (or, with `refuse_new=True`, are closed at once).
 
-`triggered` is set once a `stall_on` / `drop_on` pattern was seen, so a test can wait for the
-moment the request is stuck instead of sleeping; `connections_made` counts the connections the
-app opened (`connections_at_trigger`: how many when the pattern was seen).
+* `cut_at_commit(marker, forward_commit=…)`: at the COMMIT of the first transaction that sent
+  `marker`, forward that COMMIT to the server (it commits, the reply is lost) or swallow it (it
+  never commits); either way the client's side is closed and the server's half-closed, so the
+  backend finishes what it was sent and then sees its client gone. What a COMMIT whose reply is
+  lost looks like, at exactly that COMMIT.
+
+`triggered` is set once a `stall_on` / `drop_on` / `cut_at_commit` point was reached, so a test
+can wait for the moment the request is stuck instead of sleeping; `connections_made` counts the
+connections the app opened (`connections_at_trigger`: how many when the pattern was seen).
 """
 
 from __future__ import annotations
@@ -27,6 +33,10 @@ from django.db import connections
 
 from core.database import postgres_options
 
+# psycopg sends COMMIT and ROLLBACK as simple Query messages of their own: 'Q', length, text.
+_COMMIT = b"Q\x00\x00\x00\x0bCOMMIT\x00"
+_ROLLBACK = b"Q\x00\x00\x00\x0dROLLBACK\x00"
+
 
 class _Pair:
     def __init__(self, client: socket.socket, upstream: socket.socket, flowing: bool) -> None:
@@ -34,6 +44,8 @@ class _Pair:
         self.flowing = threading.Event()
         if flowing:
             self.flowing.set()
+        self.marked = False  # this connection's transaction sent the cut_at_commit marker
+        self.cut = False  # the client's side was cut: what the server sends is drained
 
 
 class DatabaseProxy:
@@ -49,6 +61,7 @@ class DatabaseProxy:
         self._refuse_new = False
         self._refuse_after_drop = False
         self._trigger: tuple[bytes, str] | None = None
+        self._commit_cut: tuple[bytes, bool, bool] | None = None
         self._lock = threading.Lock()
         self._pairs: list[_Pair] = []
         threading.Thread(target=self._accept, name="db-proxy-accept", daemon=True).start()
@@ -83,6 +96,14 @@ class DatabaseProxy:
         self.triggered.clear()
         self._refuse_after_drop = refuse_new
         self._trigger = (pattern, "drop")
+
+    def cut_at_commit(
+        self, marker: bytes, *, forward_commit: bool, refuse_new: bool = False
+    ) -> None:
+        """At the COMMIT of the first transaction that sends `marker`: forward it or not, then
+        cut the client off without the reply. `refuse_new`: the database then looks gone."""
+        self.triggered.clear()
+        self._commit_cut = (marker, forward_commit, refuse_new)
 
     def drop(self, *, refuse_new: bool = False) -> None:
         """Close every open connection on both sides; new ones pass unless `refuse_new`."""
@@ -136,6 +157,10 @@ class DatabaseProxy:
             if not data:
                 _shut(src, dst)
                 return
+            if pair.cut and not inspect:
+                continue  # the server's reply to a cut COMMIT: read and dropped
+            if inspect and self._commit_cut is not None and self._cut_commit(pair, data):
+                return
             trigger = self._trigger if inspect else None
             if trigger is not None:
                 pattern, action = trigger
@@ -158,6 +183,34 @@ class DatabaseProxy:
             except OSError:
                 _shut(src, dst)
                 return
+
+    def _cut_commit(self, pair: _Pair, data: bytes) -> bool:
+        # Each of these messages comes alone in its chunk: psycopg sends a statement and waits
+        # for its result before sending the next.
+        if self._commit_cut is None:
+            return False
+        marker, forward_commit, refuse_new = self._commit_cut
+        if marker in data:
+            pair.marked = True
+        if not pair.marked:
+            return False
+        if _ROLLBACK in data:
+            pair.marked = False
+            return False
+        if _COMMIT not in data:
+            return False
+        self._commit_cut = None
+        if forward_commit:
+            pair.upstream.sendall(data)
+        pair.cut = True
+        if refuse_new:
+            self._refuse_new = True
+        _shut(pair.client)
+        # A FIN after the COMMIT, not a reset: the server reads what it was sent, then EOF.
+        with contextlib.suppress(OSError):
+            pair.upstream.shutdown(socket.SHUT_WR)
+        self.triggered.set()
+        return True
 
 
 def _shut(*socks: socket.socket) -> None:

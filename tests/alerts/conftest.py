@@ -83,14 +83,20 @@ class Mailbox:
     def __init__(self) -> None:
         self.messages: list[dict] = []
         self.refuse: set[str] = set()  # recipients answered with a permanent 550
+        self.data_reply = ""  # e.g. "451 …": the message itself is answered with it
+        self.rcpt_reply = ""  # e.g. "450 …": every recipient is answered with it
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refuse:
             return "550 5.1.1 No such user"
+        if self.rcpt_reply:
+            return self.rcpt_reply
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.data_reply:
+            return self.data_reply
         self.messages.append(
             {
                 "from": envelope.mail_from,

@@ -268,6 +268,58 @@ def test_mail_refused_by_the_server_for_good_is_given_up_with_the_reason(
 
 
 @pytest.mark.django_db
+def test_mail_the_server_asks_to_send_later_is_retried_and_then_sent(channels, fire, time_machine):
+    time_machine.move_to(T0, tick=False)
+    mail = channels["mail"]
+    mail.data_reply = "451 4.3.0 Local error, try again later"
+
+    fire(channels=(EMAIL,))
+
+    row = _row(EMAIL)
+    assert (row.status, row.attempts, row.last_error) == (
+        "PENDING",
+        1,
+        "SMTP 451: 4.3.0 Local error, try again later",
+    )
+    assert mail.messages == []
+
+    mail.data_reply = ""
+    time_machine.move_to(T0 + timedelta(seconds=30), tick=False)
+    sweep_outbox()
+    assert (_row(EMAIL).status, _row(EMAIL).attempts) == ("SENT", 2)
+    assert len(mail.messages) == 1
+
+
+@pytest.mark.django_db
+def test_mail_to_greylisted_recipients_is_retried_not_given_up(channels, fire, time_machine):
+    time_machine.move_to(T0, tick=False)
+    channels["mail"].rcpt_reply = "450 4.2.0 Greylisted, please try again later"
+
+    fire(channels=(EMAIL,))
+
+    row = _row(EMAIL)
+    assert (row.status, row.attempts) == ("PENDING", 1)
+    assert row.last_error.startswith("recipients refused: {'founder@planbeta.example': (450,")
+    assert channels["mail"].messages == []
+
+
+@pytest.mark.django_db
+def test_mail_the_server_rejects_with_a_5xx_is_given_up_at_once(channels, fire, time_machine):
+    time_machine.move_to(T0, tick=False)
+    channels["mail"].data_reply = "554 5.7.1 Message rejected as spam"
+
+    fire(channels=(EMAIL,))
+
+    row = _row(EMAIL)
+    assert (row.status, row.attempts, row.last_error) == (
+        "FAILED",
+        1,
+        "SMTP 554: 5.7.1 Message rejected as spam",
+    )
+    assert channels["mail"].messages == []
+
+
+@pytest.mark.django_db
 def test_a_channel_removed_from_the_configuration_fails_without_sending(
     channels, fire, settings, time_machine
 ):

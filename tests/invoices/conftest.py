@@ -12,6 +12,7 @@ from aiosmtpd.controller import Controller
 @dataclass
 class RecordingHandler:
     refuse: bool = False
+    data_reply: str = ""  # e.g. "451 …": the server answers the message with it
     messages: list = field(default_factory=list)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -21,6 +22,8 @@ class RecordingHandler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.data_reply:
+            return self.data_reply
         self.messages.append(envelope)
         return "250 Message accepted for delivery"
 

@@ -320,7 +320,7 @@ def test_send_with_the_mail_server_down_keeps_the_invoice_unsent_and_can_be_retr
     row = AuditLog.objects.get(action="EMAIL_FAILED")
     assert (row.severity, row.entity_id) == ("ERROR", str(invoice.pk))
     assert row.metadata["invoiceNumber"] == invoice.number
-    assert row.error_message.startswith("EmailDeliveryError: mail server unreachable")
+    assert row.error_message.startswith("MailError: SMTP unavailable: ConnectionRefusedError")
     assert not AuditLog.objects.filter(action__in=["EMAIL_SENT", "INVOICE_SENT"]).exists()
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"  # back up
@@ -401,3 +401,21 @@ def test_the_pdf_copes_with_names_outside_latin_1(marketing_client, marketing):
 
     assert response.status_code == 200
     assert response.content.startswith(b"%PDF-")
+
+
+def test_send_answered_later_by_the_mail_server_is_a_retryable_email_failed_row(
+    marketing_client, marketing, smtp_server
+):
+    smtp_server.data_reply = "451 4.3.0 Local error, try again later"
+    invoice = make_invoice(actor=marketing, lead=make_lead(email="arjun@example.com"))
+
+    response = marketing_client.post(f"/api/invoices/{invoice.pk}/send")
+
+    assert (response.status_code, response.json()["code"]) == (502, "email_failed")
+    invoice.refresh_from_db()
+    assert (invoice.status, invoice.sent_at) == ("DRAFT", None)
+    row = AuditLog.objects.get(action="EMAIL_FAILED")
+    assert row.metadata["retryable"] is True
+    assert row.error_message == "MailError: SMTP 451: 4.3.0 Local error, try again later"
+    assert smtp_server.messages == []
+    assert not AuditLog.objects.filter(action__in=["EMAIL_SENT", "INVOICE_SENT"]).exists()
