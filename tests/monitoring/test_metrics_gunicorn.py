@@ -4,41 +4,26 @@ worker answers."""
 
 from __future__ import annotations
 
-import http.client
 import os
 import re
-import signal
 import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 from django.db import connections
 from prometheus_client.parser import text_string_to_metric_families
 
 from audit.models import AuditLog
+from tests.gunicorn import http_request, serving
 
-ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "gunicorn-metrics-token-0123456789"
-LIVEZ = (("method", "GET"), ("route", "api/system/livez"), ("status", "200"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# Requests nothing else sends (the readiness wait polls livez, and a poll that timed out while
+# the workers booted may still be served later): scrapes without the token.
+REFUSED = (("method", "GET"), ("route", "metrics"), ("status", "401"))
 
 
 def _get(port: int, path: str, headers: dict | None = None) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
-    try:
-        conn.request("GET", path, headers={"Host": "127.0.0.1", **(headers or {})})
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
+    status, _, body = http_request(port, "GET", path, headers=headers)
+    return status, body
 
 
 def _scrape(port: int) -> dict[str, dict[tuple, float]]:
@@ -55,7 +40,6 @@ def _scrape(port: int) -> dict[str, dict[tuple, float]]:
 def gunicorn(transactional_db, tmp_path):
     db = connections["default"].settings_dict
     host = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
-    port = _free_port()
     metrics_dir = tmp_path / "prometheus"
     env = {
         **{k: v for k, v in os.environ.items() if k not in ("CI", "REDIS_URL", "DEBUG")},
@@ -68,58 +52,33 @@ def gunicorn(transactional_db, tmp_path):
         "AUDIT_SPOOL_DIR": str(tmp_path / "spool"),
         "LOG_LEVEL": "WARNING",
     }
-    log = open(tmp_path / "gunicorn.log", "w")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--config", "deploy/gunicorn.conf.py",
-         "--bind", f"127.0.0.1:{port}", "--workers", "2", "--no-control-socket"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if _get(port, "/api/system/livez")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert process.poll() is None, (tmp_path / "gunicorn.log").read_text()
-            assert time.monotonic() < deadline, "gunicorn did not start"
-            time.sleep(0.2)  # waiting for another process to bind: no event to wait on
+    with serving(env, tmp_path / "gunicorn.log") as port:
         yield port, metrics_dir
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-        log.close()
 
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_one_scrape_holds_both_workers_request_latencies(gunicorn):
     port, metrics_dir = gunicorn
-    before = _scrape(port)["planbeta_http_request_duration_seconds_count"].get(LIVEZ, 0)
 
     # A sync worker serves one connection at a time: a request whose headers have not all
     # arrived holds the worker that accepted it, so the next five go to the other one.
     held = socket.create_connection(("127.0.0.1", port), timeout=20)
     try:
-        held.sendall(b"GET /api/system/livez HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        held.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n")
         for _ in range(5):
-            assert _get(port, "/api/system/livez")[0] == 200
+            assert _get(port, "/metrics")[0] == 401
         held.sendall(b"Connection: close\r\n\r\n")
         answer = b""
         while chunk := held.recv(65536):
             answer += chunk
-        assert answer.startswith(b"HTTP/1.1 200")
+        assert answer.startswith(b"HTTP/1.1 401")
     finally:
         held.close()
 
-    after = _scrape(port)["planbeta_http_request_duration_seconds_count"].get(LIVEZ, 0)
+    counts = _scrape(port)["planbeta_http_request_duration_seconds_count"]
 
-    assert after - before == 6
+    assert counts[REFUSED] == 6
     pids = {re.search(r"_(\d+)\.db$", p.name).group(1) for p in metrics_dir.glob("histogram_*.db")}
     assert len(pids) == 2
 
