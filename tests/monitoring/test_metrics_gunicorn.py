@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+from contextlib import contextmanager
 
 import pytest
 from django.db import connections
@@ -36,8 +37,8 @@ def _scrape(port: int) -> dict[str, dict[tuple, float]]:
     return samples
 
 
-@pytest.fixture
-def gunicorn(transactional_db, tmp_path):
+@contextmanager
+def _serving(tmp_path, **extra_env: str):
     db = connections["default"].settings_dict
     host = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
     metrics_dir = tmp_path / "prometheus"
@@ -51,9 +52,16 @@ def gunicorn(transactional_db, tmp_path):
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
         "AUDIT_SPOOL_DIR": str(tmp_path / "spool"),
         "LOG_LEVEL": "WARNING",
+        **extra_env,
     }
     with serving(env, tmp_path / "gunicorn.log") as port:
         yield port, metrics_dir
+
+
+@pytest.fixture
+def gunicorn(transactional_db, tmp_path):
+    with _serving(tmp_path) as served:
+        yield served
 
 
 @pytest.mark.postgres
@@ -79,8 +87,7 @@ def test_one_scrape_holds_both_workers_request_latencies(gunicorn):
     counts = _scrape(port)["planbeta_http_request_duration_seconds_count"]
 
     assert counts[REFUSED] == 6
-    pids = {re.search(r"_(\d+)\.db$", p.name).group(1) for p in metrics_dir.glob("histogram_*.db")}
-    assert len(pids) == 2
+    assert len(_pids(metrics_dir)) == 2
 
 
 @pytest.mark.postgres
@@ -113,3 +120,25 @@ def test_both_workers_answer_the_audit_counts_the_database_holds(gunicorn):
     }
 
     assert in_between == held_counts == expected
+
+
+def _pids(metrics_dir) -> set[str]:
+    return {re.search(r"_(\d+)\.db$", p.name).group(1) for p in metrics_dir.glob("histogram_*.db")}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_latencies_of_workers_that_exited_stay_in_the_sums(tmp_path):
+    # Each worker is replaced after two requests (max_requests), the readiness poll included.
+    with _serving(tmp_path, GUNICORN_MAX_REQUESTS="2", GUNICORN_MAX_REQUESTS_JITTER="0") as (
+        port,
+        metrics_dir,
+    ):
+        for _ in range(8):
+            assert _get(port, "/metrics")[0] == 401
+        counts = _scrape(port)["planbeta_http_request_duration_seconds_count"]
+        pids = _pids(metrics_dir)
+
+    assert counts[REFUSED] == 8
+    assert len(pids) >= 4  # at least four processes served them, most of them gone by now
+    assert "Traceback" not in (tmp_path / "gunicorn.log").read_text()
