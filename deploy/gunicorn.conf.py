@@ -4,6 +4,9 @@ Every value comes from the environment, with the defaults production uses.
 """
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 wsgi_app = "planbeta.wsgi:application"
 # Inside the container only: docker-compose.yml publishes no port of `web`; Caddy reaches it over
@@ -24,3 +27,36 @@ max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "200"))
 accesslog = "-"
 # One container, one master: the control socket (gunicorn 27) would only be another way in.
 control_socket_disable = True
+
+
+# /metrics' request latency histograms live in the process that served the request. With
+# prometheus_client's multiprocess mode each worker writes its observations to files in this
+# directory and the worker that answers a scrape sums them all, those of workers that have exited
+# included (a restart after max_requests loses nothing). The variable must be in the environment
+# before a worker imports prometheus_client: this file runs in the master, whose environment the
+# workers inherit. Without one given (or given empty), a fresh directory per master, removed when
+# it exits.
+_metrics_dir_is_ours = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _metrics_dir_is_ours:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="planbeta-metrics-")
+
+
+def on_starting(server):
+    # Files of an earlier run hold other processes' observations (prometheus_client: "wipe the
+    # directory between runs"); the counters then restart from zero, which rate() expects.
+    path = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink()
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    # Drops the exited worker's live gauges; its counters and histograms stay in the sums.
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _metrics_dir_is_ours:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

@@ -360,10 +360,15 @@ _OTHER_CHECKS: list[tuple[str, Callable[[], CheckResult]]] = [
 ]
 
 
-def run_checks() -> dict[str, Any]:
-    """Run every check now, uncached, and return the full body."""
+def run_checks(*, durations: dict[str, float] | None = None) -> dict[str, Any]:
+    """Run every check now, uncached, and return the full body.
+
+    `durations`, when given, receives each check's run time in seconds (for /metrics), which
+    the body leaves out.
+    """
+    durations = {} if durations is None else durations
     started = time.perf_counter()
-    results: dict[str, CheckResult] = {"database": check_database()}
+    results: dict[str, CheckResult] = {"database": _guarded("database", check_database, durations)}
     db_up = results["database"].status == HEALTHY
     _budget.deadline = time.perf_counter() + settings.HEALTH_DB_BUDGET_MS / 1000
     try:
@@ -371,11 +376,11 @@ def run_checks() -> dict[str, Any]:
             if not db_up:
                 results[name] = CheckResult(UNHEALTHY, {"message": "Skipped: database unavailable"})
                 continue
-            results[name] = _guarded(name, fn)
+            results[name] = _guarded(name, fn, durations)
     finally:
         _budget.deadline = None
     for name, fn in _OTHER_CHECKS:
-        results[name] = _guarded(name, fn)
+        results[name] = _guarded(name, fn, durations)
     return {
         "status": worst([r.status for r in results.values()]),
         "timestamp": timezone.now().isoformat(),
@@ -386,15 +391,18 @@ def run_checks() -> dict[str, Any]:
     }
 
 
-def _guarded(name: str, fn: Callable[[], CheckResult]) -> CheckResult:
+def _guarded(name: str, fn: Callable[[], CheckResult], durations: dict[str, float]) -> CheckResult:
     # A check that breaks (a timeout, a missing table) makes the system degraded, not the endpoint
     # a 500: the uptime monitor must still get a body. Only a failed connection check or a measured
     # error rate above the threshold make it unhealthy.
+    started = time.perf_counter()
     try:
         return fn()
     except Exception as exc:
         logger.warning("health: check %s failed (%s)", name, type(exc).__name__)
         return CheckResult(DEGRADED, {"message": f"Check failed ({type(exc).__name__})"})
+    finally:
+        durations[name] = time.perf_counter() - started
 
 
 _cache_lock = threading.Lock()
@@ -406,16 +414,22 @@ def collect_health(*, detailed: bool) -> tuple[dict[str, Any], int]:
 
     The lock makes a burst of requests wait for one computation instead of each running the checks.
     """
-    ttl = settings.HEALTH_CACHE_SECONDS
-    with _cache_lock:
-        body = _cached.get("body")
-        if body is None or time.time() - _cached["at"] >= ttl:
-            body = run_checks()
-            _cached.update(body=body, at=time.time())
+    body, _ = health_report()
     status_code = 503 if body["status"] == UNHEALTHY else 200
     if not detailed:
         return {"status": body["status"], "timestamp": body["timestamp"]}, status_code
     return body, status_code
+
+
+def health_report() -> tuple[dict[str, Any], dict[str, float]]:
+    """The full body and each check's duration in seconds, from the same per-process cache."""
+    ttl = settings.HEALTH_CACHE_SECONDS
+    with _cache_lock:
+        if "body" not in _cached or time.time() - _cached["at"] >= ttl:
+            durations: dict[str, float] = {}
+            body = run_checks(durations=durations)
+            _cached.update(body=body, durations=durations, at=time.time())
+        return _cached["body"], _cached["durations"]
 
 
 def reset_health_cache() -> None:

@@ -55,7 +55,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # Outermost: a request that found the database stalled stops waiting for it, error pages
+    # Times the whole request for /metrics' latency histograms (monitoring.metrics).
+    "monitoring.metrics.RequestLatencyMiddleware",
+    # Then: a request that found the database stalled stops waiting for it, error pages
     # and failure rows included (core.db_deadline).
     "core.db_deadline.DeadlineScopeMiddleware",
     # Next, so that every response (an HTTPS redirect included) carries X-Request-ID.
@@ -329,7 +331,7 @@ CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_SAMESITE = "Lax"
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 # Uptime monitors and load balancers probe over plain HTTP inside the network.
-SECURE_REDIRECT_EXEMPT = [r"^api/system/(livez|readyz|health)$"]
+SECURE_REDIRECT_EXEMPT = [r"^api/system/(livez|readyz|health)$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
@@ -371,6 +373,15 @@ HEALTH_EXACT_COUNT_BELOW = env.int("HEALTH_EXACT_COUNT_BELOW", default=10_000)
 HEALTH_EXPECT_HEARTBEAT = env.bool("HEALTH_EXPECT_HEARTBEAT", default=not CELERY_TASK_ALWAYS_EAGER)
 HEALTH_HEARTBEAT_STALE_SECONDS = env.int("HEALTH_HEARTBEAT_STALE_SECONDS", default=180)
 HEALTH_HEARTBEAT_DEAD_SECONDS = env.int("HEALTH_HEARTBEAT_DEAD_SECONDS", default=600)
+
+# --- Prometheus (/metrics, monitoring/metrics.py) ---------------------------------------------
+# The scraper's bearer token; empty: every scrape is refused with 401.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+# How often the audit counts move their mark up (one GROUP BY over the rows since the last move),
+# and how long a candidate mark waits before the transactions that could still write below it
+# are noted (monitoring.metrics says why).
+MONITORING_AUDIT_ROLLUP_SECONDS = env.float("MONITORING_AUDIT_ROLLUP_SECONDS", default=3600.0)
+MONITORING_AUDIT_SETTLE_SECONDS = env.float("MONITORING_AUDIT_SETTLE_SECONDS", default=60.0)
 
 # Content-Security-Policy (django-csp 4): no inline scripts or styles, nothing from other origins.
 CONTENT_SECURITY_POLICY = {
@@ -459,6 +470,7 @@ if not DEBUG:
         for name, value in (
             ("SECRET_KEY", SECRET_KEY),
             ("HEALTH_CHECK_TOKEN", HEALTH_CHECK_TOKEN),
+            ("METRICS_TOKEN", METRICS_TOKEN),
             ("the password in DATABASE_URL", DATABASES["default"].get("PASSWORD")),
             ("the password in EMAIL_URL", EMAIL_CONFIG.get("EMAIL_HOST_PASSWORD")),
         )

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from accounts.views import admin_login
+from monitoring.metrics import metrics_view
 from planbeta.views import home
 
 # Every login, the admin's included, goes through our login page so that it is rate-limited and
@@ -19,6 +20,8 @@ urlpatterns = [
     path("payments/", include("payments.urls")),
     path("dashboard/", include("monitoring.urls")),
     path("alerts/", include("alerts.urls")),
+    # Prometheus' conventional path, outside /api/: no session, no API rate limit.
+    path("metrics", metrics_view, name="metrics"),
 ]
 
 # JSON under /api/, Django's pages elsewhere; a 500 (a 503 when the database is the cause) is

@@ -57,6 +57,7 @@ def test_every_placeholder_of_env_example_is_refused():
     assert set(placeholders) == {
         "SECRET_KEY",
         "HEALTH_CHECK_TOKEN",
+        "METRICS_TOKEN",
         "DATABASE_URL",
         "DATABASE_APP_PASSWORD",
         "DATABASE_OWNER_URL",

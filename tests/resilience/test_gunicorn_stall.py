@@ -4,16 +4,10 @@ gunicorn kills it, and the process keeps serving /livez while the database is st
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from django.db import connections
@@ -22,34 +16,17 @@ from audit import spool
 from audit.models import AuditLog
 from payments.models import Payment, Student
 from tests.factories import make_token, make_user
+from tests.gunicorn import http_request, serving
 from tests.money_factories import make_invoice
 
-ROOT = Path(__file__).resolve().parents[2]
 PAYMENT_INSERT = b'INSERT INTO "payments_payment"'
 FEW_SECONDS = 10
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _request(port: int, method: str, path: str, *, body=None, headers=None, timeout=20.0):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request(method, path, body=body, headers={"Host": "127.0.0.1", **(headers or {})})
-        response = conn.getresponse()
-        return response.status, dict(response.getheaders()), response.read()
-    finally:
-        conn.close()
 
 
 @pytest.fixture
 def gunicorn(transactional_db, db_proxy, ingest, tmp_path, settings):
     """Two sync workers whose database connections all go through the proxy."""
     db = connections["default"].settings_dict
-    port = _free_port()
     settings.AUDIT_SPOOL_DIR = tmp_path / "spool"
     env = {
         **{k: v for k, v in os.environ.items() if k not in ("CI", "REDIS_URL", "DEBUG")},
@@ -66,33 +43,8 @@ def gunicorn(transactional_db, db_proxy, ingest, tmp_path, settings):
         "SENTRY_ENVIRONMENT": "production",
         "LOG_LEVEL": "WARNING",
     }
-    log = open(tmp_path / "gunicorn.log", "w")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--config", "deploy/gunicorn.conf.py",
-         "--bind", f"127.0.0.1:{port}",
-         "--workers", "2", "--no-control-socket", "--access-logfile", "-"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if _request(port, "GET", "/api/system/livez", timeout=2)[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert process.poll() is None, (tmp_path / "gunicorn.log").read_text()
-            assert time.monotonic() < deadline, "gunicorn did not start"
-            time.sleep(0.2)  # waiting for another process to bind: no event to wait on
+    with serving(env, tmp_path / "gunicorn.log") as port:
         yield port
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-        log.close()
 
 
 @pytest.mark.postgres
@@ -108,7 +60,7 @@ def test_a_gunicorn_worker_answers_503_when_the_database_stalls_and_keeps_servin
 
     def pay() -> None:
         started = time.monotonic()
-        result["answer"] = _request(
+        result["answer"] = http_request(
             gunicorn,
             "POST",
             f"/api/invoices/{invoice.pk}/pay-and-convert",
@@ -138,8 +90,8 @@ def test_a_gunicorn_worker_answers_503_when_the_database_stalls_and_keeps_servin
     assert result["elapsed"] < FEW_SECONDS
 
     # Still stalled: the process answers livez (no database) and says it is not ready.
-    assert _request(gunicorn, "GET", "/api/system/livez", timeout=5)[0] == 200
-    assert _request(gunicorn, "GET", "/api/system/readyz", timeout=5)[0] == 503
+    assert http_request(gunicorn, "GET", "/api/system/livez", timeout=5)[0] == 200
+    assert http_request(gunicorn, "GET", "/api/system/readyz", timeout=5)[0] == 503
 
     db_proxy.resume()
     assert (Student.objects.count(), Payment.objects.count()) == (0, 0)
