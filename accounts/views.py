@@ -37,7 +37,7 @@ from accounts.forms import (
 from accounts.models import Role, User
 from accounts.permissions import users_page_required
 from audit.models import Action, Severity
-from audit.services import audit_record_independent
+from audit.services import AuditEntry, audit_record_independent
 from core.errors import ApplicationError
 from core.forms import add_service_error
 from core.listing import Sort, in_choice_order, list_page
@@ -65,11 +65,13 @@ def login_view(request: HttpRequest) -> HttpResponse:
             if user is not None:
                 login(request, user)
                 audit_record_independent(
-                    Action.LOGIN,
-                    severity=Severity.INFO,
-                    description=f"{user.email} logged in",
-                    entity=user,
-                    actor=user,
+                    AuditEntry(
+                        Action.LOGIN,
+                        severity=Severity.INFO,
+                        description=f"{user.email} logged in",
+                        entity=user,
+                        actor=user,
+                    ),
                 )
                 return HttpResponseRedirect(_safe_next(request, next_url))
             if getattr(request, "axes_locked_out", False):
@@ -90,11 +92,13 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     logout(request)
     if user is not None:
         audit_record_independent(
-            Action.LOGOUT,
-            severity=Severity.INFO,
-            description=f"{user.email} logged out",
-            entity=user,
-            actor=user,
+            AuditEntry(
+                Action.LOGOUT,
+                severity=Severity.INFO,
+                description=f"{user.email} logged out",
+                entity=user,
+                actor=user,
+            ),
         )
     return HttpResponseRedirect(resolve_url(settings.LOGOUT_REDIRECT_URL))
 
@@ -114,11 +118,13 @@ def lockout_response(
 def _audit_failed_login(request: HttpRequest, email: str, *, reason: str) -> None:
     email = loggable_email(email)
     audit_record_independent(
-        Action.LOGIN_FAILED,
-        severity=Severity.WARNING,
-        description=f"Failed login for {email or 'an empty e-mail'}",
-        entity_type="User",
-        metadata={"emailTried": email, "reason": reason},
+        AuditEntry(
+            Action.LOGIN_FAILED,
+            severity=Severity.WARNING,
+            description=f"Failed login for {email or 'an empty e-mail'}",
+            entity_type="User",
+            metadata={"emailTried": email, "reason": reason},
+        ),
     )
 
 
