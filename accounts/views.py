@@ -64,15 +64,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
             user = authenticate(request, username=email, password=form.cleaned_data["password"])
             if user is not None:
                 login(request, user)
-                audit_record_independent(
-                    AuditEntry(
-                        Action.LOGIN,
-                        severity=Severity.INFO,
-                        description=f"{user.email} logged in",
-                        entity=user,
-                        actor=user,
-                    ),
-                )
+                _audit_session(Action.LOGIN, user, "logged in")
                 return HttpResponseRedirect(_safe_next(request, next_url))
             if getattr(request, "axes_locked_out", False):
                 # AxesMiddleware swaps this response for lockout_response(), which audits it.
@@ -91,16 +83,22 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     user = request.user if request.user.is_authenticated else None
     logout(request)
     if user is not None:
-        audit_record_independent(
-            AuditEntry(
-                Action.LOGOUT,
-                severity=Severity.INFO,
-                description=f"{user.email} logged out",
-                entity=user,
-                actor=user,
-            ),
-        )
+        _audit_session(Action.LOGOUT, user, "logged out")
     return HttpResponseRedirect(resolve_url(settings.LOGOUT_REDIRECT_URL))
+
+
+def _audit_session(action: str, user: User, what: str) -> None:
+    # A row of its own (it outlives the request's transaction); `user` may be request.user,
+    # the lazy stand-in, which the audit names by its model.
+    audit_record_independent(
+        AuditEntry(
+            action,
+            severity=Severity.INFO,
+            description=f"{user.email} {what}",
+            entity=user,
+            actor=user,
+        )
+    )
 
 
 def lockout_response(

@@ -233,7 +233,9 @@ def _build(entry: AuditEntry) -> AuditLog:
     user = entry.actor if entry.actor is not None else ctx.user
     entity_type, entity_id = entry.entity_type, entry.entity_id
     if entry.entity is not None:
-        entity_type = entity_type or type(entry.entity).__name__
+        # The model's own name rather than type(): a request's user is a lazy object standing in
+        # for the User, and type() names the stand-in.
+        entity_type = entity_type or entry.entity._meta.object_name or ""
         entity_id = entity_id or entry.entity.pk
     row = AuditLog(
         action=entry.action,
