@@ -15,7 +15,6 @@ Every row is described by one `AuditEntry`; two kinds of write, chosen explicitl
 from __future__ import annotations
 
 import logging
-import traceback
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass, field
@@ -32,6 +31,7 @@ from audit.context import current_context
 from audit.models import AuditLog, Severity
 from audit.redaction import redact, redact_text
 from core.database import database_unavailable
+from core.error_text import safe_error_text, safe_traceback
 
 logger = logging.getLogger(__name__)
 
@@ -260,8 +260,7 @@ def _build(entry: AuditEntry) -> AuditLog:
         row.user_role = getattr(user, "role", "")
     error = entry.error
     if error is not None:
-        row.error_message = redact_text(f"{type(error).__name__}: {error}")[:2000]
-        row.error_stack = redact_text(
-            "".join(traceback.format_exception(type(error), error, error.__traceback__))
-        )[-10000:]
+        # Without a database error's DETAIL/CONTEXT/HINT: they quote the row it refused.
+        row.error_message = redact_text(safe_error_text(error))[:2000]
+        row.error_stack = redact_text(safe_traceback(error))[-10000:]
     return row
