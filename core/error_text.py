@@ -94,12 +94,20 @@ def exception_chain(exc: BaseException) -> Iterator[BaseException]:
 
 
 class SafeFormatter(logging.Formatter):
-    """The log format for every handler: messages and tracebacks without database diagnostics.
+    """The log format of LOGGING's handlers: messages and tracebacks without database diagnostics.
 
     A log line's message may interpolate an exception (`logger.warning("…: %s", exc)`), and a
-    record with exc_info prints the whole chain, so both are cleaned here, where the line is
-    written, whatever logger produced it.
+    record with exc_info prints the whole chain, so both are cleaned where the line is written,
+    whatever logger produced it. Celery's formatters mix it in too (planbeta/celery.py).
     """
+
+    def format(self, record: logging.LogRecord) -> str:
+        # Another handler's formatter may have cached its own traceback text on the record.
+        cached, record.exc_text = record.exc_text, None
+        try:
+            return super().format(record)
+        finally:
+            record.exc_text = cached
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         record.message = without_diagnostics(record.message)
