@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts.auth import TOKEN_PREFIX, hash_token, loggable_email
 from accounts.models import ApiToken, Role, User
 from audit.models import Action
-from audit.services import audit_record
+from audit.services import AuditEntry, audit_record
 from core.errors import ApplicationError, ConflictError
 
 
@@ -20,11 +20,13 @@ def user_create(*, email: str, name: str, role: str, password: str, actor: Any =
     with transaction.atomic():
         user = User.objects.create_user(email, password, name=name, role=role)
         audit_record(
-            Action.USER_CREATED,
-            description=f"User {user.email} created with role {user.role}",
-            entity=user,
-            metadata={"email": user.email, "role": user.role},
-            actor=actor,
+            AuditEntry(
+                Action.USER_CREATED,
+                description=f"User {user.email} created with role {user.role}",
+                entity=user,
+                metadata={"email": user.email, "role": user.role},
+                actor=actor,
+            ),
         )
     return user
 
@@ -37,11 +39,13 @@ def api_token_issue(*, user: User, name: str = "", actor: Any = None) -> str:
             user=user, name=name, prefix=raw[:10], key_hash=hash_token(raw)
         )
         audit_record(
-            Action.API_TOKEN_ISSUED,
-            description=f"API token {token.prefix}… issued for {user.email}",
-            entity=token,
-            metadata={"prefix": token.prefix, "forUser": user.email, "name": name},
-            actor=actor,
+            AuditEntry(
+                Action.API_TOKEN_ISSUED,
+                description=f"API token {token.prefix}… issued for {user.email}",
+                entity=token,
+                metadata={"prefix": token.prefix, "forUser": user.email, "name": name},
+                actor=actor,
+            ),
         )
     return raw
 
@@ -54,11 +58,13 @@ def api_token_revoke(*, token: ApiToken, actor: Any = None) -> ApiToken:
         )
         if updated:
             audit_record(
-                Action.API_TOKEN_REVOKED,
-                description=f"API token {token.prefix}… of {token.user.email} revoked",
-                entity=token,
-                metadata={"prefix": token.prefix, "forUser": token.user.email},
-                actor=actor,
+                AuditEntry(
+                    Action.API_TOKEN_REVOKED,
+                    description=f"API token {token.prefix}… of {token.user.email} revoked",
+                    entity=token,
+                    metadata={"prefix": token.prefix, "forUser": token.user.email},
+                    actor=actor,
+                ),
             )
     token.refresh_from_db()
     return token
@@ -82,19 +88,21 @@ def lockout_clear(*, attempts: QuerySet[AccessAttempt], actor: Any = None) -> in
             email = loggable_email(row.username or "")
             user = users.get(row.username or "")
             audit_record(
-                Action.LOCKOUT_CLEARED,
-                description=(
-                    f"Login lockout lifted for {email or 'an empty e-mail'} "
-                    f"from {row.ip_address or 'an unknown address'}"
+                AuditEntry(
+                    Action.LOCKOUT_CLEARED,
+                    description=(
+                        f"Login lockout lifted for {email or 'an empty e-mail'} "
+                        f"from {row.ip_address or 'an unknown address'}"
+                    ),
+                    entity=user,
+                    entity_type="User",
+                    metadata={
+                        "emailTried": email,
+                        "address": row.ip_address,
+                        "failures": row.failures_since_start,
+                    },
+                    actor=actor,
                 ),
-                entity=user,
-                entity_type="User",
-                metadata={
-                    "emailTried": email,
-                    "address": row.ip_address,
-                    "failures": row.failures_since_start,
-                },
-                actor=actor,
             )
         AccessAttempt.objects.filter(pk__in=[row.pk for row in rows]).delete()
     return len(rows)
@@ -154,11 +162,13 @@ def user_update(*, user: User, actor: Any, name: str, role: str) -> User:
         if diff:
             user.save(update_fields=list(diff))
             audit_record(
-                Action.USER_UPDATED,
-                description=f"User {user.email} updated: {', '.join(sorted(diff))}",
-                entity=user,
-                metadata={"email": user.email, "changes": diff},
-                actor=actor,
+                AuditEntry(
+                    Action.USER_UPDATED,
+                    description=f"User {user.email} updated: {', '.join(sorted(diff))}",
+                    entity=user,
+                    metadata={"email": user.email, "changes": diff},
+                    actor=actor,
+                ),
             )
     return user
 
@@ -174,15 +184,17 @@ def user_set_active(*, user: User, actor: Any, active: bool) -> User:
         user.is_active = active
         user.save(update_fields=["is_active"])
         audit_record(
-            Action.USER_REACTIVATED if active else Action.USER_DEACTIVATED,
-            description=f"User {user.email} {'reactivated' if active else 'deactivated'}",
-            entity=user,
-            metadata={
-                "email": user.email,
-                "role": user.role,
-                "changes": {"isActive": {"before": not active, "after": active}},
-            },
-            actor=actor,
+            AuditEntry(
+                Action.USER_REACTIVATED if active else Action.USER_DEACTIVATED,
+                description=f"User {user.email} {'reactivated' if active else 'deactivated'}",
+                entity=user,
+                metadata={
+                    "email": user.email,
+                    "role": user.role,
+                    "changes": {"isActive": {"before": not active, "after": active}},
+                },
+                actor=actor,
+            ),
         )
     return user
 
@@ -199,15 +211,17 @@ def user_set_password(*, user: User, actor: Any, password: str) -> User:
         user.set_password(password)
         user.save(update_fields=["password"])
         audit_record(
-            Action.USER_PASSWORD_CHANGED if own else Action.USER_PASSWORD_RESET,
-            description=(
-                f"{user.email} changed their password"
-                if own
-                else f"Password of {user.email} reset by a founder"
+            AuditEntry(
+                Action.USER_PASSWORD_CHANGED if own else Action.USER_PASSWORD_RESET,
+                description=(
+                    f"{user.email} changed their password"
+                    if own
+                    else f"Password of {user.email} reset by a founder"
+                ),
+                entity=user,
+                metadata={"email": user.email},
+                actor=actor,
             ),
-            entity=user,
-            metadata={"email": user.email},
-            actor=actor,
         )
     return user
 

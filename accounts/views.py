@@ -37,7 +37,7 @@ from accounts.forms import (
 from accounts.models import Role, User
 from accounts.permissions import users_page_required
 from audit.models import Action, Severity
-from audit.services import audit_record_independent
+from audit.services import AuditEntry, audit_record_independent
 from core.errors import ApplicationError
 from core.forms import add_service_error
 from core.listing import Sort, in_choice_order, list_page
@@ -64,13 +64,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
             user = authenticate(request, username=email, password=form.cleaned_data["password"])
             if user is not None:
                 login(request, user)
-                audit_record_independent(
-                    Action.LOGIN,
-                    severity=Severity.INFO,
-                    description=f"{user.email} logged in",
-                    entity=user,
-                    actor=user,
-                )
+                _audit_session(Action.LOGIN, user, "logged in")
                 return HttpResponseRedirect(_safe_next(request, next_url))
             if getattr(request, "axes_locked_out", False):
                 # AxesMiddleware swaps this response for lockout_response(), which audits it.
@@ -89,14 +83,22 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     user = request.user if request.user.is_authenticated else None
     logout(request)
     if user is not None:
-        audit_record_independent(
-            Action.LOGOUT,
+        _audit_session(Action.LOGOUT, user, "logged out")
+    return HttpResponseRedirect(resolve_url(settings.LOGOUT_REDIRECT_URL))
+
+
+def _audit_session(action: str, user: User, what: str) -> None:
+    # A row of its own (it outlives the request's transaction); `user` may be request.user,
+    # the lazy stand-in, which the audit names by its model.
+    audit_record_independent(
+        AuditEntry(
+            action,
             severity=Severity.INFO,
-            description=f"{user.email} logged out",
+            description=f"{user.email} {what}",
             entity=user,
             actor=user,
         )
-    return HttpResponseRedirect(resolve_url(settings.LOGOUT_REDIRECT_URL))
+    )
 
 
 def lockout_response(
@@ -114,11 +116,13 @@ def lockout_response(
 def _audit_failed_login(request: HttpRequest, email: str, *, reason: str) -> None:
     email = loggable_email(email)
     audit_record_independent(
-        Action.LOGIN_FAILED,
-        severity=Severity.WARNING,
-        description=f"Failed login for {email or 'an empty e-mail'}",
-        entity_type="User",
-        metadata={"emailTried": email, "reason": reason},
+        AuditEntry(
+            Action.LOGIN_FAILED,
+            severity=Severity.WARNING,
+            description=f"Failed login for {email or 'an empty e-mail'}",
+            entity_type="User",
+            metadata={"emailTried": email, "reason": reason},
+        ),
     )
 
 

@@ -29,7 +29,7 @@ from alerts.models import (
 from alerts.outbox import duration_text, queue_notifications, site_link
 from alerts.suppression import suppression_for
 from audit.models import Action
-from audit.services import audit_record
+from audit.services import AuditEntry, audit_record
 
 # What a link can do now (alerts.views shows each as its own page).
 OPEN = "open"  # it acknowledges the alert
@@ -100,17 +100,19 @@ def alert_acknowledge(
         until = ack_until(state)
         name = actor_name(actor)
         audit_record(
-            Action.ALERT_ACKNOWLEDGED,
-            description=f"Alert {fingerprint} acknowledged by {name}",
-            entity=state,
-            metadata={
-                "rule": state.rule,
-                "fingerprint": fingerprint,
-                "linkVersion": version,
-                "alertVersion": state.ack_version,
-                "pausedUntil": until.isoformat() if until else None,
-            },
-            actor=actor,
+            AuditEntry(
+                Action.ALERT_ACKNOWLEDGED,
+                description=f"Alert {fingerprint} acknowledged by {name}",
+                entity=state,
+                metadata={
+                    "rule": state.rule,
+                    "fingerprint": fingerprint,
+                    "linkVersion": version,
+                    "alertVersion": state.ack_version,
+                    "pausedUntil": until.isoformat() if until else None,
+                },
+                actor=actor,
+            ),
         )
         queue_notifications(
             key=f"{fingerprint}:{state.version}:ack",

@@ -22,7 +22,7 @@ from kombu.exceptions import OperationalError
 from alerts.channels import Channel, DeliveryError, Message, find_channel, send
 from alerts.models import Notification, NotificationStatus
 from alerts.tokens import ack_url
-from audit.services import audit_record
+from audit.services import AuditEntry, audit_record
 
 logger = logging.getLogger(__name__)
 
@@ -156,10 +156,12 @@ def retry_failed(*, ids: list[int], actor: Any) -> int:
         )
         if count:
             audit_record(
-                "ALERT_DELIVERY_RETRIED",
-                description=f"{count} failed alert deliveries queued again",
-                metadata={"notificationIds": ids},
-                actor=actor,
+                AuditEntry(
+                    "ALERT_DELIVERY_RETRIED",
+                    description=f"{count} failed alert deliveries queued again",
+                    metadata={"notificationIds": ids},
+                    actor=actor,
+                ),
             )
             transaction.on_commit(lambda: enqueue_deliveries(ids))
     return count

@@ -14,10 +14,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Q
 
 from alerts.channels import EMAIL
-from audit.models import Action, AuditLog, Severity
+from audit.models import AuditLog
+from audit.selectors import activity_counts
+from audit.selectors import error_rate as audit_error_rate
 from monitoring.checks import check_database_performance, collect_health, heartbeat_age_seconds
 
 
@@ -44,15 +45,13 @@ class Rule:
 
 
 def error_rate(now: datetime) -> Observation:
-    """Rule 2: ERROR + CRITICAL audit rows above the threshold share of the last hour's rows."""
-    counts = AuditLog.objects.filter(
-        created_at__gt=now - timedelta(hours=1), created_at__lte=now
-    ).aggregate(
-        total=Count("id"),
-        errors=Count("id", filter=Q(severity__in=[Severity.ERROR, Severity.CRITICAL])),
-    )
-    total, errors = counts["total"], counts["errors"]
-    rate = errors / total if total else 0.0
+    """Rule 2: server-side failures above the threshold share of the last hour's audit events.
+
+    The same rate as the health check's (`audit.selectors.error_rate`), with the rule's own
+    threshold and minimum number of events.
+    """
+    counts = audit_error_rate(now=now)
+    rate, errors, total = counts.ratio, counts.failures, counts.total
     firing = total >= settings.ALERT_ERROR_RATE_MIN_EVENTS and rate > (
         settings.ALERT_ERROR_RATE_THRESHOLD
     )
@@ -97,14 +96,11 @@ def slow_database(now: datetime) -> Observation:
 
 def no_activity(now: datetime) -> Observation | None:
     """Rule 4: no conversion and no payment in ALERT_QUIET_HOURS (48 h)."""
-    since = now - timedelta(hours=settings.ALERT_QUIET_HOURS)
-    if not AuditLog.objects.filter(created_at__lt=since).exists():
+    window = timedelta(hours=settings.ALERT_QUIET_HOURS)
+    if not AuditLog.objects.filter(created_at__lt=now - window).exists():
         return None  # a system younger than the window has had no chance to be quiet
-    recent = AuditLog.objects.filter(created_at__gt=since, created_at__lte=now)
-    conversions = recent.filter(
-        action=Action.LEAD_TO_STUDENT_CONVERSION, severity=Severity.INFO
-    ).count()
-    payments = recent.filter(action=Action.PAYMENT_RECEIVED).count()
+    activity = activity_counts(now=now, window=window)
+    conversions, payments = activity.conversions, activity.payments
     hours = f"{settings.ALERT_QUIET_HOURS:g}"
     return Observation(
         firing=conversions == 0 and payments == 0,

@@ -37,7 +37,7 @@ from alerts.outbox import duration_text, queue_notifications, rule_channels, sit
 from alerts.rules import RULES, Observation, Rule
 from alerts.suppression import INHIBITING_RULES, suppression_for
 from audit.models import Action, AuditLog, Severity
-from audit.services import audit_record
+from audit.services import AuditEntry, audit_record
 
 logger = logging.getLogger(__name__)
 
@@ -425,11 +425,13 @@ def mute_create(
             starts_at=starts_at or timezone.now(), ends_at=ends_at, reason=reason, created_by=actor
         )
         audit_record(
-            Action.ALERTS_MUTED,
-            description=f"Alert notifications muted until {ends_at:%Y-%m-%d %H:%M %Z}",
-            entity=mute,
-            metadata={"startsAt": mute.starts_at.isoformat(), "endsAt": ends_at.isoformat()},
-            actor=actor,
+            AuditEntry(
+                Action.ALERTS_MUTED,
+                description=f"Alert notifications muted until {ends_at:%Y-%m-%d %H:%M %Z}",
+                entity=mute,
+                metadata={"startsAt": mute.starts_at.isoformat(), "endsAt": ends_at.isoformat()},
+                actor=actor,
+            ),
         )
     return mute
 
@@ -443,10 +445,12 @@ def mute_end(*, mute: MaintenanceMute, actor: Any) -> bool:
         )
         if ended:
             audit_record(
-                Action.ALERTS_UNMUTED,
-                description="Alert notifications unmuted",
-                entity=mute,
-                actor=actor,
+                AuditEntry(
+                    Action.ALERTS_UNMUTED,
+                    description="Alert notifications unmuted",
+                    entity=mute,
+                    actor=actor,
+                ),
             )
     return bool(ended)
 

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from alerts.models import AlertState, AlertStatus, MaintenanceMute, NotificationStatus, Silence
 from audit.models import Action
-from audit.services import audit_record
+from audit.services import AuditEntry, audit_record
 
 # Alertmanager's inhibit_rules: while a source alert fires, the targets do not page on top of it.
 # An unhealthy health check explains a high error rate or a slow database (a database that fails
@@ -74,19 +74,21 @@ def silence_create(
     with transaction.atomic():
         silence.save(force_insert=True)
         audit_record(
-            Action.ALERT_SILENCED,
-            description=(
-                f"Alerts of {fingerprint or rule} silenced until {ends_at:%Y-%m-%d %H:%M %Z}"
+            AuditEntry(
+                Action.ALERT_SILENCED,
+                description=(
+                    f"Alerts of {fingerprint or rule} silenced until {ends_at:%Y-%m-%d %H:%M %Z}"
+                ),
+                entity=silence,
+                metadata={
+                    "rule": rule,
+                    "fingerprint": fingerprint,
+                    "startsAt": silence.starts_at.isoformat(),
+                    "endsAt": ends_at.isoformat(),
+                    "reason": reason,
+                },
+                actor=actor,
             ),
-            entity=silence,
-            metadata={
-                "rule": rule,
-                "fingerprint": fingerprint,
-                "startsAt": silence.starts_at.isoformat(),
-                "endsAt": ends_at.isoformat(),
-                "reason": reason,
-            },
-            actor=actor,
         )
     return silence
 
@@ -101,10 +103,12 @@ def silence_end(*, silence: Silence, actor: Any) -> bool:
         )
         if ended:
             audit_record(
-                Action.ALERT_SILENCE_ENDED,
-                description=f"Silence of {silence.fingerprint or silence.rule} ended",
-                entity=silence,
-                metadata={"rule": silence.rule, "fingerprint": silence.fingerprint},
-                actor=actor,
+                AuditEntry(
+                    Action.ALERT_SILENCE_ENDED,
+                    description=f"Silence of {silence.fingerprint or silence.rule} ended",
+                    entity=silence,
+                    metadata={"rule": silence.rule, "fingerprint": silence.fingerprint},
+                    actor=actor,
+                ),
             )
     return bool(ended)

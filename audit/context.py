@@ -14,9 +14,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import DatabaseError
 from django.http import HttpRequest
 
@@ -38,7 +39,8 @@ class AuditContext:
     label: str = ""
 
     @property
-    def user(self) -> Any:
+    def user(self) -> AbstractBaseUser | None:
+        """The request's signed-in user, read now (DRF authenticates inside the view); else None."""
         if self.request is None:
             return None
         try:
@@ -51,7 +53,8 @@ class AuditContext:
             if database_unavailable(exc):
                 return None
             raise
-        return user
+        # Authenticated, so not the AnonymousUser: a user model instance (or its lazy stand-in).
+        return cast(AbstractBaseUser, user)
 
 
 _current: ContextVar[AuditContext | None] = ContextVar("audit_context", default=None)

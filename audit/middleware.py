@@ -7,7 +7,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 
 from audit.context import bind_request, unbind
 from audit.models import Action, Severity
-from audit.services import audit_record_independent, is_audited
+from audit.services import AuditEntry, audit_record_independent, is_audited
 from core.database import database_unavailable, unavailable_reason
 
 _CLIENT_ERRORS = (Http404, PermissionDenied, BadRequest, SuspiciousOperation)
@@ -40,9 +40,11 @@ class RequestContextMiddleware:
         else:
             action, what = Action.SYSTEM_ERROR, "Unhandled error"
         audit_record_independent(
-            action,
-            severity=Severity.ERROR,
-            description=f"{what} on {request.method} {request.path}",
-            error=exception,
+            AuditEntry(
+                action,
+                severity=Severity.ERROR,
+                description=f"{what} on {request.method} {request.path}",
+                error=exception,
+            ),
         )
         return None

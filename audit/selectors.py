@@ -1,7 +1,10 @@
-"""Reads of the audit trail for the audit-log API and the activity dashboard.
+"""Reads of the audit trail for the audit-log API, the activity dashboard, health and alerts.
 
 Every read is keyset-based on the primary key (ids grow with time): no OFFSET, and no COUNT(*)
 over the whole table. Indexes behind each query are in migration 0003.
+
+"The last hour" (or any window ending now) means `now - window < created_at <= now`, everywhere:
+`in_window` is its one definition, so the health check and the alert rule count the same rows.
 """
 
 from __future__ import annotations
@@ -11,13 +14,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Count, QuerySet
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
-from audit.models import AuditLog, Severity
+from audit.models import Action, AuditLog, Severity
 
 ERROR_SEVERITIES = (Severity.ERROR, Severity.CRITICAL)
+# Rows that record a client's mistake rather than ours. Refused logins are the only client mistake
+# that writes a row (4xx answers, throttled requests and invalid forms write none); they are
+# WARNING, and they are left out of the error rate's events as well, so that someone guessing
+# passwords cannot dilute a real outage's rate until health looks better than it is.
+CLIENT_MISTAKE_ACTIONS = (Action.LOGIN_FAILED,)
 
 
 @dataclass(frozen=True)
@@ -82,9 +91,8 @@ def audit_log_stats(*, now: datetime | None = None, hours: int = 24) -> dict[str
     covering index on created_at holds, so PostgreSQL answers it with an index-only scan.
     """
     now = now or timezone.now()
-    start = now - timedelta(hours=hours)
     rows = (
-        AuditLog.objects.filter(created_at__gte=start, created_at__lte=now)
+        in_window(AuditLog.objects.all(), now=now, window=timedelta(hours=hours))
         .annotate(hour=TruncHour("created_at"))
         .values("hour", "severity", "action")
         .annotate(n=Count("*"))
@@ -117,3 +125,85 @@ def audit_log_stats(*, now: datetime | None = None, hours: int = 24) -> dict[str
         "top_actions": [{"action": action, "count": count} for action, count in top],
         "hourly": hourly,
     }
+
+
+def in_window(qs: QuerySet[AuditLog], *, now: datetime, window: timedelta) -> QuerySet[AuditLog]:
+    """The rows of `qs` written in the `window` that ends at `now`.
+
+    now - window < created_at <= now: a row exactly one window old has left it.
+    """
+    return qs.filter(created_at__gt=now - window, created_at__lte=now)
+
+
+@dataclass(frozen=True)
+class ErrorRate:
+    """Server-side failures among the audited events of a window."""
+
+    errors: int
+    critical: int
+    total: int
+
+    @property
+    def failures(self) -> int:
+        return self.errors + self.critical
+
+    @property
+    def percent(self) -> float:
+        # failures * 100 / total, not ratio * 100: 5 of 100 must be exactly 5.0, not 5.000…01.
+        return self.failures * 100 / self.total if self.total else 0.0
+
+    @property
+    def ratio(self) -> float:
+        return self.failures / self.total if self.total else 0.0
+
+
+def error_rate(
+    *, now: datetime, window: timedelta = timedelta(hours=1), using: str = DEFAULT_DB_ALIAS
+) -> ErrorRate:
+    """ERROR and CRITICAL rows among all rows of the window, client mistakes left out.
+
+    Client mistakes (4xx, throttling, invalid input) write no row or a WARNING one, so they are
+    never errors; see CLIENT_MISTAKE_ACTIONS for the rows that are not events either. Grouped by
+    severity rather than filtered aggregates (see `_count_by`).
+    """
+    rows = in_window(AuditLog.objects.using(using), now=now, window=window)
+    per_severity = _count_by("severity", rows.exclude(action__in=CLIENT_MISTAKE_ACTIONS))
+    return ErrorRate(
+        errors=per_severity.get(Severity.ERROR, 0),
+        critical=per_severity.get(Severity.CRITICAL, 0),
+        total=sum(per_severity.values()),
+    )
+
+
+@dataclass(frozen=True)
+class Activity:
+    """Successful conversions and payments of a window."""
+
+    conversions: int
+    payments: int
+
+
+def activity_counts(*, now: datetime, window: timedelta, using: str = DEFAULT_DB_ALIAS) -> Activity:
+    """Conversions and payments that succeeded (INFO rows) in the window.
+
+    The failure reports of both operations carry the same actions at WARNING or above; they are
+    not activity.
+    """
+    rows = in_window(AuditLog.objects.using(using), now=now, window=window)
+    per_action = _count_by(
+        "action",
+        rows.filter(
+            action__in=[Action.LEAD_TO_STUDENT_CONVERSION, Action.PAYMENT_RECEIVED],
+            severity=Severity.INFO,
+        ),
+    )
+    return Activity(
+        conversions=per_action.get(Action.LEAD_TO_STUDENT_CONVERSION, 0),
+        payments=per_action.get(Action.PAYMENT_RECEIVED, 0),
+    )
+
+
+def _count_by(column: str, rows: QuerySet[AuditLog]) -> dict[str, int]:
+    # Grouped rather than filtered aggregates: the query then reads only (created_at, severity,
+    # action), which the covering index on created_at holds.
+    return dict(rows.values_list(column).annotate(n=Count("*")).order_by())

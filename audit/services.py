@@ -1,10 +1,10 @@
 """The one way rows get into the audit trail.
 
-Two kinds of write, chosen explicitly by the caller:
+Every row is described by one `AuditEntry`; two kinds of write, chosen explicitly by the caller:
 
-* `audit_record` writes on the caller's connection, inside whatever transaction is open, so a
-  business change and its audit rows commit together or not at all. If it fails, the business
-  change fails with it: no audit, no commit.
+* `audit_record` (and `audit_record_many` for several rows at once) writes on the caller's
+  connection, inside whatever transaction is open, so a business change and its audit rows commit
+  together or not at all. If it fails, the business change fails with it: no audit, no commit.
 * `audit_record_independent` is for rows that must exist whatever happens to the caller's
   transaction: the report of a failed operation, a login, an error. It commits on its own and
   never raises; if it cannot write, the failure goes to the log and to Sentry, and when the
@@ -15,13 +15,15 @@ Two kinds of write, chosen explicitly by the caller:
 from __future__ import annotations
 
 import logging
-import traceback
 import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 import sentry_sdk
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
 from django.utils.module_loading import import_string
 
 from audit import spool
@@ -29,6 +31,7 @@ from audit.context import current_context
 from audit.models import AuditLog, Severity
 from audit.redaction import redact, redact_text
 from core.database import database_unavailable
+from core.error_text import safe_error_text, safe_traceback
 
 logger = logging.getLogger(__name__)
 
@@ -36,61 +39,48 @@ logger = logging.getLogger(__name__)
 # exception handler) do not report the same failure a second time.
 _AUDITED_ATTR = "_planbeta_audited"
 INDEPENDENT_ALIAS = "audit"
+_SERIOUS = (Severity.ERROR, Severity.CRITICAL)
 
 
-def audit_record(
-    action: str,
-    *,
-    description: str,
-    severity: str = Severity.INFO,
-    entity: Any = None,
-    entity_type: str = "",
-    entity_id: Any = "",
-    metadata: dict[str, Any] | None = None,
-    actor: Any = None,
-    error: BaseException | None = None,
-) -> AuditLog:
+@dataclass(frozen=True)
+class AuditEntry:
+    """What one audit row says; the writers add who, from where and in which request.
+
+    `entity` (a model instance) names the row's entity unless `entity_type` / `entity_id` are
+    given. `actor` is the user acting; without one, the request's (or none, for tasks).
+    Failure reports pass `error` and say ERROR or CRITICAL: the default is INFO.
+    """
+
+    action: str
+    _: KW_ONLY
+    description: str
+    severity: str = Severity.INFO
+    entity: models.Model | None = None
+    entity_type: str = ""
+    entity_id: int | str | None = ""
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    actor: AbstractBaseUser | None = None
+    error: BaseException | None = None
+
+
+def audit_record(entry: AuditEntry) -> AuditLog:
     """Write an audit row in the caller's transaction and return it."""
-    row = _build(
-        action,
-        description=description,
-        severity=severity,
-        entity=entity,
-        entity_type=entity_type,
-        entity_id=entity_id,
-        metadata=metadata,
-        actor=actor,
-        error=error,
-    )
+    row = _build(entry)
     row.save(using=DEFAULT_DB_ALIAS, force_insert=True)
-    _after_commit_if_serious(row, error)
+    _after_commit_if_serious(row, entry)
     return row
 
 
-def audit_record_many(entries: list[dict[str, Any]]) -> list[AuditLog]:
+def audit_record_many(entries: Sequence[AuditEntry]) -> list[AuditLog]:
     """Write the rows of one business change in the caller's transaction, as one INSERT.
 
-    Each entry takes audit_record's arguments (`action`, `description`, ...). For operations that
-    write several rows at once (a conversion writes four), one statement costs a fraction of one
-    per row.
+    For operations that write several rows at once (a conversion writes four), one statement
+    costs a fraction of one per row.
     """
-    rows = [
-        _build(
-            entry["action"],
-            description=entry["description"],
-            severity=entry.get("severity", Severity.INFO),
-            entity=entry.get("entity"),
-            entity_type=entry.get("entity_type", ""),
-            entity_id=entry.get("entity_id", ""),
-            metadata=entry.get("metadata"),
-            actor=entry.get("actor"),
-            error=entry.get("error"),
-        )
-        for entry in entries
-    ]
+    rows = [_build(entry) for entry in entries]
     _insert_values(rows, using=DEFAULT_DB_ALIAS)
     for row, entry in zip(rows, entries, strict=True):
-        _after_commit_if_serious(row, entry.get("error"))
+        _after_commit_if_serious(row, entry)
     return rows
 
 
@@ -119,35 +109,15 @@ def _insert_values(rows: list[AuditLog], *, using: str) -> None:
         row._state.db = using
 
 
-def audit_record_independent(
-    action: str,
-    *,
-    description: str,
-    severity: str = Severity.ERROR,
-    entity: Any = None,
-    entity_type: str = "",
-    entity_id: Any = "",
-    metadata: dict[str, Any] | None = None,
-    actor: Any = None,
-    error: BaseException | None = None,
-) -> AuditLog | None:
+def audit_record_independent(entry: AuditEntry) -> AuditLog | None:
     """Write an audit row that survives the rollback of any transaction the caller holds.
 
-    Never raises. ERROR and CRITICAL rows about an exception are also sent to Sentry, once.
+    Returns the row, or None when it could not be written. Never raises. ERROR and CRITICAL rows
+    are also sent to Sentry (once per exception), CRITICAL ones to the alerting hook.
     """
     row = None
     try:
-        row = _build(
-            action,
-            description=description,
-            severity=severity,
-            entity=entity,
-            entity_type=entity_type,
-            entity_id=entity_id,
-            metadata=metadata,
-            actor=actor,
-            error=error,
-        )
+        row = _build(entry)
         # Drawn before the first attempt: if that attempt's COMMIT reached the server but its
         # reply was lost, the spooled copy carries the same id and its replay inserts nothing.
         row.spool_id = uuid.uuid4()
@@ -162,34 +132,32 @@ def audit_record_independent(
         # carry personal data and the exception text may carry a connection string.
         logger.error(
             "audit write failed: action=%s severity=%s error=%s%s",
-            action,
-            severity,
+            entry.action,
+            entry.severity,
             type(exc).__name__,
             f" spooled={spool_id}" if spool_id else "",
         )
         # Not capture_exception: a database error's text can quote the row it refused.
         sentry_sdk.capture_message(
-            f"audit write failed: action={action} error={type(exc).__name__}", level="error"
+            f"audit write failed: action={entry.action} error={type(exc).__name__}",
+            level="error",
         )
         row = None
     else:
         spool.replay_if_pending(using=alias)
-    if error is not None:
-        if severity in (Severity.ERROR, Severity.CRITICAL) and not is_audited(error):
-            _report_to_sentry(error, action=action, severity=severity)
-        mark_audited(error)
-    elif row is not None and severity in (Severity.ERROR, Severity.CRITICAL):
-        _report_message_to_sentry(row)
-    if row is not None and severity == Severity.CRITICAL:
-        _critical_hook(row)
+    # The row has committed (or could not be written): what the transactional writers do after
+    # their commit happens now.
+    _after_write(entry, row)
     return row
 
 
 def mark_audited(exc: BaseException) -> None:
+    """Note that a failure row was written for `exc`, so outer layers do not write another."""
     setattr(exc, _AUDITED_ATTR, True)
 
 
 def is_audited(exc: BaseException) -> bool:
+    """Whether a failure row was already written for `exc`."""
     return bool(getattr(exc, _AUDITED_ATTR, False))
 
 
@@ -209,20 +177,27 @@ def _report_to_sentry(error: BaseException, *, action: str, severity: str) -> No
         sentry_sdk.capture_exception(error)
 
 
-def _after_commit_if_serious(row: AuditLog, error: BaseException | None) -> None:
+def _after_commit_if_serious(row: AuditLog, entry: AuditEntry) -> None:
     # Sentry and the alerting hook hear of a row only once it has committed: a CRITICAL row
     # rolled back with its business transaction never happened.
-    if row.severity in (Severity.ERROR, Severity.CRITICAL):
-        transaction.on_commit(lambda: _after_serious_row(row, error), using=DEFAULT_DB_ALIAS)
+    if row.severity in _SERIOUS:
+        transaction.on_commit(lambda: _after_write(entry, row), using=DEFAULT_DB_ALIAS)
 
 
-def _after_serious_row(row: AuditLog, error: BaseException | None) -> None:
-    if error is None:
+def _after_write(entry: AuditEntry, row: AuditLog | None) -> None:
+    """Tell Sentry and the alerting hook about a row that committed (None: it could not be written).
+
+    An exception is reported once, however many rows describe it; a serious row without one is
+    reported as a message.
+    """
+    serious = entry.severity in _SERIOUS
+    if entry.error is not None:
+        if serious and not is_audited(entry.error):
+            _report_to_sentry(entry.error, action=entry.action, severity=entry.severity)
+        mark_audited(entry.error)
+    elif serious and row is not None:
         _report_message_to_sentry(row)
-    elif not is_audited(error):
-        _report_to_sentry(error, action=row.action, severity=row.severity)
-        mark_audited(error)
-    if row.severity == Severity.CRITICAL:
+    if row is not None and row.severity == Severity.CRITICAL:
         _critical_hook(row)
 
 
@@ -253,27 +228,19 @@ def _critical_hook(row: AuditLog) -> None:
         sentry_sdk.capture_exception(exc)
 
 
-def _build(
-    action: str,
-    *,
-    description: str,
-    severity: str,
-    entity: Any,
-    entity_type: str,
-    entity_id: Any,
-    metadata: dict[str, Any] | None,
-    actor: Any,
-    error: BaseException | None,
-) -> AuditLog:
+def _build(entry: AuditEntry) -> AuditLog:
     ctx = current_context()
-    user = actor if actor is not None else ctx.user
-    if entity is not None:
-        entity_type = entity_type or type(entity).__name__
-        entity_id = entity_id or entity.pk
+    user = entry.actor if entry.actor is not None else ctx.user
+    entity_type, entity_id = entry.entity_type, entry.entity_id
+    if entry.entity is not None:
+        # The model's own name rather than type(): a request's user is a lazy object standing in
+        # for the User, and type() names the stand-in.
+        entity_type = entity_type or entry.entity._meta.object_name or ""
+        entity_id = entity_id or entry.entity.pk
     row = AuditLog(
-        action=action,
-        severity=severity,
-        description=description[:2000],
+        action=entry.action,
+        severity=entry.severity,
+        description=entry.description[:2000],
         source=ctx.source,
         ip_address=ctx.ip_address,
         user_agent=ctx.user_agent,
@@ -282,18 +249,18 @@ def _build(
         request_id=ctx.request_id,
         entity_type=entity_type,
         entity_id="" if entity_id in (None, "") else str(entity_id),
-        metadata=redact(metadata or {}),
+        metadata=redact(dict(entry.metadata)),
     )
     if ctx.label:
         row.metadata.setdefault("context", ctx.label)
-    if user is not None and getattr(user, "pk", None) is not None:
+    if user is not None and user.pk is not None:
         row.user_id = user.pk
         row.user_email = getattr(user, "email", "")
         row.user_name = getattr(user, "name", "")
         row.user_role = getattr(user, "role", "")
+    error = entry.error
     if error is not None:
-        row.error_message = redact_text(f"{type(error).__name__}: {error}")[:2000]
-        row.error_stack = redact_text(
-            "".join(traceback.format_exception(type(error), error, error.__traceback__))
-        )[-10000:]
+        # Without a database error's DETAIL/CONTEXT/HINT: they quote the row it refused.
+        row.error_message = redact_text(safe_error_text(error))[:2000]
+        row.error_stack = redact_text(safe_traceback(error))[-10000:]
     return row

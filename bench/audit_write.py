@@ -46,7 +46,7 @@ def main():
     old = setup_databases(verbosity=0, interactive=False)
     try:
         from audit.models import Action, Severity
-        from audit.services import audit_record, audit_record_independent
+        from audit.services import AuditEntry, audit_record, audit_record_independent
         from leads.models import Lead
 
         def business_only():
@@ -57,19 +57,23 @@ def main():
             with transaction.atomic():
                 lead = Lead.objects.create(name="Bench", whatsapp="+919800000000", source="OTHER")
                 audit_record(
-                    Action.LEAD_CREATED,
-                    description="Lead Bench created",
-                    entity=lead,
-                    metadata={"leadName": "Bench", "source": "OTHER", "status": "NEW"},
+                    AuditEntry(
+                        Action.LEAD_CREATED,
+                        description="Lead Bench created",
+                        entity=lead,
+                        metadata={"leadName": "Bench", "source": "OTHER", "status": "NEW"},
+                    ),
                 )
 
         def independent_failure_row():
             with transaction.atomic():
                 audit_record_independent(
-                    Action.SYSTEM_ERROR,
-                    severity=Severity.ERROR,
-                    description="bench failure",
-                    metadata={"invoiceNumber": "PB-2026-0001"},
+                    AuditEntry(
+                        Action.SYSTEM_ERROR,
+                        severity=Severity.ERROR,
+                        description="bench failure",
+                        metadata={"invoiceNumber": "PB-2026-0001"},
+                    ),
                 )
 
         for fn in (business_only, business_and_audit, independent_failure_row):

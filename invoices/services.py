@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit.models import Action, Severity
-from audit.services import audit_record, audit_record_independent
+from audit.services import AuditEntry, audit_record, audit_record_independent
 from core.changes import apply_changes
 from core.errors import ApplicationError, ConflictError, invalid_field
 from core.mail import MailError
@@ -127,24 +127,26 @@ def invoice_generate(
         raise
     except Exception as exc:
         audit_record_independent(
-            Action.INVOICE_GENERATED,
-            severity=Severity.ERROR,
-            description=f"Invoice for {lead.name} could not be generated: {type(exc).__name__}",
-            entity_type="Lead",
-            entity_id=lead.pk,
-            metadata={
-                "leadId": lead.pk,
-                "leadName": lead.name,
-                "currency": currency,
-                "subtotal": money_str(subtotal),
-                "discount": money_str(discount),
-                "totalAmount": money_str(total),
-                "payableNow": money_str(payable_now),
-                "items": _items_snapshot(items),
-                "outcome": "rolled_back",
-            },
-            actor=actor,
-            error=exc,
+            AuditEntry(
+                Action.INVOICE_GENERATED,
+                severity=Severity.ERROR,
+                description=f"Invoice for {lead.name} could not be generated: {type(exc).__name__}",
+                entity_type="Lead",
+                entity_id=lead.pk,
+                metadata={
+                    "leadId": lead.pk,
+                    "leadName": lead.name,
+                    "currency": currency,
+                    "subtotal": money_str(subtotal),
+                    "discount": money_str(discount),
+                    "totalAmount": money_str(total),
+                    "payableNow": money_str(payable_now),
+                    "items": _items_snapshot(items),
+                    "outcome": "rolled_back",
+                },
+                actor=actor,
+                error=exc,
+            ),
         )
         raise
 
@@ -189,22 +191,24 @@ def _generate(
         )
         _create_items(invoice, items)
         audit_record(
-            Action.INVOICE_GENERATED,
-            description=(
-                f"Invoice {invoice.number} for {lead.name}: {invoice.currency} "
-                f"{money_str(total)}, {money_str(payable_now)} payable now"
+            AuditEntry(
+                Action.INVOICE_GENERATED,
+                description=(
+                    f"Invoice {invoice.number} for {lead.name}: {invoice.currency} "
+                    f"{money_str(total)}, {money_str(payable_now)} payable now"
+                ),
+                entity=invoice,
+                metadata={
+                    "invoiceNumber": invoice.number,
+                    "leadId": lead.pk,
+                    "leadName": lead.name,
+                    **amounts_metadata(invoice),
+                    "remainingAfterPayableNow": money_str(total - payable_now),
+                    "dueDate": due_date.isoformat(),
+                    "items": _items_snapshot(items),
+                },
+                actor=actor,
             ),
-            entity=invoice,
-            metadata={
-                "invoiceNumber": invoice.number,
-                "leadId": lead.pk,
-                "leadName": lead.name,
-                **amounts_metadata(invoice),
-                "remainingAfterPayableNow": money_str(total - payable_now),
-                "dueDate": due_date.isoformat(),
-                "items": _items_snapshot(items),
-            },
-            actor=actor,
         )
         return invoice
 
@@ -269,11 +273,13 @@ def invoice_update(*, invoice: Invoice, actor: Any, **changes: Any) -> Invoice:
         if diff:
             invoice.save()
             audit_record(
-                Action.INVOICE_UPDATED,
-                description=f"Invoice {invoice.number} updated: {', '.join(diff)}",
-                entity=invoice,
-                metadata={"invoiceNumber": invoice.number, "changes": diff},
-                actor=actor,
+                AuditEntry(
+                    Action.INVOICE_UPDATED,
+                    description=f"Invoice {invoice.number} updated: {', '.join(diff)}",
+                    entity=invoice,
+                    metadata={"invoiceNumber": invoice.number, "changes": diff},
+                    actor=actor,
+                ),
             )
     return invoice
 
@@ -298,16 +304,18 @@ def invoice_cancel(*, invoice: Invoice, reason: str, actor: Any) -> Invoice:
         invoice.cancel_reason = reason
         invoice.save(update_fields=["status", "cancel_reason", "updated_at"])
         audit_record(
-            Action.INVOICE_CANCELLED,
-            description=f"Invoice {invoice.number} cancelled: {reason or 'no reason given'}",
-            entity=invoice,
-            metadata={
-                "invoiceNumber": invoice.number,
-                "reason": reason,
-                "statusBefore": before,
-                **amounts_metadata(invoice),
-            },
-            actor=actor,
+            AuditEntry(
+                Action.INVOICE_CANCELLED,
+                description=f"Invoice {invoice.number} cancelled: {reason or 'no reason given'}",
+                entity=invoice,
+                metadata={
+                    "invoiceNumber": invoice.number,
+                    "reason": reason,
+                    "statusBefore": before,
+                    **amounts_metadata(invoice),
+                },
+                actor=actor,
+            ),
         )
     return invoice
 
@@ -337,13 +345,17 @@ def invoice_send(*, invoice: Invoice, actor: Any) -> Invoice:
     except MailError as exc:
         _release_sending(invoice.pk, token)
         audit_record_independent(
-            Action.EMAIL_FAILED,
-            severity=Severity.ERROR,
-            description=f"Invoice {invoice.number} could not be e-mailed to {invoice.lead.email}",
-            entity=invoice,
-            metadata={**context, "retryable": exc.retryable},
-            actor=actor,
-            error=exc,
+            AuditEntry(
+                Action.EMAIL_FAILED,
+                severity=Severity.ERROR,
+                description=(
+                    f"Invoice {invoice.number} could not be e-mailed to {invoice.lead.email}"
+                ),
+                entity=invoice,
+                metadata={**context, "retryable": exc.retryable},
+                actor=actor,
+                error=exc,
+            ),
         )
         raise ApplicationError(
             "The mail server did not accept the e-mail; the invoice was not sent. Try again later.",
@@ -365,11 +377,13 @@ def invoice_send(*, invoice: Invoice, actor: Any) -> Invoice:
             fields += ["sending_until", "send_token"]
         invoice.save(update_fields=fields)
         audit_record(
-            Action.EMAIL_SENT,
-            description=f"Invoice {invoice.number} e-mailed to {invoice.lead.email}",
-            entity=invoice,
-            metadata={**context, "statusAtSend": before},
-            actor=actor,
+            AuditEntry(
+                Action.EMAIL_SENT,
+                description=f"Invoice {invoice.number} e-mailed to {invoice.lead.email}",
+                entity=invoice,
+                metadata={**context, "statusAtSend": before},
+                actor=actor,
+            ),
         )
         if before not in OPEN_STATUSES:
             # Paid while the mail server was talking (payments do not wait for a send), or
@@ -377,11 +391,13 @@ def invoice_send(*, invoice: Invoice, actor: Any) -> Invoice:
             # so), but "invoice sent" would describe a state the invoice no longer has.
             return invoice
         audit_record(
-            Action.INVOICE_SENT,
-            description=f"Invoice {invoice.number} sent to {invoice.lead.name}",
-            entity=invoice,
-            metadata={**context, "statusBefore": before, "statusAfter": invoice.status},
-            actor=actor,
+            AuditEntry(
+                Action.INVOICE_SENT,
+                description=f"Invoice {invoice.number} sent to {invoice.lead.name}",
+                entity=invoice,
+                metadata={**context, "statusBefore": before, "statusAfter": invoice.status},
+                actor=actor,
+            ),
         )
     return invoice
 

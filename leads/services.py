@@ -5,7 +5,7 @@ from typing import Any
 from django.db import transaction
 
 from audit.models import Action
-from audit.services import audit_record
+from audit.services import AuditEntry, audit_record
 from core.changes import apply_changes
 from core.errors import ConflictError
 from leads.models import Lead
@@ -30,11 +30,13 @@ def lead_create(*, actor: Any, **fields: Any) -> Lead:
     with transaction.atomic():
         lead = Lead.objects.create(**fields)
         audit_record(
-            Action.LEAD_CREATED,
-            description=f"Lead {lead.name} created (source {lead.source})",
-            entity=lead,
-            metadata={"leadName": lead.name, "source": lead.source, "status": lead.status},
-            actor=actor,
+            AuditEntry(
+                Action.LEAD_CREATED,
+                description=f"Lead {lead.name} created (source {lead.source})",
+                entity=lead,
+                metadata={"leadName": lead.name, "source": lead.source, "status": lead.status},
+                actor=actor,
+            ),
         )
     return lead
 
@@ -62,11 +64,13 @@ def lead_update(*, lead: Lead, actor: Any, **changes: Any) -> Lead:
         if diff:
             lead.save()
             audit_record(
-                Action.LEAD_UPDATED,
-                description=f"Lead {lead.name} updated: {', '.join(diff)}",
-                entity=lead,
-                metadata={"leadName": lead.name, "changes": diff},
-                actor=actor,
+                AuditEntry(
+                    Action.LEAD_UPDATED,
+                    description=f"Lead {lead.name} updated: {', '.join(diff)}",
+                    entity=lead,
+                    metadata={"leadName": lead.name, "changes": diff},
+                    actor=actor,
+                ),
             )
     return lead
 
@@ -90,10 +94,12 @@ def lead_delete(*, lead: Lead, actor: Any) -> None:
         lead_id = lead.pk
         lead.delete()
         audit_record(
-            Action.LEAD_DELETED,
-            description=f"Lead {snapshot['leadName']} deleted",
-            entity_type="Lead",
-            entity_id=lead_id,
-            metadata=snapshot,
-            actor=actor,
+            AuditEntry(
+                Action.LEAD_DELETED,
+                description=f"Lead {snapshot['leadName']} deleted",
+                entity_type="Lead",
+                entity_id=lead_id,
+                metadata=snapshot,
+                actor=actor,
+            ),
         )

@@ -7,7 +7,8 @@ them into one status and caches the result for a few seconds.
 
 Which failure means what (also in the README):
 * unhealthy (HTTP 503): the database cannot be reached or does not answer `SELECT 1` within its
-  statement timeout; or more than 15 % of the last hour's audit events are ERROR/CRITICAL. Either
+  statement timeout; or more than 15 % of the last hour's audit events are ERROR/CRITICAL (server
+  side failures only: a client's mistakes are never errors). Either
   way money operations are failing, so the uptime monitor must page someone. Also a Celery
   heartbeat older than 10 minutes: beat or the workers are dead, and the alerts with them.
 * degraded (HTTP 200): the database is slow (query above the 1 s threshold or timed out), the
@@ -32,11 +33,10 @@ from django.apps import apps
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connections, transaction
-from django.db.models import Count
 from django.utils import timezone
 
 from alerts.checks import NO_CHANNEL_HINT, NO_CHANNEL_MESSAGE, channel_kinds
-from audit.models import Action, AuditLog, Severity
+from audit.selectors import activity_counts, error_rate
 from core import db_deadline
 
 logger = logging.getLogger(__name__)
@@ -159,24 +159,16 @@ def check_database_performance(*, timeout_ms: int | None = None) -> CheckResult:
 
 
 def check_error_rate(*, now: datetime | None = None) -> CheckResult:
-    """ERROR + CRITICAL over all audit events of the last hour; `value` is the rate in percent."""
-    now = now or timezone.now()
+    """Server-side failures among the last hour's audit events; `value` is the rate in percent.
+
+    The rate is `audit.selectors.error_rate`, the one the error-rate alert reads too.
+    """
     degraded_above = settings.HEALTH_ERROR_RATE_DEGRADED
     unhealthy_above = settings.HEALTH_ERROR_RATE_UNHEALTHY
     min_events = settings.HEALTH_ERROR_RATE_MIN_EVENTS
     with _bounded_cursor(db_alias(), settings.HEALTH_QUERY_TIMEOUT_MS):
-        # Grouped rather than filtered aggregates: the query then reads only the covering index.
-        per_severity = dict(
-            AuditLog.objects.using(db_alias())
-            .filter(created_at__gte=now - timedelta(hours=1), created_at__lte=now)
-            .values_list("severity")
-            .annotate(n=Count("*"))
-            .order_by()
-        )
-    total = sum(per_severity.values())
-    errors = per_severity.get(Severity.ERROR, 0)
-    critical = per_severity.get(Severity.CRITICAL, 0)
-    rate = (errors + critical) * 100 / total if total else 0.0
+        counts = error_rate(now=now or timezone.now(), using=db_alias())
+    rate, total = counts.percent, counts.total
     if total < min_events:
         status = HEALTHY  # 1 error in 2 events is noise, not an outage
     elif rate > unhealthy_above:
@@ -187,8 +179,8 @@ def check_error_rate(*, now: datetime | None = None) -> CheckResult:
         status = HEALTHY
     fields = {
         "errorRate": f"{rate:.1f}%",
-        "errors": errors,
-        "critical": critical,
+        "errors": counts.errors,
+        "critical": counts.critical,
         "total": total,
         "period": "last 1 hour",
     }
@@ -199,29 +191,15 @@ def check_error_rate(*, now: datetime | None = None) -> CheckResult:
 
 def check_recent_activity(*, now: datetime | None = None) -> CheckResult:
     """Conversions and payments of the last 24 h, read from the audit log (information only)."""
-    now = now or timezone.now()
     with _bounded_cursor(db_alias(), settings.HEALTH_QUERY_TIMEOUT_MS):
-        per_action = dict(
-            AuditLog.objects.using(db_alias())
-            .filter(
-                action__in=[Action.LEAD_TO_STUDENT_CONVERSION, Action.PAYMENT_RECEIVED],
-                severity=Severity.INFO,
-                created_at__gte=now - timedelta(hours=24),
-                created_at__lte=now,
-            )
-            .values_list("action")
-            .annotate(n=Count("*"))
-            .order_by()
+        activity = activity_counts(
+            now=now or timezone.now(), window=timedelta(hours=24), using=db_alias()
         )
-    counts = {
-        "conversions": per_action.get(Action.LEAD_TO_STUDENT_CONVERSION, 0),
-        "payments": per_action.get(Action.PAYMENT_RECEIVED, 0),
-    }
     return CheckResult(
         HEALTHY,
         {
-            "conversions": counts["conversions"],
-            "payments": counts["payments"],
+            "conversions": activity.conversions,
+            "payments": activity.payments,
             "period": "last 24 hours",
         },
     )

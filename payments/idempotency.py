@@ -54,7 +54,7 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, connectio
 from django.utils import timezone
 
 from audit.models import Severity
-from audit.services import audit_record_independent
+from audit.services import AuditEntry, audit_record_independent
 from core.errors import ApplicationError, ConflictError, ServiceUnavailableError
 from payments.models import IdempotencyRecord, IdempotencyState
 
@@ -304,16 +304,18 @@ def _report(
     if check_error is not None:
         metadata["outcomeCheckError"] = type(check_error).__name__
     audit_record_independent(
-        request.action,
-        severity=Severity.WARNING if outcome == COMMITTED else Severity.CRITICAL,
-        description=_DESCRIPTIONS[outcome].format(
-            subject=request.subject,
-            error=type(error).__name__,
-            check_error=type(check_error).__name__,
+        AuditEntry(
+            request.action,
+            severity=Severity.WARNING if outcome == COMMITTED else Severity.CRITICAL,
+            description=_DESCRIPTIONS[outcome].format(
+                subject=request.subject,
+                error=type(error).__name__,
+                check_error=type(check_error).__name__,
+            ),
+            entity_type="Invoice",
+            entity_id=request.invoice_id,
+            metadata=metadata,
+            actor=request.actor,
+            error=error,
         ),
-        entity_type="Invoice",
-        entity_id=request.invoice_id,
-        metadata=metadata,
-        actor=request.actor,
-        error=error,
     )

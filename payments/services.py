@@ -13,7 +13,7 @@ from django.db import IntegrityError
 from django.utils import timezone
 
 from audit.models import Action, Severity
-from audit.services import audit_record, audit_record_independent, audit_record_many
+from audit.services import AuditEntry, audit_record, audit_record_independent, audit_record_many
 from core.errors import ApplicationError, ConflictError, invalid_field
 from core.money import money_str
 from invoices.models import OPEN_STATUSES, Invoice, InvoiceStatus
@@ -175,13 +175,15 @@ def pay_and_convert(
     except ConflictError as exc:
         if exc.code == "already_converted":
             audit_record_independent(
-                Action.LEAD_TO_STUDENT_CONVERSION,
-                severity=Severity.WARNING,
-                description=f"Refused a second conversion of invoice {invoice.number}",
-                entity_type="Invoice",
-                entity_id=invoice.pk,
-                metadata={**context, "outcome": "already_converted"},
-                actor=actor,
+                AuditEntry(
+                    Action.LEAD_TO_STUDENT_CONVERSION,
+                    severity=Severity.WARNING,
+                    description=f"Refused a second conversion of invoice {invoice.number}",
+                    entity_type="Invoice",
+                    entity_id=invoice.pk,
+                    metadata={**context, "outcome": "already_converted"},
+                    actor=actor,
+                ),
             )
         raise
 
@@ -312,14 +314,14 @@ def _audit_conversion(conversion: _Conversion, *, context: dict[str, Any], actor
     # One INSERT for the four rows rather than four: bench/pay_and_convert.py shows the difference.
     audit_record_many(
         [
-            {
-                "action": Action.LEAD_TO_STUDENT_CONVERSION,
-                "description": (
+            AuditEntry(
+                Action.LEAD_TO_STUDENT_CONVERSION,
+                description=(
                     f"{lead.name} converted to student {student.student_code}: paid "
                     f"{invoice.currency} {amount} on invoice {invoice.number}"
                 ),
-                "entity": invoice,
-                "metadata": {
+                entity=invoice,
+                metadata={
                     **context,
                     "leadName": lead.name,
                     "invoiceStatusBefore": conversion.status_before,
@@ -329,16 +331,16 @@ def _audit_conversion(conversion: _Conversion, *, context: dict[str, Any], actor
                     "invoiceStatusAfter": invoice.status,
                     **amounts_metadata(invoice),
                 },
-                "actor": actor,
-            },
-            {
-                "action": Action.PAYMENT_RECEIVED,
-                "description": (
+                actor=actor,
+            ),
+            AuditEntry(
+                Action.PAYMENT_RECEIVED,
+                description=(
                     f"{invoice.currency} {amount} received from {lead.name} "
                     f"({payment.method}) on invoice {invoice.number}"
                 ),
-                "entity": payment,
-                "metadata": {
+                entity=payment,
+                metadata={
                     "invoiceNumber": invoice.number,
                     "studentId": student.student_code,
                     "amount": amount,
@@ -350,13 +352,13 @@ def _audit_conversion(conversion: _Conversion, *, context: dict[str, Any], actor
                     "remainingAmount": money_str(invoice.remaining_amount),
                     "idempotencyKey": payment.idempotency_key,
                 },
-                "actor": actor,
-            },
-            {
-                "action": Action.STUDENT_CREATED,
-                "description": f"Student {student.student_code} ({student.name}) created",
-                "entity": student,
-                "metadata": {
+                actor=actor,
+            ),
+            AuditEntry(
+                Action.STUDENT_CREATED,
+                description=f"Student {student.student_code} ({student.name}) created",
+                entity=student,
+                metadata={
                     "studentId": student.student_code,
                     "leadId": lead.pk,
                     "invoiceNumber": invoice.number,
@@ -365,19 +367,19 @@ def _audit_conversion(conversion: _Conversion, *, context: dict[str, Any], actor
                     "totalPaid": money_str(student.total_paid),
                     "currency": student.currency,
                 },
-                "actor": actor,
-            },
-            {
-                "action": Action.LEAD_CONVERTED,
-                "description": f"Lead {lead.name} converted to student {student.student_code}",
-                "entity": lead,
-                "metadata": {
+                actor=actor,
+            ),
+            AuditEntry(
+                Action.LEAD_CONVERTED,
+                description=f"Lead {lead.name} converted to student {student.student_code}",
+                entity=lead,
+                metadata={
                     "leadName": lead.name,
                     "studentId": student.student_code,
                     "invoiceNumber": invoice.number,
                 },
-                "actor": actor,
-            },
+                actor=actor,
+            ),
         ]
     )
 
@@ -461,19 +463,21 @@ def _audit_payment(
 ) -> None:
     """The PAYMENT_RECEIVED row of a later payment, in the payment's transaction."""
     audit_record(
-        Action.PAYMENT_RECEIVED,
-        description=(
-            f"{invoice.currency} {money_str(payment.amount)} received from {student.name} "
-            f"({payment.method}) on invoice {invoice.number}"
+        AuditEntry(
+            Action.PAYMENT_RECEIVED,
+            description=(
+                f"{invoice.currency} {money_str(payment.amount)} received from {student.name} "
+                f"({payment.method}) on invoice {invoice.number}"
+            ),
+            entity=payment,
+            metadata={
+                **context,
+                "studentId": student.student_code,
+                "invoiceStatusBefore": status_before,
+                "invoiceStatusAfter": invoice.status,
+                "studentBalance": money_str(student.balance),
+                **amounts_metadata(invoice),
+            },
+            actor=actor,
         ),
-        entity=payment,
-        metadata={
-            **context,
-            "studentId": student.student_code,
-            "invoiceStatusBefore": status_before,
-            "invoiceStatusAfter": invoice.status,
-            "studentBalance": money_str(student.balance),
-            **amounts_metadata(invoice),
-        },
-        actor=actor,
     )

@@ -1,9 +1,14 @@
 """The Celery app and the whole beat schedule."""
 
+import logging
 import os
 from typing import Any
 
 from celery import Celery, signals
+from celery.app.log import TaskFormatter
+from celery.utils.log import ColorFormatter
+
+from core.error_text import SafeFormatter
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "planbeta.settings")
 
@@ -115,3 +120,24 @@ def _warn_beat_without_alert_channel(**kwargs: Any) -> None:
     from alerts.checks import warn_if_no_channel
 
     warn_if_no_channel("beat")
+
+
+class _SafeColorFormatter(SafeFormatter, ColorFormatter):
+    """Celery's worker and beat log format, without a database error's DETAIL/CONTEXT/HINT."""
+
+
+class _SafeTaskFormatter(SafeFormatter, TaskFormatter):
+    """Celery's task log format (task name and id), without database diagnostics."""
+
+
+@signals.after_setup_logger.connect
+@signals.after_setup_task_logger.connect
+def _log_database_errors_safely(logger: logging.Logger, **kwargs: Any) -> None:
+    # The worker and beat replace LOGGING's handlers with Celery's own, whose formatters would
+    # print a failed task's database error in full: the refused row (core/error_text.py).
+    for handler in logger.handlers:
+        old = handler.formatter
+        if not isinstance(old, ColorFormatter) or isinstance(old, SafeFormatter):
+            continue
+        safe = _SafeTaskFormatter if isinstance(old, TaskFormatter) else _SafeColorFormatter
+        handler.setFormatter(safe(old._fmt, use_color=old.use_color, datefmt=old.datefmt))

@@ -25,7 +25,7 @@ from rest_framework.views import set_rollback
 
 from audit.context import current_context
 from audit.models import Action, Severity
-from audit.services import audit_record_independent, is_audited
+from audit.services import AuditEntry, audit_record_independent, is_audited
 from core.database import database_unavailable, unavailable_reason
 from core.errors import ApplicationError, validation_details, validation_error
 
@@ -142,10 +142,12 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         )
     if not is_audited(exc):
         audit_record_independent(
-            Action.API_ERROR,
-            severity=Severity.ERROR,
-            description=f"Unhandled error in {where}",
-            error=exc,
+            AuditEntry(
+                Action.API_ERROR,
+                severity=Severity.ERROR,
+                description=f"Unhandled error in {where}",
+                error=exc,
+            ),
         )
     return Response(
         {
@@ -165,10 +167,12 @@ def record_database_unavailable(exc: BaseException, *, where: str) -> None:
     """One DATABASE_ERROR row (spooled while the database is away) unless one was written."""
     if not is_audited(exc):
         audit_record_independent(
-            Action.DATABASE_ERROR,
-            severity=Severity.ERROR,
-            description=f"Database unavailable ({unavailable_reason(exc)}) {where}",
-            error=exc,
+            AuditEntry(
+                Action.DATABASE_ERROR,
+                severity=Severity.ERROR,
+                description=f"Database unavailable ({unavailable_reason(exc)}) {where}",
+                error=exc,
+            ),
         )
 
 

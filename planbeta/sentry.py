@@ -4,7 +4,10 @@ No event leaves a development or test environment: `init_sentry` does nothing th
 SENTRY_DSN says. Request bodies, cookies, credentials, query strings and local variables never
 leave at all: the SDK's `data_collection` options switch their collection off, and `scrub_event`
 (before_send and before_send_transaction) strips them again from whatever an integration attaches,
-redacts extra data as the audit trail does, and reduces the user to id and role.
+redacts extra data as the audit trail does, and reduces the user to id and role. Database errors
+arrive with their class, SQLSTATE and constraint name but never the DETAIL, CONTEXT or HINT text
+that quotes the refused row (core.error_text), wherever in the event that text would appear: the
+exception and its chain, breadcrumbs of log lines, extra data. `sys.argv` is not sent.
 """
 
 from __future__ import annotations
@@ -15,12 +18,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import sentry_sdk
 from django.conf import settings
+from sentry_sdk.integrations.argv import ArgvIntegration
 from sentry_sdk.integrations.celery import CeleryIntegration
 from sentry_sdk.integrations.django import DjangoIntegration
 from sentry_sdk.integrations.logging import LoggingIntegration
 from sentry_sdk.integrations.redis import RedisIntegration
 
 from audit.redaction import is_secret_key, redact
+from core.error_text import database_error_facts, exception_chain, safe_message, without_diagnostics
 
 QUIET_ENVIRONMENTS = frozenset({"development", "test"})
 # Health and readiness are polled every few seconds by monitors and load balancers: tracing them
@@ -72,6 +77,9 @@ def sentry_options(
             # and the framework integrations, once each.
             LoggingIntegration(level=logging.INFO, event_level=None),
         ],
+        # A default integration that copies the command line into every event: a management
+        # command's arguments can be e-mail addresses or a password.
+        "disabled_integrations": [ArgvIntegration()],
     }
 
 
@@ -110,12 +118,34 @@ def _make_traces_sampler(rate: float):
 
 
 def before_send(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
+    """Scrub an error event; its exception (hint) gives the safe messages and the SQLSTATE."""
+    exc_info = hint.get("exc_info") if hint else None
+    if exc_info and exc_info[1] is not None:
+        _describe_exception(event, exc_info[1])
     return scrub_event(event)
 
 
 def before_send_transaction(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
-    # EventScrubber does not run on transactions; this does.
+    """Scrub a transaction: EventScrubber does not run on transactions; this does."""
     return scrub_event(event)
+
+
+def _describe_exception(event: dict[str, Any], exc: BaseException) -> None:
+    # The SDK lists the chain innermost first; when the event's list is that chain, each value is
+    # replaced by its safe message (a database error's with SQLSTATE and constraint).
+    chain = list(reversed(list(exception_chain(exc))))
+    values = (event.get("exception") or {}).get("values") or []
+    if len(values) == len(chain) and all(
+        value.get("type") == type(error).__name__
+        for value, error in zip(values, chain, strict=True)
+    ):
+        for value, error in zip(values, chain, strict=True):
+            value["value"] = safe_message(error)
+    facts = database_error_facts(exc)
+    if facts:
+        tags = event.setdefault("tags", {})
+        if isinstance(tags, dict):
+            tags.update({f"db.{key}": value for key, value in facts.items()})
 
 
 def scrub_event(event: dict[str, Any]) -> dict[str, Any]:
@@ -137,7 +167,8 @@ def scrub_event(event: dict[str, Any]) -> dict[str, Any]:
         env = request.get("env")
         if isinstance(env, dict):
             env.pop("REMOTE_ADDR", None)
-    if event.get("extra"):
+    if isinstance(event.get("extra"), dict):
+        event["extra"].pop("sys.argv", None)
         event["extra"] = redact(event["extra"])
     crumbs = event.get("breadcrumbs") or {}
     for crumb in crumbs.get("values", []) if isinstance(crumbs, dict) else crumbs:
@@ -156,6 +187,11 @@ def scrub_event(event: dict[str, Any]) -> dict[str, Any]:
     # Imported here so that importing this module never needs the app registry (models).
     from audit.context import current_context
 
+    # Last, over every string of the event: whatever quoted a database error's text (a log line's
+    # breadcrumb, an exception raised with the error in its message, extra data) loses its
+    # DETAIL, CONTEXT and HINT lines.
+    _strip_diagnostics(event)
+
     ctx = current_context()
     try:
         user = ctx.user
@@ -169,6 +205,17 @@ def scrub_event(event: dict[str, Any]) -> dict[str, Any]:
         if isinstance(event["tags"], dict):
             event["tags"].setdefault("request_id", ctx.request_id)
     return event
+
+
+def _strip_diagnostics(value: Any) -> Any:
+    if isinstance(value, str):
+        return without_diagnostics(value)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            value[key] = _strip_diagnostics(item)
+    elif isinstance(value, list):
+        value[:] = [_strip_diagnostics(item) for item in value]
+    return value
 
 
 def _without_query(url: str) -> str:

@@ -22,7 +22,7 @@ from django.db import connection, connections, transaction
 from psycopg import sql
 
 from audit.models import Action, AuditLog
-from audit.services import audit_record
+from audit.services import AuditEntry, audit_record
 from tests import database
 from tests.production import PRODUCTION_ENV, manage
 
@@ -196,7 +196,9 @@ REFUSED = {
 @pytest.mark.parametrize("attempt", sorted(REFUSED))
 def test_the_application_role_cannot_touch_the_audit_trail_or_its_guards(attempt):
     statement, message = REFUSED[attempt]
-    audit_record(Action.PAYMENT_RECEIVED, description="original", metadata={"amount": "134.00"})
+    audit_record(
+        AuditEntry(Action.PAYMENT_RECEIVED, description="original", metadata={"amount": "134.00"})
+    )
 
     with (
         pytest.raises(Exception, match=message) as refused,

@@ -2,7 +2,7 @@ import pytest
 from django.test import Client
 
 from audit.models import AuditLog
-from audit.services import audit_record
+from audit.services import AuditEntry, audit_record
 
 pytestmark = pytest.mark.django_db
 
@@ -15,7 +15,7 @@ def admin_client_(founder):
 
 
 def test_founder_sees_audit_rows_in_the_admin(admin_client_):
-    row = audit_record("LEAD_CREATED", description="a lead")
+    row = audit_record(AuditEntry("LEAD_CREATED", description="a lead"))
     assert admin_client_.get("/admin/audit/auditlog/").status_code == 200
     response = admin_client_.get(f"/admin/audit/auditlog/{row.pk}/change/")
     assert response.status_code == 200
@@ -23,7 +23,7 @@ def test_founder_sees_audit_rows_in_the_admin(admin_client_):
 
 
 def test_audit_rows_cannot_be_changed_or_deleted_in_the_admin(admin_client_):
-    row = audit_record("LEAD_CREATED", description="a lead")
+    row = audit_record(AuditEntry("LEAD_CREATED", description="a lead"))
     assert (
         admin_client_.post(
             f"/admin/audit/auditlog/{row.pk}/change/", {"description": "x"}

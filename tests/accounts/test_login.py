@@ -71,6 +71,15 @@ def test_logout_ends_the_session_and_is_audited(founder):
     assert AuditLog.objects.get().action == "LOGOUT"
 
 
+def test_logout_and_login_rows_name_the_user_as_their_entity(anon_client, founder):
+    # The logout view hands the audit the request's user, a lazy stand-in for the User.
+    _login(anon_client, founder.email, PASSWORD)
+    anon_client.post("/accounts/logout/")
+
+    rows = AuditLog.objects.order_by("id").values_list("action", "entity_type", "entity_id")
+    assert list(rows) == [("LOGIN", "User", str(founder.pk)), ("LOGOUT", "User", str(founder.pk))]
+
+
 def test_logout_by_get_is_refused(founder):
     client = Client()
     client.force_login(founder)

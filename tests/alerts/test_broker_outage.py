@@ -10,7 +10,7 @@ from django.db import connection
 from alerts import tasks
 from alerts.models import Notification
 from audit.models import Action, Severity
-from audit.services import audit_record_independent
+from audit.services import AuditEntry, audit_record_independent
 from planbeta.celery import app
 from tests.alerts.conftest import free_port
 
@@ -29,7 +29,9 @@ def test_with_the_broker_down_a_critical_alert_waits_and_is_delivered_when_it_is
     celery_on_redis(f"redis://127.0.0.1:{free_port()}/13")  # Redis is down
 
     row = audit_record_independent(
-        Action.LEAD_TO_STUDENT_CONVERSION, severity=Severity.CRITICAL, description="failed"
+        AuditEntry(
+            Action.LEAD_TO_STUDENT_CONVERSION, severity=Severity.CRITICAL, description="failed"
+        )
     )
 
     assert row is not None

@@ -9,7 +9,7 @@ from django.db import transaction
 from alerts.models import AlertState, CriticalEvent, Notification
 from alerts.services import evaluate_rules, process_critical_events
 from audit.models import Action, AuditLog, Severity
-from audit.services import audit_record, audit_record_independent, audit_record_many
+from audit.services import AuditEntry, audit_record, audit_record_independent, audit_record_many
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
@@ -21,13 +21,15 @@ def _no_digest(settings):
 
 def conversion_failed(**extra):
     return audit_record_independent(
-        Action.LEAD_TO_STUDENT_CONVERSION,
-        severity=Severity.CRITICAL,
-        description="Conversion failed for Priya Raman (+919847012345), payment 134.00 EUR",
-        entity_type="Invoice",
-        entity_id=42,
-        metadata={"studentName": "Priya Raman", "whatsapp": "+919847012345"},
-        **extra,
+        AuditEntry(
+            Action.LEAD_TO_STUDENT_CONVERSION,
+            severity=Severity.CRITICAL,
+            description="Conversion failed for Priya Raman (+919847012345), payment 134.00 EUR",
+            entity_type="Invoice",
+            entity_id=42,
+            metadata={"studentName": "Priya Raman", "whatsapp": "+919847012345"},
+            **extra,
+        ),
     )
 
 
@@ -70,7 +72,9 @@ def test_critical_row_in_a_business_transaction_is_announced_when_it_commits(
     time_machine.move_to(T0, tick=False)
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        audit_record(Action.SYSTEM_ERROR, severity=Severity.CRITICAL, description="ledger off")
+        audit_record(
+            AuditEntry(Action.SYSTEM_ERROR, severity=Severity.CRITICAL, description="ledger off")
+        )
     assert Notification.objects.count() == 0  # nothing before the commit
     with django_capture_on_commit_callbacks(execute=True):
         for callback in callbacks:
@@ -88,12 +92,8 @@ def test_a_critical_row_written_with_others_in_one_insert_is_announced_when_it_c
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         rows = audit_record_many(
             [
-                {"action": Action.PAYMENT_RECEIVED, "description": "paid"},
-                {
-                    "action": Action.SYSTEM_ERROR,
-                    "severity": Severity.CRITICAL,
-                    "description": "off",
-                },
+                AuditEntry(Action.PAYMENT_RECEIVED, description="paid"),
+                AuditEntry(Action.SYSTEM_ERROR, severity=Severity.CRITICAL, description="off"),
             ]
         )
     assert (len(callbacks), Notification.objects.count()) == (1, 0)
@@ -113,7 +113,11 @@ def test_a_critical_row_rolled_back_with_its_transaction_alerts_nobody(
 
     with django_capture_on_commit_callbacks(execute=True):
         with pytest.raises(RuntimeError), transaction.atomic():
-            audit_record(Action.SYSTEM_ERROR, severity=Severity.CRITICAL, description="ledger off")
+            audit_record(
+                AuditEntry(
+                    Action.SYSTEM_ERROR, severity=Severity.CRITICAL, description="ledger off"
+                )
+            )
             raise RuntimeError("the business change failed")
         evaluate_rules()
 
@@ -152,7 +156,7 @@ def test_a_burst_of_fifty_critical_events_is_one_message_plus_one_summary(
         time_machine.move_to(T0 + timedelta(minutes=2), tick=False)
         rows += [
             audit_record_independent(
-                Action.DATABASE_ERROR, severity=Severity.CRITICAL, description="db"
+                AuditEntry(Action.DATABASE_ERROR, severity=Severity.CRITICAL, description="db")
             )
             for _ in range(20)
         ]

@@ -13,7 +13,7 @@ from alerts.rules import Observation, Rule
 from alerts.services import apply_observation, evaluate_rules
 from alerts.suppression import silence_create
 from audit.models import Action, Severity
-from audit.services import audit_record_independent
+from audit.services import AuditEntry, audit_record_independent
 from monitoring.checks import record_heartbeat
 from tests.alerts.conftest import Reply
 from tests.alerts.test_concurrency import _run_at_once
@@ -50,12 +50,14 @@ def evaluate(django_capture_on_commit_callbacks, time_machine):
 def conversion_failed(django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         return audit_record_independent(
-            Action.LEAD_TO_STUDENT_CONVERSION,
-            severity=Severity.CRITICAL,
-            description="Conversion failed for Priya Raman (+919847012345)",
-            entity_type="Invoice",
-            entity_id=42,
-            metadata={"studentName": "Priya Raman"},
+            AuditEntry(
+                Action.LEAD_TO_STUDENT_CONVERSION,
+                severity=Severity.CRITICAL,
+                description="Conversion failed for Priya Raman (+919847012345)",
+                entity_type="Invoice",
+                entity_id=42,
+                metadata={"studentName": "Priya Raman"},
+            ),
         )
 
 
@@ -228,7 +230,9 @@ def test_without_escalation_channels_nothing_is_escalated(
 def test_evaluators_running_at_once_escalate_exactly_once(escalation, settings, time_machine):
     settings.AUDIT_CRITICAL_HOOK = ""  # the racing evaluators announce the event, then escalate
     time_machine.move_to(T0, tick=False)
-    audit_record_independent(Action.SYSTEM_ERROR, severity=Severity.CRITICAL, description="x")
+    audit_record_independent(
+        AuditEntry(Action.SYSTEM_ERROR, severity=Severity.CRITICAL, description="x")
+    )
     evaluate_rules()
     time_machine.move_to(T0 + timedelta(minutes=30), tick=False)
 

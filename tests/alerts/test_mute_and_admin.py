@@ -8,7 +8,7 @@ from alerts.delivery import sweep_outbox
 from alerts.models import MaintenanceMute, Notification
 from alerts.services import mute_create
 from audit.models import Action, AuditLog, Severity
-from audit.services import audit_record_independent
+from audit.services import AuditEntry, audit_record_independent
 from tests.alerts.conftest import Reply
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -16,7 +16,7 @@ T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
 def _critical():
     return audit_record_independent(
-        Action.SYSTEM_ERROR, severity=Severity.CRITICAL, description="ledger off"
+        AuditEntry(Action.SYSTEM_ERROR, severity=Severity.CRITICAL, description="ledger off")
     )
 
 

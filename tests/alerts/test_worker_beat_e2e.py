@@ -20,7 +20,7 @@ from django.db import connection
 
 from alerts.models import CriticalEvent
 from audit.models import Action, Severity
-from audit.services import audit_record_independent
+from audit.services import AuditEntry, audit_record_independent
 from monitoring.checks import heartbeat_age_seconds
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,7 +109,9 @@ def test_worker_and_beat_deliver_critical_alerts_end_to_end(
 
     # Queued on commit to the worker, which evaluates rule 1 and delivers.
     first = audit_record_independent(
-        Action.LEAD_TO_STUDENT_CONVERSION, severity=Severity.CRITICAL, description="failed"
+        AuditEntry(
+            Action.LEAD_TO_STUDENT_CONVERSION, severity=Severity.CRITICAL, description="failed"
+        )
     )
     [hit] = _wait_for(critical_alerts, what="the first critical alert")
     assert hit["title"] == f"Critical event: LEAD_TO_STUDENT_CONVERSION (audit #{first.pk})"
@@ -117,7 +119,7 @@ def test_worker_and_beat_deliver_critical_alerts_end_to_end(
     # The on-commit enqueue is lost: only beat's periodic evaluation can find this one.
     settings.AUDIT_CRITICAL_HOOK = ""
     second = audit_record_independent(
-        Action.DATABASE_ERROR, severity=Severity.CRITICAL, description="failed"
+        AuditEntry(Action.DATABASE_ERROR, severity=Severity.CRITICAL, description="failed")
     )
     _wait_for(lambda: len(critical_alerts()) >= 2, what="the swept critical alert")
     assert critical_alerts()[1]["facts"]["auditId"] == second.pk

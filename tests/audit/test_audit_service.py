@@ -3,7 +3,7 @@ from django.db import transaction
 
 from audit.context import audit_context
 from audit.models import Action, AuditLog, Severity, Source
-from audit.services import audit_record, audit_record_independent, is_audited
+from audit.services import AuditEntry, audit_record, audit_record_independent, is_audited
 
 
 class Boom(Exception):
@@ -14,11 +14,13 @@ class Boom(Exception):
 def test_row_written_inside_a_business_transaction_commits_with_it(founder):
     with transaction.atomic():
         audit_record(
-            Action.LEAD_CREATED,
-            description="created",
-            actor=founder,
-            entity_type="Lead",
-            entity_id=7,
+            AuditEntry(
+                Action.LEAD_CREATED,
+                description="created",
+                actor=founder,
+                entity_type="Lead",
+                entity_id=7,
+            ),
         )
 
     row = AuditLog.objects.get()
@@ -34,7 +36,7 @@ def test_row_written_inside_a_business_transaction_commits_with_it(founder):
 @pytest.mark.django_db
 def test_row_written_inside_a_business_transaction_rolls_back_with_it(founder):
     with pytest.raises(Boom), transaction.atomic():
-        audit_record(Action.LEAD_CREATED, description="created", actor=founder)
+        audit_record(AuditEntry(Action.LEAD_CREATED, description="created", actor=founder))
         raise Boom
 
     assert AuditLog.objects.count() == 0
@@ -46,18 +48,20 @@ def test_failure_row_survives_rollback_of_the_callers_outer_transaction(founder)
     with pytest.raises(Boom), transaction.atomic():  # e.g. ATOMIC_REQUESTS around the view
         try:
             with transaction.atomic():
-                audit_record(Action.PAYMENT_RECEIVED, description="paid", actor=founder)
+                audit_record(AuditEntry(Action.PAYMENT_RECEIVED, description="paid", actor=founder))
                 raise Boom("card declined")
         except Boom as exc:
             audit_record_independent(
-                Action.LEAD_TO_STUDENT_CONVERSION,
-                severity=Severity.CRITICAL,
-                description="conversion failed",
-                entity_type="Invoice",
-                entity_id=42,
-                metadata={"invoiceNumber": "PB-2026-0001"},
-                actor=founder,
-                error=exc,
+                AuditEntry(
+                    Action.LEAD_TO_STUDENT_CONVERSION,
+                    severity=Severity.CRITICAL,
+                    description="conversion failed",
+                    entity_type="Invoice",
+                    entity_id=42,
+                    metadata={"invoiceNumber": "PB-2026-0001"},
+                    actor=founder,
+                    error=exc,
+                ),
             )
             raise
 
@@ -74,10 +78,14 @@ def test_failure_row_survives_rollback_of_the_callers_outer_transaction(founder)
 def test_failure_row_without_outer_transaction_is_committed_on_the_main_connection(founder):
     try:
         with transaction.atomic():
-            audit_record(Action.PAYMENT_RECEIVED, description="paid", actor=founder)
+            audit_record(AuditEntry(Action.PAYMENT_RECEIVED, description="paid", actor=founder))
             raise Boom("mid-way")
     except Boom as exc:
-        audit_record_independent(Action.SYSTEM_ERROR, description="failed", error=exc)
+        audit_record_independent(
+            AuditEntry(
+                Action.SYSTEM_ERROR, severity=Severity.ERROR, description="failed", error=exc
+            )
+        )
         assert is_audited(exc)
 
     assert list(AuditLog.objects.values_list("action", flat=True)) == ["SYSTEM_ERROR"]
@@ -94,10 +102,12 @@ def test_failure_to_write_an_independent_row_is_logged_without_secrets_and_not_r
         )
     try:
         row = audit_record_independent(
-            Action.LOGIN,
-            severity=Severity.INFO,
-            description="x logged in",
-            metadata={"note": "hunter2-visible-only-in-row"},
+            AuditEntry(
+                Action.LOGIN,
+                severity=Severity.INFO,
+                description="x logged in",
+                metadata={"note": "hunter2-visible-only-in-row"},
+            ),
         )
     finally:
         with owner_connection.cursor() as cursor:
@@ -112,9 +122,11 @@ def test_failure_to_write_an_independent_row_is_logged_without_secrets_and_not_r
 @pytest.mark.django_db
 def test_secret_metadata_is_redacted_before_it_reaches_the_row():
     audit_record(
-        Action.SYSTEM_ERROR,
-        description="x",
-        metadata={"apiKey": "a", "nested": [{"Authorization": "Bearer b", "amount": "10.00"}]},
+        AuditEntry(
+            Action.SYSTEM_ERROR,
+            description="x",
+            metadata={"apiKey": "a", "nested": [{"Authorization": "Bearer b", "amount": "10.00"}]},
+        ),
     )
     assert AuditLog.objects.get().metadata == {
         "apiKey": "[REDACTED]",
@@ -125,7 +137,7 @@ def test_secret_metadata_is_redacted_before_it_reaches_the_row():
 @pytest.mark.django_db
 def test_rows_outside_a_request_say_which_command_wrote_them():
     with audit_context(source=Source.COMMAND, label="seed_demo") as ctx:
-        audit_record(Action.LEAD_CREATED, description="x")
+        audit_record(AuditEntry(Action.LEAD_CREATED, description="x"))
 
     row = AuditLog.objects.get()
     assert (row.source, row.metadata["context"], row.request_id) == (
@@ -138,7 +150,7 @@ def test_rows_outside_a_request_say_which_command_wrote_them():
 
 @pytest.mark.django_db
 def test_rows_with_no_context_at_all_are_marked_system():
-    audit_record(Action.SYSTEM_ERROR, description="x")
+    audit_record(AuditEntry(Action.SYSTEM_ERROR, description="x"))
     assert AuditLog.objects.get().source == "SYSTEM"
 
 
@@ -149,7 +161,7 @@ def test_rows_with_no_context_at_all_are_marked_system():
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_database_refuses_raw_update_of_an_audit_row_even_by_the_owner(owner_connection):
-    audit_record(Action.LEAD_CREATED, description="original")
+    audit_record(AuditEntry(Action.LEAD_CREATED, description="original"))
     with (
         pytest.raises(Exception, match="append-only: UPDATE refused"),
         owner_connection.cursor() as cursor,
@@ -161,7 +173,7 @@ def test_database_refuses_raw_update_of_an_audit_row_even_by_the_owner(owner_con
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_database_refuses_raw_delete_of_an_audit_row_even_by_the_owner(owner_connection):
-    audit_record(Action.LEAD_CREATED, description="original")
+    audit_record(AuditEntry(Action.LEAD_CREATED, description="original"))
     with (
         pytest.raises(Exception, match="append-only: DELETE refused"),
         owner_connection.cursor() as cursor,
@@ -173,7 +185,7 @@ def test_database_refuses_raw_delete_of_an_audit_row_even_by_the_owner(owner_con
 @pytest.mark.postgres
 @pytest.mark.django_db
 def test_orm_bulk_update_of_audit_rows_is_refused_too():
-    audit_record(Action.LEAD_CREATED, description="original")
+    audit_record(AuditEntry(Action.LEAD_CREATED, description="original"))
     with (
         pytest.raises(Exception, match="permission denied for table audit_auditlog"),
         transaction.atomic(),

@@ -16,7 +16,7 @@ from django.db import connections
 
 from audit import spool
 from audit.models import Action, AuditLog, Severity
-from audit.services import audit_record_independent
+from audit.services import AuditEntry, audit_record_independent
 from audit.tasks import replay_spool
 from planbeta.celery import app as celery_app
 from tests.concurrency import run_concurrently
@@ -74,10 +74,12 @@ def test_a_failure_row_the_database_cannot_take_is_kept_and_logged_without_its_c
     caplog.set_level(logging.INFO)
 
     row = audit_record_independent(
-        Action.LEAD_TO_STUDENT_CONVERSION,
-        severity=Severity.CRITICAL,
-        description="Conversion of Asha Rao failed",
-        metadata={"leadName": "Asha Rao", "paidAmount": "100.00"},
+        AuditEntry(
+            Action.LEAD_TO_STUDENT_CONVERSION,
+            severity=Severity.CRITICAL,
+            description="Conversion of Asha Rao failed",
+            metadata={"leadName": "Asha Rao", "paidAmount": "100.00"},
+        ),
     )
 
     assert row is None
@@ -107,7 +109,9 @@ def test_a_replay_while_the_database_is_still_away_keeps_every_row(database_refu
 @pytest.mark.django_db
 def test_a_row_refused_for_another_reason_is_not_spooled(caplog):
     # A value the table refuses is a bug: replaying it later would fail the same way.
-    row = audit_record_independent(Action.API_ERROR, description="x", entity_id="9" * 80)
+    row = audit_record_independent(
+        AuditEntry(Action.API_ERROR, severity=Severity.ERROR, description="x", entity_id="9" * 80)
+    )
 
     assert row is None
     assert spool.pending() == []
@@ -175,7 +179,9 @@ def test_a_failure_row_whose_commit_reply_was_lost_is_in_the_trail_once(db_proxy
     ):
         # The INSERT passes; the COMMIT is held until the client has given up waiting for it.
         db_proxy.stall_on(b"COMMIT")
-        row = audit_record_independent(Action.API_ERROR, description="failed")
+        row = audit_record_independent(
+            AuditEntry(Action.API_ERROR, severity=Severity.ERROR, description="failed")
+        )
         assert row is None
         assert [rows for _, rows in spool.pending()] == [1]
         # Now the held COMMIT reaches the server: the first attempt did commit after all. The
@@ -223,7 +229,7 @@ def test_a_torn_line_is_set_aside_and_the_other_rows_are_replayed():
 def test_the_next_successful_independent_write_replays_the_spool():
     _spool_rows(2)
 
-    audit_record_independent(Action.LOGIN, severity=Severity.INFO, description="back")
+    audit_record_independent(AuditEntry(Action.LOGIN, severity=Severity.INFO, description="back"))
 
     assert AuditLog.objects.count() == 3
     assert spool.pending() == []

@@ -3,12 +3,12 @@ from celery import shared_task
 
 from audit.context import audit_context
 from audit.models import Action, AuditLog, Source
-from audit.services import audit_record
+from audit.services import AuditEntry, audit_record
 
 
 @shared_task(name="tests.write_audit_row")
 def write_audit_row() -> None:
-    audit_record(Action.SYSTEM_ERROR, description="from a task")
+    audit_record(AuditEntry(Action.SYSTEM_ERROR, description="from a task"))
 
 
 @pytest.mark.django_db

@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.models import Action
-from audit.services import audit_record
+from audit.services import AuditEntry, audit_record
 
 
 class ExplodingApi(APIView):
@@ -17,7 +17,9 @@ class ExplodingApi(APIView):
 class AuditedApi(APIView):
     def post(self, request):
         request.data  # noqa: B018 - parse the body, as every real endpoint does
-        audit_record(Action.LEAD_UPDATED, description="touched", metadata={"password": "p"})
+        audit_record(
+            AuditEntry(Action.LEAD_UPDATED, description="touched", metadata={"password": "p"})
+        )
         return Response({"ok": True}, status=201)
 
 

@@ -7,7 +7,7 @@ import pytest
 from django.db import connection, transaction
 
 from audit.models import Action, Severity
-from audit.services import audit_record, audit_record_independent
+from audit.services import AuditEntry, audit_record, audit_record_independent
 from tests.conftest import PASSWORD
 from tests.factories import make_token
 
@@ -56,12 +56,14 @@ def test_founder_watches_the_feed_update_live(live_server, new_page, founder, se
 
     settings.ACTIVITY_POLL_SECONDS = 1
     audit_record(
-        Action.LEAD_CREATED,
-        description=f"Lead {XSS_NAME} created (source META_ADS)",
-        entity_type="Lead",
-        entity_id=41,
-        metadata={"leadName": XSS_NAME},
-        actor=founder,
+        AuditEntry(
+            Action.LEAD_CREATED,
+            description=f"Lead {XSS_NAME} created (source META_ADS)",
+            entity_type="Lead",
+            entity_id=41,
+            metadata={"leadName": XSS_NAME},
+            actor=founder,
+        ),
     )
     page = new_page()
     dialogs, csp_errors = [], []
@@ -92,12 +94,14 @@ def test_founder_watches_the_feed_update_live(live_server, new_page, founder, se
     page.evaluate("window.__notReloaded = true")
     _in_background(
         lambda: audit_record_independent(
-            Action.PAYMENT_RECEIVED,
-            severity=Severity.ERROR,
-            description="Payment for PB-2026-0007 failed",
-            entity_type="Invoice",
-            entity_id=7,
-            error=RuntimeError("gateway said no"),
+            AuditEntry(
+                Action.PAYMENT_RECEIVED,
+                severity=Severity.ERROR,
+                description="Payment for PB-2026-0007 failed",
+                entity_type="Invoice",
+                entity_id=7,
+                error=RuntimeError("gateway said no"),
+            ),
         )
     )
     expect(entries).to_have_count(3, timeout=5000)
@@ -158,7 +162,7 @@ def test_polls_every_ten_seconds_pauses_when_off_or_hidden_and_catches_up(
     assert len(polls) == 1
 
     page.uncheck("#auto-refresh")
-    _in_background(lambda: audit_record(Action.LEAD_CREATED, description="while off"))
+    _in_background(lambda: audit_record(AuditEntry(Action.LEAD_CREATED, description="while off")))
     page.clock.run_for(60_000)
     assert len(polls) == 1
     page.check("#auto-refresh")  # catches up at once
@@ -166,7 +170,9 @@ def test_polls_every_ten_seconds_pauses_when_off_or_hidden_and_catches_up(
     assert len(polls) == 2
 
     _set_hidden(page, True)
-    _in_background(lambda: audit_record(Action.LEAD_CREATED, description="while hidden"))
+    _in_background(
+        lambda: audit_record(AuditEntry(Action.LEAD_CREATED, description="while hidden"))
+    )
     page.clock.run_for(60_000)
     assert len(polls) == 2
     _set_hidden(page, False)
@@ -192,7 +198,7 @@ def test_a_row_that_commits_after_a_newer_one_was_shown_still_appears(
     def slow_business_transaction():
         try:
             with transaction.atomic():
-                audit_record(Action.PAYMENT_RECEIVED, description="committed late")
+                audit_record(AuditEntry(Action.PAYMENT_RECEIVED, description="committed late"))
                 inserted.set()
                 commit.wait(10)
         finally:
@@ -201,7 +207,9 @@ def test_a_row_that_commits_after_a_newer_one_was_shown_still_appears(
     slow = threading.Thread(target=slow_business_transaction)
     slow.start()
     assert inserted.wait(10)
-    _in_background(lambda: audit_record(Action.LEAD_CREATED, description="committed first"))
+    _in_background(
+        lambda: audit_record(AuditEntry(Action.LEAD_CREATED, description="committed first"))
+    )
     page.clock.run_for(10_000)
     expect(entries.nth(0).locator(".description")).to_have_text("committed first")
 
@@ -220,7 +228,7 @@ def test_an_entry_about_no_particular_entity_names_its_kind_without_a_link(
 ):
     from playwright.sync_api import expect
 
-    audit_record(Action.LOGIN_FAILED, description="Failed login", entity_type="User")
+    audit_record(AuditEntry(Action.LOGIN_FAILED, description="Failed login", entity_type="User"))
     page = new_page()
     _log_in(page, live_server.url, founder.email)
     failed = page.locator("#feed > li.entry").filter(has_text="Failed login")

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from audit.context import audit_context
 from audit.models import AuditLog
-from audit.services import audit_record
+from audit.services import AuditEntry, audit_record
 
 pytestmark = pytest.mark.django_db
 
@@ -58,12 +58,14 @@ def test_marketing_is_refused_with_the_error_body(marketing_client):
 def test_entry_has_every_contract_field(founder_client, founder):
     with audit_context(source="COMMAND", request_id="req-42"):
         row = audit_record(
-            "LEAD_UPDATED",
-            description="Lead Asha updated",
-            entity_type="Lead",
-            entity_id=7,
-            metadata={"before": {"status": "NEW"}, "after": {"status": "CONTACTED"}},
-            actor=founder,
+            AuditEntry(
+                "LEAD_UPDATED",
+                description="Lead Asha updated",
+                entity_type="Lead",
+                entity_id=7,
+                metadata={"before": {"status": "NEW"}, "after": {"status": "CONTACTED"}},
+                actor=founder,
+            ),
         )
     response = founder_client.get(URL)
     assert response.status_code == 200
@@ -157,18 +159,18 @@ def test_filter_by_action(founder_client, audit_rows):
 
 def test_filter_by_entity_shows_that_entitys_history(founder_client):
     mine = [
-        audit_record("LEAD_CREATED", description="a", entity_type="Lead", entity_id=5),
-        audit_record("LEAD_UPDATED", description="b", entity_type="Lead", entity_id=5),
+        audit_record(AuditEntry("LEAD_CREATED", description="a", entity_type="Lead", entity_id=5)),
+        audit_record(AuditEntry("LEAD_UPDATED", description="b", entity_type="Lead", entity_id=5)),
     ]
-    audit_record("LEAD_CREATED", description="c", entity_type="Lead", entity_id=6)
-    audit_record("INVOICE_SENT", description="d", entity_type="Invoice", entity_id=5)
+    audit_record(AuditEntry("LEAD_CREATED", description="c", entity_type="Lead", entity_id=6))
+    audit_record(AuditEntry("INVOICE_SENT", description="d", entity_type="Invoice", entity_id=5))
     response = founder_client.get(URL + "?entityType=Lead&entityId=5")
     assert _ids(response) == [mine[1].id, mine[0].id]
 
 
 def test_filter_by_user(founder_client, founder, marketing):
-    theirs = audit_record("LEAD_CREATED", description="a", actor=marketing)
-    audit_record("LEAD_CREATED", description="b", actor=founder)
+    theirs = audit_record(AuditEntry("LEAD_CREATED", description="a", actor=marketing))
+    audit_record(AuditEntry("LEAD_CREATED", description="b", actor=founder))
     assert _ids(founder_client.get(URL + f"?userId={marketing.id}")) == [theirs.id]
 
 

@@ -6,7 +6,7 @@ from celery import signals
 from django.test import Client
 
 from audit.models import Action, Severity
-from audit.services import audit_record, audit_record_independent
+from audit.services import AuditEntry, audit_record, audit_record_independent
 from planbeta.sentry import init_sentry, sentry_options
 from tests.factories import make_token
 
@@ -99,15 +99,21 @@ def test_error_rows_without_an_exception_reach_sentry_once_each(
     sentry, django_capture_on_commit_callbacks
 ):
     failed = audit_record_independent(
-        Action.EMAIL_FAILED,
-        severity=Severity.ERROR,
-        description="Invoice e-mail to Priya Raman bounced",
-        entity_type="Invoice",
-        entity_id=7,
+        AuditEntry(
+            Action.EMAIL_FAILED,
+            severity=Severity.ERROR,
+            description="Invoice e-mail to Priya Raman bounced",
+            entity_type="Invoice",
+            entity_id=7,
+        ),
     )
     with django_capture_on_commit_callbacks(execute=True):
-        audit_record(Action.SYSTEM_ERROR, severity=Severity.CRITICAL, description="ledger off")
-    audit_record_independent(Action.LOGIN_FAILED, severity=Severity.WARNING, description="typo")
+        audit_record(
+            AuditEntry(Action.SYSTEM_ERROR, severity=Severity.CRITICAL, description="ledger off")
+        )
+    audit_record_independent(
+        AuditEntry(Action.LOGIN_FAILED, severity=Severity.WARNING, description="typo")
+    )
 
     events = sentry.events()
     assert sorted((e["message"], e["level"]) for e in events) == [
