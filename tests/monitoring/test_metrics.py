@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from alerts.models import AlertState, Notification
 from audit.models import Action, AuditLog, Severity
-from audit.services import audit_record
+from audit.services import AuditEntry, audit_record
 from monitoring.checks import collect_health, record_heartbeat
 from monitoring.metrics import _writers_ended
 from monitoring.models import AuditCountMark
@@ -293,7 +293,7 @@ def _wait_for_older_transactions_to_end() -> None:
 
 def _write(n: int, action: str = Action.LEAD_CREATED, severity: str = Severity.INFO) -> None:
     for _ in range(n):
-        audit_record(action, description="metrics test", severity=severity)
+        audit_record(AuditEntry(action, description="metrics test", severity=severity))
 
 
 @pytest.mark.django_db(transaction=True)
