@@ -50,7 +50,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
 from audit.models import (
@@ -136,7 +136,8 @@ def _row_values(rows: Iterator[tuple], columns: tuple[str, ...]) -> Iterator[dic
 def _rows_by_id(ids: list[int], *, using: str, fmt: int) -> dict[int, dict[str, Any]]:
     columns = CANONICAL_COLUMNS[fmt]
     query = AuditLog.objects.using(using).filter(pk__in=ids).order_by().values_list(*columns)
-    return {values["id"]: values for values in _row_values(query.iterator(), columns)}
+    # Fetched whole (a chunk at a time), not through a server-side cursor: one round trip.
+    return {values["id"]: values for values in _row_values(iter(query), columns)}
 
 
 # --- sealing ------------------------------------------------------------------------------------
@@ -198,28 +199,41 @@ def head(*, using: str = DEFAULT_DB_ALIAS) -> tuple[int, str, datetime | None]:
     return first if first else (0, GENESIS, None)
 
 
-def seal_batch(*, using: str = DEFAULT_DB_ALIAS, wait: bool = True) -> SealRun:
-    """One run of the sealer in one transaction: up to SEAL_BATCH rows."""
+def _select(rows: Any, limit: int) -> list[dict[str, Any]]:
+    columns = CANONICAL_COLUMNS[FORMAT]
+    return list(_row_values(iter(rows.order_by("pk").values_list(*columns)[:limit]), columns))
+
+
+def seal_batch(*, using: str = DEFAULT_DB_ALIAS, wait: bool = True, late: bool = True) -> SealRun:
+    """One run of the sealer in one transaction: up to SEAL_BATCH rows.
+
+    Rows above the highest id sealed so far are new and simply taken in id order. With `late`,
+    the run first looks for rows that committed late, between the horizon and that id (an
+    anti-join over those few seconds of rows), and only such a run moves the horizon: a backlog
+    is sealed by one late run and then new-row runs, not by rescanning what was just sealed.
+    """
     run = SealRun()
     with transaction.atomic(using=using):
         state = _locked_state(using=using, wait=wait)
         if state is None:
             run.skipped = True
             return run
-        reachable = _advance_marks(state, using=using)
-        columns = CANONICAL_COLUMNS[FORMAT]
-        sealed = AuditSeal.objects.using(using).filter(audit_id=OuterRef("pk"))
-        pending = list(
-            _row_values(
-                AuditLog.objects.using(using)
-                .filter(pk__gt=state.horizon_id)
-                .exclude(Exists(sealed))
-                .order_by("pk")
-                .values_list(*columns)[:SEAL_BATCH]
-                .iterator(),
-                columns,
-            )
-        )
+        reachable = _advance_marks(state, using=using) if late else None
+        seals_so_far = AuditSeal.objects.using(using)
+        scanned = seals_so_far.aggregate(top=Max("audit_id"))["top"] or 0
+        rows = AuditLog.objects.using(using)
+        pending: list[dict[str, Any]] = []
+        if late and scanned > state.horizon_id:
+            sealed = seals_so_far.filter(audit_id=OuterRef("pk"))
+            lagging = rows.filter(pk__gt=state.horizon_id, pk__lte=scanned)
+            pending = _select(lagging.exclude(Exists(sealed)), SEAL_BATCH)
+        # Every visible row up to `done` is sealed once this run commits.
+        done = pending[-1]["id"] if len(pending) == SEAL_BATCH else None
+        if done is None:
+            new = _select(rows.filter(pk__gt=scanned), SEAL_BATCH - len(pending))
+            if len(pending) + len(new) == SEAL_BATCH and new:
+                done = new[-1]["id"]
+            pending += new
         seq, prev, _ = head(using=using)
         now = timezone.now()
         seals = []
@@ -237,22 +251,16 @@ def seal_batch(*, using: str = DEFAULT_DB_ALIAS, wait: bool = True) -> SealRun:
                 )
             )
             prev = digest
-        AuditSeal.objects.using(using).bulk_create(seals)
+        seals_so_far.bulk_create(seals)
         if reachable is not None:
             # A full batch may have left rows below `reachable` for the next run: the horizon
-            # stops at the last row sealed, and the next runs take it further as marks allow.
-            if len(pending) == SEAL_BATCH and pending[-1]["id"] < reachable:
-                reachable = pending[-1]["id"]
-            state.horizon_id = max(state.horizon_id, reachable)
+            # stops where this run's rows end, and later runs take it further as marks allow.
+            state.horizon_id = max(state.horizon_id, min(reachable, done or reachable))
         if seals:
             state.sealed_at = now
         state.save(using=using)
-        run.sealed, run.head_seq, run.head_hash, run.horizon = (
-            len(seals),
-            seq,
-            prev,
-            state.horizon_id,
-        )
+        run.sealed, run.head_seq, run.head_hash = len(seals), seq, prev
+        run.horizon = state.horizon_id
     return run
 
 
@@ -261,10 +269,10 @@ def seal_pending(
 ) -> int:
     """Seal every committed row not sealed yet (within the time budget); how many it sealed."""
     deadline = time.monotonic() + budget_seconds
-    total = 0
+    total, late = 0, True
     while True:
-        run = seal_batch(using=using, wait=wait)
-        total += run.sealed
+        run = seal_batch(using=using, wait=wait, late=late)
+        total, late = total + run.sealed, False
         if run.skipped or run.sealed < SEAL_BATCH or time.monotonic() > deadline:
             return total
 

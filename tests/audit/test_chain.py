@@ -17,7 +17,6 @@ from audit import chain
 from audit.models import Action, AuditLog, AuditSeal, ChainVerification, Severity
 from audit.services import audit_record, audit_record_independent
 from monitoring.checks import collect_health
-from planbeta.celery import beat_schedule
 
 
 def write(n: int, *, amount: str = "100.00") -> list[AuditLog]:
@@ -193,16 +192,6 @@ def test_audit_checkpoint_command_prints_the_head_to_keep():
     _, digest, _ = chain.head()
     assert f"head 1:{digest}" in out.getvalue()
     assert AuditLog.objects.filter(action=Action.AUDIT_CHECKPOINT, source="COMMAND").count() == 1
-
-
-def test_beat_seals_witnesses_and_verifies_on_the_configured_intervals(settings):
-    settings.AUDIT_SEAL_SECONDS = 2.0
-    settings.AUDIT_CHECKPOINT_SECONDS = 60.0
-    settings.AUDIT_VERIFY_SECONDS = 120.0
-    schedule = {entry["task"]: entry["schedule"] for entry in beat_schedule().values()}
-    assert schedule["audit.seal_chain"] == 2.0
-    assert schedule["audit.checkpoint_chain"] == 60.0
-    assert schedule["audit.verify_chain"] == 120.0
 
 
 # --- health -------------------------------------------------------------------------------------
