@@ -397,37 +397,36 @@ def send_daily_digest_if_due(*, now: datetime | None = None) -> list[int]:
         if claimed != 1:
             return []
         fingerprint = f"{DIGEST_RULE}:{day}"
-        queued = []
-        if checkpoint:
-            # The head also goes to the webhooks, so that a chat history holds witnesses too.
-            queued = queue_notifications(
-                key=f"{fingerprint}:{state.version + 1}:checkpoint",
-                fingerprint=fingerprint,
-                rule=DIGEST_RULE,
-                kind=NotificationKind.DIGEST,
-                severity="info",
-                title=f"Audit checkpoint {day}",
-                body=checkpoint["text"],
-                facts={"auditCheckpoint": checkpoint["witness"]},
-                link="",
-                channels=[c for c in rule_channels(()) if c.kind != EMAIL],
-                now=now,
-                suppressed=suppression_for(rule=DIGEST_RULE, fingerprint=fingerprint, now=now),
-            )
-        return queued + queue_notifications(
-            key=f"{fingerprint}:{state.version + 1}",
-            fingerprint=fingerprint,
-            rule=DIGEST_RULE,
-            kind=NotificationKind.DIGEST,
-            severity="info",
+        key = f"{fingerprint}:{state.version + 1}"
+        common = {
+            "fingerprint": fingerprint,
+            "rule": DIGEST_RULE,
+            "kind": NotificationKind.DIGEST,
+            "severity": "info",
+            "now": now,
+            "suppressed": suppression_for(rule=DIGEST_RULE, fingerprint=fingerprint, now=now),
+        }
+        queued = queue_notifications(
+            key=key,
             title=f"Daily digest {day}",
             body="\n".join(lines),
             facts=facts,
             link=site_link("/dashboard/activity"),
             channels=rule_channels((EMAIL,)),
-            now=now,
-            suppressed=suppression_for(rule=DIGEST_RULE, fingerprint=fingerprint, now=now),
+            **common,
         )
+        if checkpoint:
+            # The head also goes to the webhooks, so that a chat history holds witnesses too.
+            queued += queue_notifications(
+                key=f"{key}:checkpoint",
+                title=f"Audit checkpoint {day}",
+                body=checkpoint["text"],
+                facts={"auditCheckpoint": checkpoint["witness"]},
+                link="",
+                channels=[c for c in rule_channels(()) if c.kind != EMAIL],
+                **common,
+            )
+        return queued
 
 
 def checkpoint_witness() -> dict[str, str] | None:

@@ -57,6 +57,9 @@ def start_gunicorn(app: str, port: int, database_url: str) -> subprocess.Popen:
         "DATABASE_URL": database_url,
         "ALLOWED_HOSTS": "127.0.0.1",
         "LOG_LEVEL": "WARNING",
+        # Hundreds of requests a minute from one token: the API's rate limits would refuse them.
+        "API_RATE_LIMIT_PER_TOKEN": "",
+        "API_RATE_LIMIT_PER_ADDRESS": "",
     }
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
         [
@@ -95,6 +98,8 @@ def main():
         f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     )
     servers = {}
+    stop = threading.Event()
+    sealing = None
     try:
         from decimal import Decimal
 
@@ -145,7 +150,6 @@ def main():
 
         from audit import chain
 
-        stop = threading.Event()
         sealed = []
 
         def sealer():
@@ -169,6 +173,7 @@ def main():
 
         stop.set()
         sealing.join(30)
+        sealing = None
         verified = chain.verify()
         rows = AuditLog.objects.filter(action="LEAD_TO_STUDENT_CONVERSION").count()
         print(
@@ -198,6 +203,9 @@ def main():
             f"mean {ratio_mean:.3f} ({(ratio_mean - 1) * 100:+.1f} %)"
         )
     finally:
+        stop.set()
+        if sealing is not None:
+            sealing.join(30)
         for process in servers.values():
             process.terminate()
             process.wait(timeout=10)

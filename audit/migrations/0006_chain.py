@@ -7,36 +7,7 @@ role INSERT and SELECT only (APPEND_ONLY_MODELS). SQLite gets no trigger.
 
 from django.db import migrations, models
 
-
-SEAL_TRIGGER = """
-CREATE OR REPLACE FUNCTION audit_auditseal_refuse_change() RETURNS trigger AS $$
-BEGIN
-    RAISE EXCEPTION 'audit_auditseal is append-only: % refused', TG_OP
-        USING ERRCODE = 'insufficient_privilege';
-END;
-$$ LANGUAGE plpgsql;
-
-CREATE TRIGGER audit_auditseal_append_only
-    BEFORE UPDATE OR DELETE ON audit_auditseal
-    FOR EACH ROW EXECUTE FUNCTION audit_auditseal_refuse_change();
-
-ALTER TABLE audit_auditseal ENABLE ALWAYS TRIGGER audit_auditseal_append_only;
-"""
-
-DROP_SEAL_TRIGGER = """
-DROP TRIGGER IF EXISTS audit_auditseal_append_only ON audit_auditseal;
-DROP FUNCTION IF EXISTS audit_auditseal_refuse_change();
-"""
-
-
-def forwards(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(SEAL_TRIGGER, params=None)
-
-
-def backwards(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DROP_SEAL_TRIGGER, params=None)
+from audit.append_only import operations
 
 
 class Migration(migrations.Migration):
@@ -92,5 +63,5 @@ class Migration(migrations.Migration):
                 ("duration_ms", models.PositiveIntegerField(default=0)),
             ],
         ),
-        migrations.RunPython(forwards, backwards),
+        migrations.RunPython(*operations("audit_auditseal")),
     ]

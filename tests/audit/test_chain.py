@@ -17,29 +17,7 @@ from audit import chain
 from audit.models import Action, AuditLog, AuditSeal, ChainVerification, Severity
 from audit.services import audit_record, audit_record_independent
 from monitoring.checks import collect_health
-
-
-def write(n: int, *, amount: str = "100.00") -> list[AuditLog]:
-    with transaction.atomic():
-        return [
-            audit_record(
-                Action.PAYMENT_RECEIVED,
-                description=f"payment {i}",
-                entity_type="Payment",
-                entity_id=i,
-                metadata={"amount": amount, "currency": "EUR"},
-            )
-            for i in range(n)
-        ]
-
-
-def verify(*args: str) -> tuple[bool, str]:
-    out = io.StringIO()
-    try:
-        call_command("audit_verify", *args, stdout=out)
-    except CommandError:
-        return False, out.getvalue()
-    return True, out.getvalue()
+from tests.audit.chain_support import verify, write
 
 
 def test_the_canonical_columns_are_every_stored_column_of_the_trail():

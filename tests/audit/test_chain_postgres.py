@@ -7,14 +7,13 @@ append-only triggers off; the application role cannot (tests/test_db_roles.py)."
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import threading
 import time
+from contextlib import contextmanager
 
 import pytest
-from django.core.management import CommandError, call_command
 from django.db import connection, connections, transaction
 from django.test import Client
 from psycopg import sql
@@ -24,6 +23,7 @@ from audit.models import Action, AuditLog, AuditSeal, ChainState, Severity
 from audit.services import audit_record, audit_record_independent
 from monitoring.checks import collect_health
 from tests import database
+from tests.audit.chain_support import verify, write
 from tests.concurrency import run_concurrently
 from tests.factories import make_token
 from tests.money_factories import make_invoice
@@ -43,33 +43,12 @@ def superuser(django_db_setup):
             pytest.fail("CI runs the suite with a superuser's DATABASE_URL.")
         pytest.skip("needs DATABASE_URL to name a superuser")
     with database.connect_as_superuser(dbname=connection.settings_dict["NAME"]) as conn:
-        yield conn
-        # The guards back for the next test, whatever this one switched off.
-        conn.execute(f"ALTER TABLE audit_auditlog ENABLE ALWAYS TRIGGER {TRIGGER}")
-        conn.execute(f"ALTER TABLE audit_auditseal ENABLE ALWAYS TRIGGER {SEAL_TRIGGER}")
-
-
-def write(n: int) -> list[AuditLog]:
-    with transaction.atomic():
-        return [
-            audit_record(
-                Action.PAYMENT_RECEIVED,
-                description=f"payment {i}",
-                entity_type="Payment",
-                entity_id=i,
-                metadata={"amount": "100.00", "currency": "EUR"},
-            )
-            for i in range(n)
-        ]
-
-
-def verify(*args: str) -> tuple[bool, str]:
-    out = io.StringIO()
-    try:
-        call_command("audit_verify", *args, stdout=out)
-    except CommandError:
-        return False, out.getvalue()
-    return True, out.getvalue()
+        try:
+            yield conn
+        finally:
+            # The guards back for the next test, even if this one failed with them off.
+            with guards_off(conn):
+                pass
 
 
 def seal_until_horizon(at_least: int, *, timeout: float = 60) -> None:
@@ -97,9 +76,14 @@ def broken_rows_alerted(row_id: int) -> None:
     assert row.metadata["firstBrokenRow"] == row_id
 
 
-def as_superuser(conn, *statements: str) -> None:
-    for statement in statements:
-        conn.execute(statement)
+@contextmanager
+def guards_off(conn):
+    """The append-only triggers switched off, as only a superuser (or the owner) can."""
+    conn.execute(f"ALTER TABLE audit_auditlog DISABLE TRIGGER {TRIGGER}")
+    conn.execute(f"ALTER TABLE audit_auditseal DISABLE TRIGGER {SEAL_TRIGGER}")
+    yield conn
+    conn.execute(f"ALTER TABLE audit_auditlog ENABLE ALWAYS TRIGGER {TRIGGER}")
+    conn.execute(f"ALTER TABLE audit_auditseal ENABLE ALWAYS TRIGGER {SEAL_TRIGGER}")
 
 
 # --- tampering ----------------------------------------------------------------------------------
@@ -110,16 +94,12 @@ def test_an_amount_changed_with_the_trigger_disabled_is_named_by_verify_and_heal
     assert verify()[0]
     target = rows[1].pk
 
-    as_superuser(
-        superuser,
-        f"ALTER TABLE audit_auditlog DISABLE TRIGGER {TRIGGER}",
-    )
-    superuser.execute(
-        "UPDATE audit_auditlog SET metadata = jsonb_set(metadata, '{amount}', '\"1.00\"')"
-        " WHERE id = %s",
-        [target],
-    )
-    superuser.execute(f"ALTER TABLE audit_auditlog ENABLE ALWAYS TRIGGER {TRIGGER}")
+    with guards_off(superuser):
+        superuser.execute(
+            "UPDATE audit_auditlog SET metadata = jsonb_set(metadata, '{amount}', '\"1.00\"')"
+            " WHERE id = %s",
+            [target],
+        )
 
     ok, out = verify()
     assert not ok
@@ -137,12 +117,8 @@ def test_a_deleted_row_is_named_by_verify_and_health(superuser):
     assert verify()[0]
     target = rows[0].pk
 
-    as_superuser(
-        superuser,
-        f"ALTER TABLE audit_auditlog DISABLE TRIGGER {TRIGGER}",
-    )
-    superuser.execute("DELETE FROM audit_auditlog WHERE id = %s", [target])
-    superuser.execute(f"ALTER TABLE audit_auditlog ENABLE ALWAYS TRIGGER {TRIGGER}")
+    with guards_off(superuser):
+        superuser.execute("DELETE FROM audit_auditlog WHERE id = %s", [target])
 
     ok, out = verify()
     assert not ok
@@ -155,13 +131,9 @@ def test_a_row_and_its_seal_removed_together_break_the_next_link(superuser):
     rows = write(3)
     assert verify()[0]
 
-    as_superuser(
-        superuser,
-        f"ALTER TABLE audit_auditlog DISABLE TRIGGER {TRIGGER}",
-        f"ALTER TABLE audit_auditseal DISABLE TRIGGER {SEAL_TRIGGER}",
-        "DELETE FROM audit_auditseal WHERE seq = 2",
-    )
-    superuser.execute("DELETE FROM audit_auditlog WHERE id = %s", [rows[1].pk])
+    with guards_off(superuser):
+        superuser.execute("DELETE FROM audit_auditseal WHERE seq = 2")
+        superuser.execute("DELETE FROM audit_auditlog WHERE id = %s", [rows[1].pk])
 
     ok, out = verify()
     assert not ok
@@ -230,7 +202,7 @@ def test_a_truncated_and_refilled_trail_passes_alone_and_fails_the_witnessed_che
 
     # Everything rewritten: both tables emptied, the rows put back (one amount lowered, the
     # checkpoint row left out) and a new chain computed over them.
-    as_superuser(superuser, "TRUNCATE audit_auditlog, audit_auditseal, audit_chainstate")
+    superuser.execute("TRUNCATE audit_auditlog, audit_auditseal, audit_chainstate")
     for values in kept:
         if values["id"] == rows[2].pk:
             values["metadata"] = {**values["metadata"], "amount": "10.00"}
@@ -248,7 +220,7 @@ def test_a_truncated_and_refilled_trail_passes_alone_and_fails_the_witnessed_che
     assert old_head.startswith("4:")
     assert f"seal 4 is not the witnessed head {old_head[2:]}" in out
     assert f"first broken row: {rows[3].pk}" in out
-    assert collect_health(detailed=True)[1] == 503
+    unhealthy_naming(rows[3].pk)
 
 
 def test_a_chain_recomputed_over_a_changed_row_contradicts_the_checkpoint_rows(superuser):
@@ -258,14 +230,11 @@ def test_a_chain_recomputed_over_a_changed_row_contradicts_the_checkpoint_rows(s
     assert verify()[0]
 
     # The seals thrown away and recomputed over a changed row; the checkpoint row left in place.
-    as_superuser(
-        superuser,
-        f"ALTER TABLE audit_auditlog DISABLE TRIGGER {TRIGGER}",
-        "TRUNCATE audit_auditseal, audit_chainstate",
-    )
-    superuser.execute(
-        "UPDATE audit_auditlog SET description = 'edited' WHERE id = %s", [rows[1].pk]
-    )
+    with guards_off(superuser):
+        superuser.execute("TRUNCATE audit_auditseal, audit_chainstate")
+        superuser.execute(
+            "UPDATE audit_auditlog SET description = 'edited' WHERE id = %s", [rows[1].pk]
+        )
     chain.seal_pending()
 
     ok, out = verify()
