@@ -50,7 +50,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
-from django.db.models import Exists, Max, OuterRef
+from django.db.models import Exists, Max, Min, OuterRef
 from django.utils import timezone
 
 from audit.models import (
@@ -67,6 +67,7 @@ logger = logging.getLogger(__name__)
 GENESIS = "0" * 64
 SEAL_BATCH = 1000
 VERIFY_CHUNK = 2000
+UNSEALED_RANGE = 100_000
 FORMAT = 1
 # Every stored column of AuditLog, per format. A test fails when the model has a column the
 # newest format leaves out: add a format then, never change an existing one.
@@ -459,11 +460,20 @@ def unsealed_rows(*, since: datetime | None = None, using: str = DEFAULT_DB_ALIA
     state = ChainState.objects.using(using).filter(pk=1).first()
     if state is None or not state.horizon_id:
         return []
-    rows = AuditLog.objects.using(using).filter(pk__lte=state.horizon_id)
+    rows = AuditLog.objects.using(using)
     if since is not None:
         rows = rows.filter(created_at__gte=since)
     sealed = AuditSeal.objects.using(using).filter(audit_id=OuterRef("pk"))
-    return list(rows.exclude(Exists(sealed)).order_by("pk").values_list("pk", flat=True)[:100])
+    found: list[int] = []
+    # In ranges of ids, so that no one statement runs into the statement timeout on a big table.
+    lowest = AuditLog.objects.using(using).aggregate(low=Min("pk"))["low"] or 1
+    for low in range(lowest - 1, state.horizon_id, UNSEALED_RANGE):
+        high = min(low + UNSEALED_RANGE, state.horizon_id)
+        batch = rows.filter(pk__gt=low, pk__lte=high).exclude(Exists(sealed)).order_by("pk")
+        found += batch.values_list("pk", flat=True)[: 100 - len(found)]
+        if len(found) >= 100:
+            break
+    return found
 
 
 def record_verification(

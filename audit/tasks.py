@@ -20,8 +20,8 @@ def checkpoint_chain() -> None:
     chain.write_checkpoint()
 
 
-# A full walk reads every row: its limits are those of a long job, not of a minute task (about
-# 20 s per million rows, bench/audit_verify.py).
+# A full walk reads every row: its limits are those of a long job, not of a minute task (a
+# million rows take minutes, bench/audit_verify.py).
 @shared_task(name="audit.verify_chain", ignore_result=True, soft_time_limit=1800, time_limit=1900)
 def verify_chain() -> bool:
     result = chain.verify()
