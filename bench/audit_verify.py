@@ -9,7 +9,7 @@ bench/audit_feed.py does (generate_series, realistic columns), then times:
   * sealing the whole backlog (audit.chain.seal_pending: what beat does after an outage);
   * `audit_verify`'s walk of the whole chain (audit.chain.verify, nothing left to seal);
 and prints rows per second of each, side by side per size, with the process's peak memory after
-each walk: the walk reads the chain in chunks, so memory does not grow with the table.
+each size: sealing and the walk read in batches and chunks, so memory does not grow with the table.
 BENCH_ROWS overrides the sizes (comma-separated).
 """
 
@@ -20,6 +20,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# DEBUG off: Django's debug query log would keep the last 9,000 statements (each with a batch's
+# arrays) and hide what the walk itself holds in memory.
+os.environ.setdefault("DEBUG", "0")
+os.environ.setdefault("SECRET_KEY", "bench-only-not-secret-0123456789abcdef")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 
 from django.db import connection, connections
 from django.test.utils import setup_databases, teardown_databases
