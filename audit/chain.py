@@ -480,7 +480,7 @@ def record_verification(
     result: Verification, *, runner: str, using: str = DEFAULT_DB_ALIAS
 ) -> None:
     """Keep the outcome for health; a newly found break is a CRITICAL row (the alert pages)."""
-    from audit.services import audit_record_independent
+    from audit.services import AuditEntry, audit_record_independent
 
     previous = [
         (v.intact, v.first_broken_id, v.problem)
@@ -501,12 +501,14 @@ def record_verification(
     )
     if not result.intact and previous != [(False, result.first_broken_id, result.problem[:2000])]:
         audit_record_independent(
-            Action.AUDIT_CHAIN_BROKEN,
-            description=f"The audit hash chain is broken: {result.problem}",
-            severity=Severity.CRITICAL,
-            entity_type="AuditLog",
-            entity_id=result.first_broken_id or "",
-            metadata={"firstBrokenRow": result.first_broken_id, "runner": runner},
+            AuditEntry(
+                Action.AUDIT_CHAIN_BROKEN,
+                description=f"The audit hash chain is broken: {result.problem}",
+                severity=Severity.CRITICAL,
+                entity_type="AuditLog",
+                entity_id=result.first_broken_id or "",
+                metadata={"firstBrokenRow": result.first_broken_id, "runner": runner},
+            )
         )
 
 
@@ -523,7 +525,7 @@ def witness(seq: int, digest: str) -> str:
 
 def write_checkpoint() -> AuditLog | None:
     """Seal what is pending and record the head as an AUDIT_CHECKPOINT row (None: empty chain)."""
-    from audit.services import audit_record
+    from audit.services import AuditEntry, audit_record
 
     seal_pending(wait=True)
     seq, digest, sealed_at = head()
@@ -531,15 +533,17 @@ def write_checkpoint() -> AuditLog | None:
         return None
     with transaction.atomic():
         return audit_record(
-            Action.AUDIT_CHECKPOINT,
-            description=f"Audit chain checkpoint: seal {seq}, head {digest}",
-            metadata={
-                "headSeq": seq,
-                "headHash": digest,
-                "sealedRows": seq,
-                "headSealedAt": _stamp(sealed_at) if sealed_at else None,
-                "witness": witness(seq, digest),
-            },
+            AuditEntry(
+                Action.AUDIT_CHECKPOINT,
+                description=f"Audit chain checkpoint: seal {seq}, head {digest}",
+                metadata={
+                    "headSeq": seq,
+                    "headHash": digest,
+                    "sealedRows": seq,
+                    "headSealedAt": _stamp(sealed_at) if sealed_at else None,
+                    "witness": witness(seq, digest),
+                },
+            )
         )
 
 

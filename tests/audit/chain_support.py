@@ -8,18 +8,20 @@ from django.core.management import CommandError, call_command
 from django.db import transaction
 
 from audit.models import Action, AuditLog
-from audit.services import audit_record
+from audit.services import AuditEntry, audit_record
 
 
 def write(n: int) -> list[AuditLog]:
     with transaction.atomic():
         return [
             audit_record(
-                Action.PAYMENT_RECEIVED,
-                description=f"payment {i}",
-                entity_type="Payment",
-                entity_id=i,
-                metadata={"amount": "100.00", "currency": "EUR"},
+                AuditEntry(
+                    Action.PAYMENT_RECEIVED,
+                    description=f"payment {i}",
+                    entity_type="Payment",
+                    entity_id=i,
+                    metadata={"amount": "100.00", "currency": "EUR"},
+                )
             )
             for i in range(n)
         ]

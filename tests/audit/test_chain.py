@@ -15,7 +15,7 @@ from django.db import transaction
 
 from audit import chain
 from audit.models import Action, AuditLog, AuditSeal, ChainVerification, Severity
-from audit.services import audit_record, audit_record_independent
+from audit.services import AuditEntry, audit_record, audit_record_independent
 from monitoring.checks import collect_health
 from tests.audit.chain_support import verify, write
 
@@ -72,9 +72,9 @@ def test_verify_seals_what_is_pending_and_an_intact_chain_exits_zero():
 def test_a_row_that_rolled_back_is_never_sealed_and_an_independent_one_is():
     write(1)
     with pytest.raises(RuntimeError), transaction.atomic():
-        audit_record(Action.LEAD_UPDATED, description="rolled back")
+        audit_record(AuditEntry(Action.LEAD_UPDATED, description="rolled back"))
         kept = audit_record_independent(
-            Action.SYSTEM_ERROR, description="survives", severity=Severity.ERROR
+            AuditEntry(Action.SYSTEM_ERROR, description="survives", severity=Severity.ERROR)
         )
         raise RuntimeError
 

@@ -20,7 +20,7 @@ from psycopg import sql
 
 from audit import chain
 from audit.models import Action, AuditLog, AuditSeal, ChainState, Severity
-from audit.services import audit_record, audit_record_independent
+from audit.services import AuditEntry, audit_record, audit_record_independent
 from monitoring.checks import collect_health
 from tests import database
 from tests.audit.chain_support import verify, write
@@ -169,7 +169,7 @@ def test_a_row_inserted_with_a_forged_seal_is_named(superuser):
 def test_a_row_inserted_behind_the_sealers_back_is_reported_as_unsealed(superuser):
     write(2)
     with pytest.raises(RuntimeError), transaction.atomic():
-        gap = audit_record(Action.LEAD_UPDATED, description="rolled back").pk
+        gap = audit_record(AuditEntry(Action.LEAD_UPDATED, description="rolled back")).pk
         raise RuntimeError
     rows = write(2)
     seal_until_horizon(rows[-1].pk)
@@ -293,9 +293,11 @@ def test_twenty_concurrent_conversions_and_independent_error_rows_give_one_valid
         # A business change that rolls back, with its failure row written independently.
         try:
             with transaction.atomic():
-                audit_record(Action.LEAD_UPDATED, description="rolled back")
+                audit_record(AuditEntry(Action.LEAD_UPDATED, description="rolled back"))
                 audit_record_independent(
-                    Action.SYSTEM_ERROR, description=f"failure {i}", severity=Severity.ERROR
+                    AuditEntry(
+                        Action.SYSTEM_ERROR, description=f"failure {i}", severity=Severity.ERROR
+                    )
                 )
                 raise RuntimeError
         except RuntimeError:
