@@ -36,8 +36,10 @@ from alerts.models import (
 from alerts.outbox import duration_text, queue_notifications, rule_channels, site_link
 from alerts.rules import RULES, Observation, Rule
 from alerts.suppression import INHIBITING_RULES, suppression_for
+from audit.chain import latest_checkpoint
 from audit.models import Action, AuditLog, Severity
 from audit.services import AuditEntry, audit_record
+from core.timefmt import format_datetime
 
 logger = logging.getLogger(__name__)
 
@@ -383,6 +385,10 @@ def send_daily_digest_if_due(*, now: datetime | None = None) -> list[int]:
     lines += [f"Open alert: {fp} — {summary}" for fp, summary in open_alerts]
     if not open_alerts:
         lines.append("No alert is firing.")
+    checkpoint = checkpoint_witness()
+    if checkpoint:
+        facts["auditCheckpoint"] = checkpoint["witness"]
+        lines += ["", checkpoint["text"]]
 
     with transaction.atomic():
         claimed = AlertState.objects.filter(pk=state.pk, version=state.version).update(
@@ -391,20 +397,52 @@ def send_daily_digest_if_due(*, now: datetime | None = None) -> list[int]:
         if claimed != 1:
             return []
         fingerprint = f"{DIGEST_RULE}:{day}"
-        return queue_notifications(
-            key=f"{fingerprint}:{state.version + 1}",
-            fingerprint=fingerprint,
-            rule=DIGEST_RULE,
-            kind=NotificationKind.DIGEST,
-            severity="info",
+        key = f"{fingerprint}:{state.version + 1}"
+        common = {
+            "fingerprint": fingerprint,
+            "rule": DIGEST_RULE,
+            "kind": NotificationKind.DIGEST,
+            "severity": "info",
+            "now": now,
+            "suppressed": suppression_for(rule=DIGEST_RULE, fingerprint=fingerprint, now=now),
+        }
+        queued = queue_notifications(
+            key=key,
             title=f"Daily digest {day}",
             body="\n".join(lines),
             facts=facts,
             link=site_link("/dashboard/activity"),
             channels=rule_channels((EMAIL,)),
-            now=now,
-            suppressed=suppression_for(rule=DIGEST_RULE, fingerprint=fingerprint, now=now),
+            **common,
         )
+        if checkpoint:
+            # The head also goes to the webhooks, so that a chat history holds witnesses too.
+            queued += queue_notifications(
+                key=f"{key}:checkpoint",
+                title=f"Audit checkpoint {day}",
+                body=checkpoint["text"],
+                facts={"auditCheckpoint": checkpoint["witness"]},
+                link="",
+                channels=[c for c in rule_channels(()) if c.kind != EMAIL],
+                **common,
+            )
+        return queued
+
+
+def checkpoint_witness() -> dict[str, str] | None:
+    """The latest audit chain checkpoint as founders keep it: `SEQ:HASH` and how to check it."""
+    checkpoint = latest_checkpoint()
+    if not checkpoint or not checkpoint["witness"]:
+        return None
+    at = format_datetime(checkpoint["at"])
+    return {
+        "witness": checkpoint["witness"],
+        "text": (
+            f"Audit chain checkpoint of {at}: {checkpoint['witness']}\n"
+            "Keep this message. To check the audit trail against it: "
+            f"python manage.py audit_verify --checkpoint {checkpoint['witness']}"
+        ),
+    }
 
 
 def _state(fingerprint: str, rule: str) -> AlertState:

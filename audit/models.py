@@ -46,6 +46,9 @@ class Action(models.TextChoices):
     ALERT_SILENCE_ENDED = "ALERT_SILENCE_ENDED"
     ALERTS_MUTED = "ALERTS_MUTED"
     ALERTS_UNMUTED = "ALERTS_UNMUTED"
+    # The hash chain (audit.chain): a witnessed head, and a verification that found it broken.
+    AUDIT_CHECKPOINT = "AUDIT_CHECKPOINT"
+    AUDIT_CHAIN_BROKEN = "AUDIT_CHAIN_BROKEN"
 
 
 class Source(models.TextChoices):
@@ -127,3 +130,67 @@ class AuditLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.severity} {self.action}"
+
+
+class AuditSeal(models.Model):
+    """One link of the hash chain over the audit rows, in the order the sealer saw them commit.
+
+    Append-only like the trail itself (trigger in migration 0006, INSERT and SELECT only for the
+    application role). `seq` is gapless because the sealer computes it under its lock instead of
+    drawing it from a sequence; `hash` covers the previous hash, `seq`, `sealed_at` and the
+    row's canonical content (audit.chain).
+    """
+
+    seq = models.BigIntegerField(primary_key=True)
+    # Not a foreign key: the trail will be partitioned by month, and a seal must outlive the row
+    # it names so that the row's removal is reported instead of refused.
+    audit_id = models.BigIntegerField(unique=True)
+    hash = models.CharField(max_length=64, db_index=True)
+    prev_hash = models.CharField(max_length=64)
+    sealed_at = models.DateTimeField()
+    # Which list of columns the canonical content has (audit.chain.CANONICAL_COLUMNS).
+    format = models.PositiveSmallIntegerField(default=1)
+
+    class Meta:
+        ordering = ["seq"]
+
+    def __str__(self) -> str:
+        return f"seal {self.seq} of audit row {self.audit_id}"
+
+
+class ChainState(models.Model):
+    """The sealer's bookmark (one row): below `horizon_id` every committed row is sealed.
+
+    Business data, not evidence: a wrong value here can only make the sealer look at more rows or
+    leave some unsealed, which `audit_verify` reports.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    horizon_id = models.BigIntegerField(default=0)
+    # The highest id seen at one run, and the first transaction id that had not started one run
+    # later: once no transaction older than that is running, no row up to mark_id can still
+    # commit (audit.chain.seal_pending).
+    mark_id = models.BigIntegerField(null=True)
+    mark_xid = models.BigIntegerField(null=True)
+    sealed_at = models.DateTimeField(null=True)
+
+    def __str__(self) -> str:
+        return f"sealed below {self.horizon_id}"
+
+
+class ChainVerification(models.Model):
+    """The latest verification of the chain by each runner (beat, the command), for health."""
+
+    runner = models.CharField(max_length=16, unique=True)
+    verified_at = models.DateTimeField()
+    intact = models.BooleanField()
+    checked = models.BigIntegerField(default=0)
+    head_seq = models.BigIntegerField(default=0)
+    head_hash = models.CharField(max_length=64, blank=True)
+    first_broken_id = models.BigIntegerField(null=True)
+    problem = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        outcome = "intact" if self.intact else "BROKEN"
+        return f"{self.runner} {self.verified_at:%Y-%m-%d %H:%M} {outcome}"

@@ -1,9 +1,29 @@
 from celery import shared_task
 
-from audit import spool
+from audit import chain, spool
 
 
 @shared_task(name="audit.replay_spool", ignore_result=True, soft_time_limit=50, time_limit=70)
 def replay_spool() -> int:
     """Run by beat: write the rows spooled while the database was away (audit.spool)."""
     return spool.replay()
+
+
+# The chain (audit.chain). Sealing is skipped when another sealer holds the lock: it is sealing.
+@shared_task(name="audit.seal_chain", ignore_result=True, soft_time_limit=50, time_limit=70)
+def seal_chain() -> int:
+    return chain.seal_pending(wait=False, budget_seconds=30)
+
+
+@shared_task(name="audit.checkpoint_chain", ignore_result=True, soft_time_limit=50, time_limit=70)
+def checkpoint_chain() -> None:
+    chain.write_checkpoint()
+
+
+# A full walk reads every row: its limits are those of a long job, not of a minute task (a
+# million rows take minutes, bench/audit_verify.py).
+@shared_task(name="audit.verify_chain", ignore_result=True, soft_time_limit=1800, time_limit=1900)
+def verify_chain() -> bool:
+    result = chain.verify()
+    chain.record_verification(result, runner=chain.BEAT)
+    return result.intact

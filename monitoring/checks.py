@@ -323,6 +323,14 @@ def check_alerting() -> CheckResult:
 
 # --- the whole report -------------------------------------------------------------------------
 
+
+def _check_audit_chain() -> CheckResult:
+    # Imported here: monitoring.audit_chain builds on this module.
+    from monitoring.audit_chain import check_audit_chain
+
+    return check_audit_chain()
+
+
 # Checks that read the database are skipped when the connection check fails: each would wait for
 # its own timeout and the report must come back within about two seconds.
 _DB_CHECKS: list[tuple[str, Callable[[], CheckResult]]] = [
@@ -330,6 +338,7 @@ _DB_CHECKS: list[tuple[str, Callable[[], CheckResult]]] = [
     ("errorRate", check_error_rate),
     ("systemMetrics", check_system_metrics),
     ("recentActivity", check_recent_activity),
+    ("auditChain", _check_audit_chain),
 ]
 _OTHER_CHECKS: list[tuple[str, Callable[[], CheckResult]]] = [
     ("redis", check_redis),

@@ -42,6 +42,16 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
             "task": "audit.replay_spool",
             "schedule": settings.AUDIT_SPOOL_REPLAY_SECONDS,
         },
+        # The hash chain over the trail (audit.chain): seal, witness, verify.
+        "audit-seal-chain": {"task": "audit.seal_chain", "schedule": settings.AUDIT_SEAL_SECONDS},
+        "audit-checkpoint-chain": {
+            "task": "audit.checkpoint_chain",
+            "schedule": settings.AUDIT_CHECKPOINT_SECONDS,
+        },
+        "audit-verify-chain": {
+            "task": "audit.verify_chain",
+            "schedule": settings.AUDIT_VERIFY_SECONDS,
+        },
     }
 
 

@@ -30,7 +30,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 # The tables the application may only read and append to, one line each. Their partitions and
 # inheritance children are found in the catalog.
-APPEND_ONLY_MODELS = ("audit.AuditLog",)
+APPEND_ONLY_MODELS = ("audit.AuditLog", "audit.AuditSeal")
 # Read by the application (`showmigrations`, checks), written only by the owner's `migrate`.
 READ_ONLY_TABLES = ("django_migrations",)
 

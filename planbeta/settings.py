@@ -445,6 +445,16 @@ AUDIT_CRITICAL_HOOK = "alerts.services.critical_event_recorded"
 # writable by the app, and survive a restart (a volume in docker-compose.yml).
 AUDIT_SPOOL_DIR = env.path("AUDIT_SPOOL_DIR", default=BASE_DIR / "var" / "audit-spool")
 AUDIT_SPOOL_REPLAY_SECONDS = env.float("AUDIT_SPOOL_REPLAY_SECONDS", default=30.0)
+# The hash chain (audit.chain): beat seals committed rows every AUDIT_SEAL_SECONDS, writes a
+# checkpoint row (the head, sent out with the daily digest) every AUDIT_CHECKPOINT_SECONDS and
+# walks the whole chain every AUDIT_VERIFY_SECONDS. Health calls a verification older than
+# AUDIT_VERIFY_STALE_SECONDS stale (degraded) while beat is expected to run.
+AUDIT_SEAL_SECONDS = env.float("AUDIT_SEAL_SECONDS", default=5.0)
+AUDIT_CHECKPOINT_SECONDS = env.float("AUDIT_CHECKPOINT_SECONDS", default=3600.0)
+AUDIT_VERIFY_SECONDS = env.float("AUDIT_VERIFY_SECONDS", default=3600.0)
+AUDIT_VERIFY_STALE_SECONDS = env.float(
+    "AUDIT_VERIFY_STALE_SECONDS", default=2 * AUDIT_VERIFY_SECONDS + 600
+)
 
 LOGGING = {
     "version": 1,

@@ -306,6 +306,7 @@ def _expected_tables() -> dict[str, str]:
     names = set(connection.introspection.django_table_names(only_existing=True))
     expected = dict.fromkeys(names, "DELETE,INSERT,SELECT,UPDATE")
     expected[APPEND_ONLY] = "INSERT,SELECT"
+    expected["audit_auditseal"] = "INSERT,SELECT"
     expected["django_migrations"] = "SELECT"
     return expected
 

@@ -175,9 +175,14 @@ def test_the_beat_schedule_is_one_dict_with_intervals_from_the_settings(settings
         "alerts-evaluate-rules": {"task": "alerts.tasks.evaluate_alert_rules", "schedule": 60.0},
         "alerts-sweep-outbox": {"task": "alerts.tasks.sweep_outbox", "schedule": 30.0},
         "audit-replay-spool": {"task": "audit.replay_spool", "schedule": 30.0},
+        "audit-seal-chain": {"task": "audit.seal_chain", "schedule": 5.0},
+        "audit-checkpoint-chain": {"task": "audit.checkpoint_chain", "schedule": 3600.0},
+        "audit-verify-chain": {"task": "audit.verify_chain", "schedule": 3600.0},
     }
     settings.ALERT_SWEEP_SECONDS = 7.0
+    settings.AUDIT_SEAL_SECONDS = 2.0
     assert beat_schedule()["alerts-sweep-outbox"]["schedule"] == 7.0
+    assert beat_schedule()["audit-seal-chain"]["schedule"] == 2.0
 
 
 def test_env_example_filled_in_passes_check_deploy_and_its_defaults_are_the_code_defaults():

@@ -292,3 +292,31 @@ def test_a_probe_slower_than_the_health_timeout_but_under_the_alert_threshold_do
     assert evaluate(T0) == []
     assert Notification.objects.count() == 0
     assert AlertState.objects.get(fingerprint="slow_database").state == "normal"
+
+
+@pytest.mark.django_db
+def test_the_daily_digest_carries_the_latest_audit_checkpoint_to_email_and_webhooks(
+    channels, evaluate, settings
+):
+    from audit import chain
+
+    settings.ALERT_DIGEST_HOUR = 8
+    audit_rows(2, at=T0 - timedelta(hours=1), action="PAYMENT_RECEIVED")
+    checkpoint = chain.write_checkpoint()
+    witness = checkpoint.metadata["witness"]
+
+    assert evaluate(T0) == [
+        ("daily_digest", "DIGEST", "discord"),
+        ("daily_digest", "DIGEST", "email"),
+        ("daily_digest", "DIGEST", "json"),
+        ("daily_digest", "DIGEST", "slack"),
+    ]
+    command = f"python manage.py audit_verify --checkpoint {witness}"
+    [mail] = channels["mail"].messages
+    assert command in mail["data"]
+    digest = Notification.objects.get(kind="DIGEST", channel="email")
+    assert digest.facts["auditCheckpoint"] == witness
+    hooks = Notification.objects.filter(kind="DIGEST").exclude(channel="email")
+    assert {n.title for n in hooks} == {"Audit checkpoint 2026-11-20"}
+    assert all(command in n.body and n.facts == {"auditCheckpoint": witness} for n in hooks)
+    assert len(channels["webhooks"].requests) == 3

@@ -23,6 +23,7 @@ CHECK_NAMES = [
     "errorRate",
     "systemMetrics",
     "recentActivity",
+    "auditChain",
     "redis",
     "celery",
     "alerting",
