@@ -49,6 +49,8 @@ class Action(models.TextChoices):
     # The hash chain (audit.chain): a witnessed head, and a verification that found it broken.
     AUDIT_CHECKPOINT = "AUDIT_CHECKPOINT"
     AUDIT_CHAIN_BROKEN = "AUDIT_CHAIN_BROKEN"
+    # The result of comparing the money rows with the trail (monitoring.reconciliation).
+    RECONCILIATION = "RECONCILIATION"
 
 
 class Source(models.TextChoices):
