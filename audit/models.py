@@ -51,6 +51,8 @@ class Action(models.TextChoices):
     AUDIT_CHAIN_BROKEN = "AUDIT_CHAIN_BROKEN"
     # The result of comparing the money rows with the trail (monitoring.reconciliation).
     RECONCILIATION = "RECONCILIATION"
+    # A read of personal data (audit.access): at most one row per user, entity and hour.
+    DATA_ACCESSED = "DATA_ACCESSED"
 
 
 class Source(models.TextChoices):

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
@@ -82,6 +82,18 @@ def audit_log_page(
         logs = list(qs.order_by("-id")[:limit])
     newest = logs[0].id if logs else after
     return AuditLogPage(logs=logs, next_cursor=newest)
+
+
+def data_access_list(*, entities: list[tuple[str, Any]], limit: int = 20) -> list[AuditLog]:
+    """Who read these entities (DATA_ACCESSED rows), newest first: "who looked at this student"."""
+    match = Q()
+    for entity_type, entity_id in entities:
+        match |= Q(entity_type=entity_type, entity_id=str(entity_id))
+    return list(
+        AuditLog.objects.filter(match, action=Action.DATA_ACCESSED)
+        .only("created_at", "user_name", "user_email", "entity_type", "entity_id", "metadata")
+        .order_by("-id")[:limit]
+    )
 
 
 def audit_log_stats(*, now: datetime | None = None, hours: int = 24) -> dict[str, Any]:
