@@ -56,7 +56,41 @@ def audit_log_page(
     when more than `limit` arrived between two polls. `next_cursor` is the highest id seen (or
     `after` itself when nothing is new): the value for the next poll's `after`.
     """
+    qs = audit_log_matching(
+        errors_only=errors_only,
+        before=before,
+        severity=severity,
+        action=action,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        user_id=user_id,
+        since=since,
+    )
+    if after is not None:
+        logs = list(qs.filter(id__gt=after).order_by("id")[:limit])
+        logs.reverse()
+    else:
+        logs = list(qs.order_by("-id")[:limit])
+    newest = logs[0].id if logs else after
+    return AuditLogPage(logs=logs, next_cursor=newest)
+
+
+def audit_log_matching(
+    *,
+    errors_only: bool = False,
+    after: int | None = None,
+    before: int | None = None,
+    severity: str | None = None,
+    action: str | None = None,
+    entity_type: str | None = None,
+    entity_id: str | None = None,
+    user_id: int | None = None,
+    since: datetime | None = None,
+) -> QuerySet[AuditLog]:
+    """Every entry that the audit-log API's filters select, unordered (the feed and the export)."""
     qs: QuerySet[AuditLog] = AuditLog.objects.all()
+    if after is not None:
+        qs = qs.filter(id__gt=after)
     if errors_only:
         # Spelled exactly like the partial index's predicate so the planner can use it.
         qs = qs.filter(severity__in=ERROR_SEVERITIES)
@@ -74,14 +108,7 @@ def audit_log_page(
         qs = qs.filter(created_at__gte=since)
     if before is not None:
         qs = qs.filter(id__lt=before)
-
-    if after is not None:
-        logs = list(qs.filter(id__gt=after).order_by("id")[:limit])
-        logs.reverse()
-    else:
-        logs = list(qs.order_by("-id")[:limit])
-    newest = logs[0].id if logs else after
-    return AuditLogPage(logs=logs, next_cursor=newest)
+    return qs
 
 
 def data_access_list(*, entities: list[tuple[str, Any]], limit: int = 20) -> list[AuditLog]:
