@@ -53,6 +53,10 @@ class Action(models.TextChoices):
     RECONCILIATION = "RECONCILIATION"
     # A read of personal data (audit.access): at most one row per user, entity and hour.
     DATA_ACCESSED = "DATA_ACCESSED"
+    # Batches are edited in the Django admin (payments.batches).
+    BATCH_CREATED = "BATCH_CREATED"
+    BATCH_UPDATED = "BATCH_UPDATED"
+    BATCH_DELETED = "BATCH_DELETED"
 
 
 class Source(models.TextChoices):
