@@ -35,20 +35,8 @@ class AuditLogPage:
     next_cursor: int | None
 
 
-def audit_log_page(
-    *,
-    errors_only: bool = False,
-    limit: int = 50,
-    after: int | None = None,
-    before: int | None = None,
-    severity: str | None = None,
-    action: str | None = None,
-    entity_type: str | None = None,
-    entity_id: str | None = None,
-    user_id: int | None = None,
-    since: datetime | None = None,
-) -> AuditLogPage:
-    """One page of the feed, newest first.
+def audit_log_page(*, limit: int = 50, after: int | None = None, **filters: Any) -> AuditLogPage:
+    """One page of the feed, newest first; `filters` are audit_log_matching's.
 
     Without `after`: the newest `limit` entries (older than `before` if given). With `after`: the
     `limit` entries right after that id, oldest of the new ones first taken, so a poller that keeps
@@ -56,16 +44,7 @@ def audit_log_page(
     when more than `limit` arrived between two polls. `next_cursor` is the highest id seen (or
     `after` itself when nothing is new): the value for the next poll's `after`.
     """
-    qs = audit_log_matching(
-        errors_only=errors_only,
-        before=before,
-        severity=severity,
-        action=action,
-        entity_type=entity_type,
-        entity_id=entity_id,
-        user_id=user_id,
-        since=since,
-    )
+    qs = audit_log_matching(**filters)
     if after is not None:
         logs = list(qs.filter(id__gt=after).order_by("id")[:limit])
         logs.reverse()

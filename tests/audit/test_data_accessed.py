@@ -15,6 +15,7 @@ from payments.models import Student
 from tests.concurrency import run_concurrently
 from tests.factories import make_lead
 from tests.money_factories import make_converted_invoice
+from tests.triggers import inserts_refused
 
 pytestmark = pytest.mark.django_db
 
@@ -149,25 +150,13 @@ def test_concurrent_reads_of_one_entity_write_one_row(marketing):
 
 @pytest.fixture
 def data_accessed_rows_fail(owner_connection):
-    """A trigger that refuses DATA_ACCESSED rows only (installed by the owner)."""
-    with owner_connection.cursor() as cursor:
-        cursor.execute(
-            """
-            CREATE FUNCTION test_refuse_access() RETURNS trigger AS $$
-            BEGIN
-              IF NEW.action = 'DATA_ACCESSED' THEN RAISE EXCEPTION 'injected'; END IF;
-              RETURN NEW;
-            END $$ LANGUAGE plpgsql;
-            CREATE TRIGGER test_refuse_access BEFORE INSERT ON audit_auditlog
-            FOR EACH ROW EXECUTE FUNCTION test_refuse_access();
-            """
-        )
-    yield
-    with owner_connection.cursor() as cursor:
-        cursor.execute(
-            "DROP TRIGGER IF EXISTS test_refuse_access ON audit_auditlog;"
-            "DROP FUNCTION IF EXISTS test_refuse_access();"
-        )
+    with inserts_refused(
+        owner_connection,
+        table="audit_auditlog",
+        name="test_refuse_access",
+        when="NEW.action = 'DATA_ACCESSED'",
+    ):
+        yield
 
 
 @pytest.mark.postgres

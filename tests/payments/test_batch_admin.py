@@ -10,7 +10,9 @@ from django.db import DatabaseError
 from django.test import Client
 
 from audit.models import Action, AuditLog
+from payments import batches
 from payments.models import Batch
+from tests.triggers import inserts_refused
 
 pytestmark = pytest.mark.django_db
 
@@ -28,6 +30,17 @@ def founder_admin(founder):
     client = Client()
     client.force_login(founder)
     return client
+
+
+@pytest.fixture
+def batch():
+    return Batch.objects.create(
+        code="A1-MAR-EVE-01",
+        level="A1",
+        timing="EVENING",
+        seats=10,
+        start_date=datetime.date(2026, 3, 2),
+    )
 
 
 def _rows(action):
@@ -71,14 +84,7 @@ def test_creating_a_batch_is_audited(founder_admin):
     ]
 
 
-def test_an_edit_records_before_and_after_of_each_changed_field(founder_admin):
-    batch = Batch.objects.create(
-        code="A1-MAR-EVE-01",
-        level="A1",
-        timing="EVENING",
-        seats=10,
-        start_date=datetime.date(2026, 3, 2),
-    )
+def test_an_edit_records_before_and_after_of_each_changed_field(founder_admin, batch):
     response = founder_admin.post(
         f"/admin/payments/batch/{batch.pk}/change/", _form(seats="12", start_date="")
     )
@@ -101,14 +107,7 @@ def test_an_edit_records_before_and_after_of_each_changed_field(founder_admin):
     ]
 
 
-def test_saving_unchanged_writes_no_row(founder_admin):
-    batch = Batch.objects.create(
-        code="A1-MAR-EVE-01",
-        level="A1",
-        timing="EVENING",
-        seats=10,
-        start_date=datetime.date(2026, 3, 2),
-    )
+def test_saving_unchanged_writes_no_row(founder_admin, batch):
     founder_admin.post(f"/admin/payments/batch/{batch.pk}/change/", _form())
     assert _rows(Action.BATCH_UPDATED) == []
 
@@ -131,33 +130,18 @@ def test_deleting_one_or_many_is_audited(founder_admin):
 
 @pytest.fixture
 def batch_rows_fail(owner_connection):
-    """A trigger that refuses BATCH_* audit rows (installed by the owner)."""
-    with owner_connection.cursor() as cursor:
-        cursor.execute(
-            """
-            CREATE FUNCTION test_refuse_batch_rows() RETURNS trigger AS $$
-            BEGIN
-              IF NEW.action LIKE 'BATCH_%' THEN RAISE EXCEPTION 'injected'; END IF;
-              RETURN NEW;
-            END $$ LANGUAGE plpgsql;
-            CREATE TRIGGER test_refuse_batch_rows BEFORE INSERT ON audit_auditlog
-            FOR EACH ROW EXECUTE FUNCTION test_refuse_batch_rows();
-            """
-        )
-    yield
-    with owner_connection.cursor() as cursor:
-        cursor.execute(
-            "DROP TRIGGER IF EXISTS test_refuse_batch_rows ON audit_auditlog;"
-            "DROP FUNCTION IF EXISTS test_refuse_batch_rows();"
-        )
+    with inserts_refused(
+        owner_connection,
+        table="audit_auditlog",
+        name="test_refuse_batch_rows",
+        when="NEW.action LIKE 'BATCH_%'",
+    ):
+        yield
 
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_without_its_audit_row_the_change_is_not_stored(founder, batch_rows_fail):
-    from payments import batches
-
-    batch = Batch.objects.create(code="A1-MAR-EVE-01", level="A1", timing="EVENING", seats=10)
+def test_without_its_audit_row_the_change_is_not_stored(founder, batch, batch_rows_fail):
     batch.seats = 12
     with pytest.raises(DatabaseError):
         batches.batch_update(batch=batch, actor=founder)
