@@ -223,3 +223,13 @@ def test_an_old_result_is_degraded_when_beat_should_rerun_it(founder, settings):
     with time_machine.travel(later, tick=False):
         assert checks.check_reconciliation().status == "degraded"
     assert checks.check_reconciliation().status == "healthy"
+
+
+@pytest.mark.django_db
+def test_dry_run_prints_the_same_and_records_nothing(founder, capsys):
+    invoices = _flows(founder)
+    Payment.objects.filter(invoice=invoices["partly"]).update(amount=Decimal("31.00"))
+    with pytest.raises(CommandError, match=r"^3 mismatches"):
+        call_command("reconcile", "--dry-run")
+    assert len(capsys.readouterr().out.splitlines()) == 3
+    assert not AuditLog.objects.filter(action=Action.RECONCILIATION).exists()
