@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from audit.context import current_context
 from audit.models import Action, AuditLog
-from audit.services import audit_record
+from audit.services import AuditEntry, audit_record
 
 logger = logging.getLogger(__name__)
 
@@ -92,10 +92,14 @@ def _write_once_per_hour(
         if seen:
             return None
         return audit_record(
-            Action.DATA_ACCESSED,
-            description=f"{entity_type} {entity_id} read ({metadata['what']}, {metadata['via']})",
-            entity_type=entity_type,
-            entity_id=entity_id,
-            metadata=metadata,
-            actor=user,
+            AuditEntry(
+                Action.DATA_ACCESSED,
+                description=(
+                    f"{entity_type} {entity_id} read ({metadata['what']}, {metadata['via']})"
+                ),
+                entity_type=entity_type,
+                entity_id=entity_id,
+                metadata=metadata,
+                actor=user,
+            )
         )

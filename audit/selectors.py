@@ -90,6 +90,17 @@ def audit_log_matching(
     return qs
 
 
+def latest_row(action: str, *, using: str = DEFAULT_DB_ALIAS) -> dict[str, Any] | None:
+    """The newest row of an action (its id, time, severity, source and metadata), or None."""
+    return (
+        AuditLog.objects.using(using)
+        .filter(action=action)
+        .order_by("-id")
+        .values("id", "created_at", "severity", "source", "metadata")
+        .first()
+    )
+
+
 def data_access_list(*, entities: list[tuple[str, Any]], limit: int = 20) -> list[AuditLog]:
     """Who read these entities (DATA_ACCESSED rows), newest first: "who looked at this student"."""
     match = Q()

@@ -36,7 +36,8 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from alerts.checks import NO_CHANNEL_HINT, NO_CHANNEL_MESSAGE, channel_kinds
-from audit.selectors import activity_counts, error_rate
+from audit.models import Action, Severity
+from audit.selectors import activity_counts, error_rate, latest_row
 from core import db_deadline
 
 logger = logging.getLogger(__name__)
@@ -217,13 +218,7 @@ def check_reconciliation(*, now: datetime | None = None) -> CheckResult:
     """
     now = now or timezone.now()
     with _bounded_cursor(db_alias(), settings.HEALTH_QUERY_TIMEOUT_MS):
-        row = (
-            AuditLog.objects.using(db_alias())
-            .filter(action=Action.RECONCILIATION)
-            .order_by("-id")
-            .values("id", "created_at", "severity", "source", "metadata")
-            .first()
-        )
+        row = latest_row(Action.RECONCILIATION, using=db_alias())
     if row is None:
         return CheckResult(HEALTHY, {"message": "No reconciliation has run yet", "lastRun": None})
     meta = row["metadata"] or {}

@@ -34,7 +34,7 @@ from typing import Any
 from django.db import connections, transaction
 
 from audit.models import Action, AuditLog, Severity
-from audit.services import audit_record_independent
+from audit.services import AuditEntry, audit_record_independent
 from invoices.models import Invoice, InvoiceStatus
 from payments.models import Payment, Student
 
@@ -272,10 +272,12 @@ def reconcile_and_record() -> Reconciliation:
             "and the audit trail"
         )
     audit_record_independent(
-        Action.RECONCILIATION,
-        severity=Severity.INFO if result.ok else Severity.CRITICAL,
-        description=description,
-        metadata=result.summary(),
+        AuditEntry(
+            Action.RECONCILIATION,
+            severity=Severity.INFO if result.ok else Severity.CRITICAL,
+            description=description,
+            metadata=result.summary(),
+        )
     )
     if not result.ok:
         logger.error("reconciliation: %s mismatches", len(result.mismatches))

@@ -7,7 +7,7 @@ from typing import Any
 from django.db import transaction
 
 from audit.models import Action
-from audit.services import audit_record
+from audit.services import AuditEntry, audit_record
 from core.changes import apply_changes, plain
 from core.text import camel
 from payments.models import Batch
@@ -24,11 +24,13 @@ def batch_create(*, batch: Batch, actor: Any) -> Batch:
     with transaction.atomic():
         batch.save(force_insert=True)
         audit_record(
-            Action.BATCH_CREATED,
-            description=f"Batch {batch.code} created",
-            entity=batch,
-            metadata=_snapshot(batch),
-            actor=actor,
+            AuditEntry(
+                Action.BATCH_CREATED,
+                description=f"Batch {batch.code} created",
+                entity=batch,
+                metadata=_snapshot(batch),
+                actor=actor,
+            )
         )
     return batch
 
@@ -43,11 +45,13 @@ def batch_update(*, batch: Batch, actor: Any) -> Batch:
         if diff:
             stored.save(update_fields=list(FIELDS))
             audit_record(
-                Action.BATCH_UPDATED,
-                description=f"Batch {stored.code} updated: {', '.join(diff)}",
-                entity=stored,
-                metadata={"code": stored.code, "changes": diff},
-                actor=actor,
+                AuditEntry(
+                    Action.BATCH_UPDATED,
+                    description=f"Batch {stored.code} updated: {', '.join(diff)}",
+                    entity=stored,
+                    metadata={"code": stored.code, "changes": diff},
+                    actor=actor,
+                )
             )
     return stored
 
@@ -58,11 +62,13 @@ def batch_delete(*, batches: Any, actor: Any) -> int:
     with transaction.atomic():
         for batch in Batch.objects.select_for_update().filter(pk__in=[b.pk for b in batches]):
             audit_record(
-                Action.BATCH_DELETED,
-                description=f"Batch {batch.code} deleted",
-                entity=batch,
-                metadata=_snapshot(batch),
-                actor=actor,
+                AuditEntry(
+                    Action.BATCH_DELETED,
+                    description=f"Batch {batch.code} deleted",
+                    entity=batch,
+                    metadata=_snapshot(batch),
+                    actor=actor,
+                )
             )
             batch.delete()
             deleted += 1

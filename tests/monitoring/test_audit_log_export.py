@@ -11,7 +11,7 @@ from django.db import connection
 
 from audit.context import audit_context
 from audit.models import Action, AuditLog
-from audit.services import audit_record
+from audit.services import AuditEntry, audit_record
 
 pytestmark = pytest.mark.django_db
 
@@ -52,11 +52,13 @@ def test_only_founders_export(persona_client, status, rows):
 def test_jsonl_lines_are_the_feeds_entries_oldest_first(founder_client, rows):
     with audit_context(source="COMMAND", request_id="req-7"):
         audit_record(
-            "LEAD_UPDATED",
-            description="Lead 4 updated",
-            entity_type="Lead",
-            entity_id=4,
-            metadata={"changes": {"status": {"before": "NEW", "after": "LOST"}}},
+            AuditEntry(
+                "LEAD_UPDATED",
+                description="Lead 4 updated",
+                entity_type="Lead",
+                entity_id=4,
+                metadata={"changes": {"status": {"before": "NEW", "after": "LOST"}}},
+            )
         )
     feed = founder_client.get(FEED, {"limit": 200}).json()["logs"]
 
@@ -97,7 +99,7 @@ def test_filters_are_the_feeds(founder_client, rows):
 
 def test_cells_a_spreadsheet_would_run_are_made_text(founder_client):
     for text in ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)", "\tTab", "plain"]:
-        audit_record("LEAD_UPDATED", description=text)
+        audit_record(AuditEntry("LEAD_UPDATED", description=text))
     response = founder_client.get(URL, {"format": "csv", "action": "LEAD_UPDATED"})
     cells = [r["description"] for r in csv.DictReader(io.StringIO(_body(response)))]
     assert cells == [
