@@ -49,6 +49,14 @@ class Action(models.TextChoices):
     # The hash chain (audit.chain): a witnessed head, and a verification that found it broken.
     AUDIT_CHECKPOINT = "AUDIT_CHECKPOINT"
     AUDIT_CHAIN_BROKEN = "AUDIT_CHAIN_BROKEN"
+    # The result of comparing the money rows with the trail (monitoring.reconciliation).
+    RECONCILIATION = "RECONCILIATION"
+    # A read of personal data (audit.access): at most one row per user, entity and hour.
+    DATA_ACCESSED = "DATA_ACCESSED"
+    # Batches are edited in the Django admin (payments.batches).
+    BATCH_CREATED = "BATCH_CREATED"
+    BATCH_UPDATED = "BATCH_UPDATED"
+    BATCH_DELETED = "BATCH_DELETED"
 
 
 class Source(models.TextChoices):

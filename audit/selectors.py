@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
@@ -35,10 +35,28 @@ class AuditLogPage:
     next_cursor: int | None
 
 
-def audit_log_page(
+def audit_log_page(*, limit: int = 50, after: int | None = None, **filters: Any) -> AuditLogPage:
+    """One page of the feed, newest first; `filters` are audit_log_matching's.
+
+    Without `after`: the newest `limit` entries (older than `before` if given). With `after`: the
+    `limit` entries right after that id, oldest of the new ones first taken, so a poller that keeps
+    passing `nextCursor` back as `after` walks forward through every entry without a gap, even
+    when more than `limit` arrived between two polls. `next_cursor` is the highest id seen (or
+    `after` itself when nothing is new): the value for the next poll's `after`.
+    """
+    qs = audit_log_matching(**filters)
+    if after is not None:
+        logs = list(qs.filter(id__gt=after).order_by("id")[:limit])
+        logs.reverse()
+    else:
+        logs = list(qs.order_by("-id")[:limit])
+    newest = logs[0].id if logs else after
+    return AuditLogPage(logs=logs, next_cursor=newest)
+
+
+def audit_log_matching(
     *,
     errors_only: bool = False,
-    limit: int = 50,
     after: int | None = None,
     before: int | None = None,
     severity: str | None = None,
@@ -47,16 +65,11 @@ def audit_log_page(
     entity_id: str | None = None,
     user_id: int | None = None,
     since: datetime | None = None,
-) -> AuditLogPage:
-    """One page of the feed, newest first.
-
-    Without `after`: the newest `limit` entries (older than `before` if given). With `after`: the
-    `limit` entries right after that id, oldest of the new ones first taken, so a poller that keeps
-    passing `nextCursor` back as `after` walks forward through every entry without a gap, even
-    when more than `limit` arrived between two polls. `next_cursor` is the highest id seen (or
-    `after` itself when nothing is new): the value for the next poll's `after`.
-    """
+) -> QuerySet[AuditLog]:
+    """Every entry that the audit-log API's filters select, unordered (the feed and the export)."""
     qs: QuerySet[AuditLog] = AuditLog.objects.all()
+    if after is not None:
+        qs = qs.filter(id__gt=after)
     if errors_only:
         # Spelled exactly like the partial index's predicate so the planner can use it.
         qs = qs.filter(severity__in=ERROR_SEVERITIES)
@@ -74,14 +87,30 @@ def audit_log_page(
         qs = qs.filter(created_at__gte=since)
     if before is not None:
         qs = qs.filter(id__lt=before)
+    return qs
 
-    if after is not None:
-        logs = list(qs.filter(id__gt=after).order_by("id")[:limit])
-        logs.reverse()
-    else:
-        logs = list(qs.order_by("-id")[:limit])
-    newest = logs[0].id if logs else after
-    return AuditLogPage(logs=logs, next_cursor=newest)
+
+def latest_row(action: str, *, using: str = DEFAULT_DB_ALIAS) -> dict[str, Any] | None:
+    """The newest row of an action (its id, time, severity, source and metadata), or None."""
+    return (
+        AuditLog.objects.using(using)
+        .filter(action=action)
+        .order_by("-id")
+        .values("id", "created_at", "severity", "source", "metadata")
+        .first()
+    )
+
+
+def data_access_list(*, entities: list[tuple[str, Any]], limit: int = 20) -> list[AuditLog]:
+    """Who read these entities (DATA_ACCESSED rows), newest first: "who looked at this student"."""
+    match = Q()
+    for entity_type, entity_id in entities:
+        match |= Q(entity_type=entity_type, entity_id=str(entity_id))
+    return list(
+        AuditLog.objects.filter(match, action=Action.DATA_ACCESSED)
+        .only("created_at", "user_name", "user_email", "entity_type", "entity_id", "metadata")
+        .order_by("-id")[:limit]
+    )
 
 
 def audit_log_stats(*, now: datetime | None = None, hours: int = 24) -> dict[str, Any]:

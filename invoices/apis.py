@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsMoneyStaff
+from audit.access import record_access
 from core.errors import invalid_parameter
 from core.fields import StrictCharField, StrictDateField
 from core.money import CurrencyField, MoneyField
@@ -203,4 +204,5 @@ class InvoicePdfApi(_InvoiceApi):
         invoice = selectors.invoice_get(invoice_id)
         response = HttpResponse(pdf.render_invoice_pdf(invoice), content_type="application/pdf")
         response["Content-Disposition"] = f'inline; filename="{invoice.number}.pdf"'
+        record_access(entity_type="Invoice", entity_id=invoice.pk, what="invoice_pdf", via="api")
         return response

@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.permissions import money_staff_required
+from audit.access import record_access
 from core.errors import ApplicationError
 from core.forms import add_service_error
 from core.listing import Sort, in_choice_order, list_page
@@ -169,6 +170,7 @@ def invoice_pdf(request: HttpRequest, invoice_id: int) -> HttpResponse:
     invoice = selectors.invoice_get(invoice_id)
     response = HttpResponse(pdf.render_invoice_pdf(invoice), content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="{invoice.number}.pdf"'
+    record_access(entity_type="Invoice", entity_id=invoice.pk, what="invoice_pdf", via="page")
     return response
 
 

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsMoneyStaff
+from audit.access import record_access
 from core.errors import invalid_parameter
 from core.fields import StrictCharField, StrictDateField, StrictEmailField
 from core.pagination import (
@@ -170,7 +171,9 @@ class LeadDetailApi(_LeadApi):
 
     @extend_schema(tags=["leads"], responses={200: LeadOutputSerializer})
     def get(self, request: Request, lead_id: int) -> Response:
-        return Response(LeadOutputSerializer(selectors.lead_get(lead_id)).data)
+        body = LeadOutputSerializer(selectors.lead_get(lead_id)).data
+        record_access(entity_type="Lead", entity_id=lead_id, what="lead_detail", via="api")
+        return Response(body)
 
     @extend_schema(
         tags=["leads"],

@@ -11,7 +11,9 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.permissions import money_staff_required
+from accounts.permissions import is_founder, money_staff_required
+from audit.access import record_access
+from audit.selectors import data_access_list
 from core.errors import ApplicationError
 from core.forms import add_service_error
 from core.listing import Sort, in_choice_order, list_page
@@ -95,7 +97,19 @@ def lead_create(request: HttpRequest) -> HttpResponse:
 def lead_detail(request: HttpRequest, lead_id: int) -> HttpResponse:
     lead = selectors.lead_get(lead_id)
     invoices = lead.invoices.order_by("-created_at", "-id")
-    return render(request, "leads/lead_detail.html", {"lead": lead, "invoices": invoices})
+    # A converted lead's page is its student's page too (the student list links here).
+    student_id = lead.student.pk if lead.converted else None
+    entities = [("Lead", lead.pk)] + ([("Student", student_id)] if student_id else [])
+    context = {"lead": lead, "invoices": invoices}
+    if is_founder(request.user):
+        context["accesses"] = data_access_list(entities=entities)
+    response = render(request, "leads/lead_detail.html", context)
+    record_access(entity_type="Lead", entity_id=lead.pk, what="lead_detail", via="page")
+    if student_id:
+        record_access(
+            entity_type="Student", entity_id=student_id, what="student_detail", via="page"
+        )
+    return response
 
 
 @money_staff_required

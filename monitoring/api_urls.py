@@ -7,4 +7,5 @@ urlpatterns = [
     path("readyz", apis.ReadyzApi.as_view(), name="api-readyz"),
     path("health", apis.HealthApi.as_view(), name="api-health"),
     path("audit-logs", apis.AuditLogListApi.as_view(), name="api-audit-logs"),
+    path("audit-logs/export", apis.AuditLogExportApi.as_view(), name="api-audit-logs-export"),
 ]

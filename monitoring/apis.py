@@ -9,10 +9,16 @@ or wrongly authenticated caller still gets the summary, never a 401.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from django.db import DatabaseError
+from django.http import StreamingHttpResponse
 from django.utils import timezone
+from djangorestframework_camel_case.settings import api_settings as camel_settings
+from djangorestframework_camel_case.util import camelize
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -28,8 +34,9 @@ from rest_framework.views import APIView
 
 from accounts.auth import BearerTokenAuthentication
 from accounts.permissions import IsFounder, is_founder
+from audit.access import record_access
 from audit.models import Severity
-from audit.selectors import audit_log_page, audit_log_stats
+from audit.selectors import audit_log_matching, audit_log_page, audit_log_stats
 from core.errors import QUERY_VALIDATION_MESSAGE, validation_details, validation_error
 from core.fields import (
     MAX_ID,
@@ -39,6 +46,7 @@ from core.fields import (
     TimestampField,
 )
 from monitoring.checks import check_readiness, collect_health, is_health_token
+from monitoring.export import FORMATS, stream
 
 
 class _SessionIfAvailable(SessionAuthentication):
@@ -216,6 +224,31 @@ class AuditLogStatsAnswerSerializer(serializers.Serializer):
     stats = AuditLogStatsSerializer(help_text="The last 24 hours.")
 
 
+# The filters the feed and the export share.
+_FILTER_PARAMETERS = [
+    OpenApiParameter(
+        "after",
+        {"type": "integer", "minimum": 0, "maximum": MAX_ID},
+        description="Only entries with a higher id (polling); not with `before`.",
+    ),
+    OpenApiParameter(
+        "before",
+        {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+        description="Only entries with a lower id (history); not with `after`.",
+    ),
+    OpenApiParameter("severity", str, enum=Severity.values),
+    OpenApiParameter("action", {"type": "string", "pattern": ACTION_PATTERN}),
+    OpenApiParameter("entityType", ENTITY_SCHEMA),
+    OpenApiParameter("entityId", ENTITY_SCHEMA, description="Only with `entityType`."),
+    OpenApiParameter("userId", {"type": "integer", "minimum": 1, "maximum": MAX_ID}),
+    OpenApiParameter(
+        "since",
+        TIMESTAMP_SCHEMA,
+        description="ISO 8601; without an offset the school's time zone.",
+    ),
+]
+
+
 class AuditLogListApi(APIView):
     permission_classes = [IsFounder]
 
@@ -252,26 +285,7 @@ class AuditLogListApi(APIView):
             OpenApiParameter(
                 "limit", {"type": "integer", "minimum": 1, "maximum": 200}, description="default 50"
             ),
-            OpenApiParameter(
-                "after",
-                {"type": "integer", "minimum": 0, "maximum": MAX_ID},
-                description="Only entries with a higher id (polling); not with `before`.",
-            ),
-            OpenApiParameter(
-                "before",
-                {"type": "integer", "minimum": 1, "maximum": MAX_ID},
-                description="Only entries with a lower id (history); not with `after`.",
-            ),
-            OpenApiParameter("severity", str, enum=Severity.values),
-            OpenApiParameter("action", {"type": "string", "pattern": ACTION_PATTERN}),
-            OpenApiParameter("entityType", ENTITY_SCHEMA),
-            OpenApiParameter("entityId", ENTITY_SCHEMA, description="Only with `entityType`."),
-            OpenApiParameter("userId", {"type": "integer", "minimum": 1, "maximum": MAX_ID}),
-            OpenApiParameter(
-                "since",
-                TIMESTAMP_SCHEMA,
-                description="ISO 8601; without an offset the school's time zone.",
-            ),
+            *_FILTER_PARAMETERS,
         ],
         responses={
             200: PolymorphicProxySerializer(
@@ -282,12 +296,7 @@ class AuditLogListApi(APIView):
         },
     )
     def get(self, request: Request) -> Response:
-        data = self.InputSerializer(data=_query_params(request))
-        if not data.is_valid():
-            raise validation_error(
-                validation_details(data.errors), message=QUERY_VALIDATION_MESSAGE
-            )
-        args = dict(data.validated_data)
+        args = _validated(self.InputSerializer, _query_params(request))
         kind = args.pop("type")
         if kind == "stats":
             return Response({"stats": AuditLogStatsSerializer(audit_log_stats()).data})
@@ -300,18 +309,100 @@ class AuditLogListApi(APIView):
         )
 
 
-def _query_params(request: Request) -> dict[str, str]:
+def _validated(serializer_class: Any, params: dict[str, str]) -> dict[str, Any]:
+    data = serializer_class(data=params)
+    if not data.is_valid():
+        raise validation_error(validation_details(data.errors), message=QUERY_VALIDATION_MESSAGE)
+    return dict(data.validated_data)
+
+
+class AuditLogExportApi(APIView):
+    """Every entry the feed's filters select, streamed as CSV or JSON Lines, oldest first."""
+
+    permission_classes = [IsFounder]
+
+    class InputSerializer(AuditLogListApi.InputSerializer):
+        format = serializers.ChoiceField(choices=list(FORMATS))
+        type = serializers.ChoiceField(choices=["all", "errors"], default="all")
+        limit = None  # everything that matches
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        # `format` is this endpoint's own parameter (csv or jsonl), not DRF's renderer override:
+        # the JSON renderer stays, for the error bodies.
+        return super().perform_content_negotiation(request, force=True)
+
+    @extend_schema(
+        tags=["system"],
+        parameters=[
+            OpenApiParameter("format", str, enum=list(FORMATS), required=True),
+            OpenApiParameter("type", str, enum=["all", "errors"]),
+            *_FILTER_PARAMETERS,
+        ],
+        responses={
+            (200, "text/csv"): OpenApiResponse(
+                response=OpenApiTypes.STR,
+                description="A header row, then one row per entry (the feed's keys); metadata as "
+                "JSON; cells that a spreadsheet would run as a formula start with an apostrophe.",
+            ),
+            (200, "application/x-ndjson"): OpenApiResponse(
+                response=OpenApiTypes.STR,
+                description="One JSON object per line, as the audit-log feed gives each entry.",
+            ),
+        },
+    )
+    def get(self, request: Request) -> StreamingHttpResponse:
+        params = _query_params(request, _EXPORT_NAMES)
+        args = _validated(self.InputSerializer, params)
+        fmt = args.pop("format")
+        kind = args.pop("type")
+        rows = audit_log_matching(errors_only=kind == "errors", **args)
+        # Which export this was: the same one again within the hour is one DATA_ACCESSED row.
+        query = {key: params[name] for key, name in _EXPORT_NAMES.items() if name in params}
+        digest = hashlib.sha256(json.dumps(query, sort_keys=True).encode()).hexdigest()[:16]
+        record_access(
+            entity_type="AuditLog",
+            entity_id=digest,
+            what="audit_log_export",
+            via="api",
+            metadata={"query": query},
+            actor=request.user,
+        )
+        serializer = AuditLogEntrySerializer()
+        columns = list(_camel({name: None for name in serializer.fields}))
+
+        def entry(row: Any) -> dict[str, Any]:
+            return _camel(serializer.to_representation(row))
+
+        response = StreamingHttpResponse(
+            stream(rows, fmt=fmt, entry=entry, columns=columns), content_type=FORMATS[fmt]
+        )
+        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+        response["Content-Disposition"] = f'attachment; filename="audit-log-{stamp}.{fmt}"'
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+# The feed's parameters but `limit`, and `format`.
+_EXPORT_NAMES = {**{k: v for k, v in _PARAMS.items() if k != "limit"}, "format": "format"}
+
+
+def _camel(data: dict[str, Any]) -> dict[str, Any]:
+    # As the API's renderer writes its bodies (metadata keys left as they were stored).
+    return camelize(data, **camel_settings.JSON_UNDERSCOREIZE)
+
+
+def _query_params(request: Request, names: dict[str, str] = _PARAMS) -> dict[str, str]:
     """camelCase query string to snake_case; unknown or repeated parameters are a 400."""
     errors: dict[str, list[str]] = {}
     params: dict[str, str] = {}
     for key in request.query_params:
         values = request.query_params.getlist(key)
-        if key not in _PARAMS:
+        if key not in names:
             errors[key] = ["Unknown parameter."]
         elif len(values) > 1:
             errors[key] = ["Give this parameter once."]
         else:
-            params[_PARAMS[key]] = values[0]
+            params[names[key]] = values[0]
     if errors:
         raise validation_error(errors, message=QUERY_VALIDATION_MESSAGE)
     return params

@@ -36,7 +36,8 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from alerts.checks import NO_CHANNEL_HINT, NO_CHANNEL_MESSAGE, channel_kinds
-from audit.selectors import activity_counts, error_rate
+from audit.models import Action, Severity
+from audit.selectors import activity_counts, error_rate, latest_row
 from core import db_deadline
 
 logger = logging.getLogger(__name__)
@@ -205,6 +206,40 @@ def check_recent_activity(*, now: datetime | None = None) -> CheckResult:
     )
 
 
+# --- reconciliation of money and trail (monitoring.reconciliation) ----------------------------
+
+
+def check_reconciliation(*, now: datetime | None = None) -> CheckResult:
+    """The latest reconciliation's result, as its RECONCILIATION audit row recorded it.
+
+    Read, not recomputed: a reconciliation reads every payment, while this body is asked for
+    every minute. Beat runs it every RECONCILIATION_SECONDS (and `manage.py reconcile` records
+    its run too). A mismatch is unhealthy: the books and the trail disagree.
+    """
+    now = now or timezone.now()
+    with _bounded_cursor(db_alias(), settings.HEALTH_QUERY_TIMEOUT_MS):
+        row = latest_row(Action.RECONCILIATION, using=db_alias())
+    if row is None:
+        return CheckResult(HEALTHY, {"message": "No reconciliation has run yet", "lastRun": None})
+    meta = row["metadata"] or {}
+    fields = {
+        "lastRun": row["created_at"].isoformat(),
+        "ranBy": {"TASK": "beat", "COMMAND": "command"}.get(row["source"], "system"),
+        "mismatches": meta.get("mismatchCount", 0),
+        "auditId": row["id"],
+    }
+    if row["severity"] != Severity.INFO:
+        return CheckResult(
+            UNHEALTHY,
+            {"message": "Money rows and audit trail disagree (see the audit row)", **fields},
+        )
+    age = (now - row["created_at"]).total_seconds()
+    # Without beat (tasks inline, the quick start) nothing reruns it, so its age means nothing.
+    if settings.HEALTH_EXPECT_HEARTBEAT and age > 3 * settings.RECONCILIATION_SECONDS:
+        return CheckResult(DEGRADED, {"message": "The latest reconciliation is old", **fields})
+    return CheckResult(HEALTHY, {"message": "Money rows and audit trail agree", **fields})
+
+
 # --- entity counts ----------------------------------------------------------------------------
 
 
@@ -339,6 +374,7 @@ _DB_CHECKS: list[tuple[str, Callable[[], CheckResult]]] = [
     ("systemMetrics", check_system_metrics),
     ("recentActivity", check_recent_activity),
     ("auditChain", _check_audit_chain),
+    ("reconciliation", check_reconciliation),
 ]
 _OTHER_CHECKS: list[tuple[str, Callable[[], CheckResult]]] = [
     ("redis", check_redis),

@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from core.admin import ReadOnlyAdmin
+from payments import batches
 from payments.models import Batch, IdempotencyRecord, Payment, Student
 
 
@@ -31,3 +32,17 @@ class BatchAdmin(admin.ModelAdmin):
     # Its admin widget drops microseconds, so an editable creation time would change on every
     # save; and when a batch was created is not for editing anyway.
     readonly_fields = ["created_at"]
+
+    # Every way the admin changes a batch goes through payments.batches, which writes the audit
+    # row (before and after) in the same transaction.
+    def save_model(self, request, obj, form, change):
+        if change:
+            batches.batch_update(batch=obj, actor=request.user)
+        else:
+            batches.batch_create(batch=obj, actor=request.user)
+
+    def delete_model(self, request, obj):
+        batches.batch_delete(batches=[obj], actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        batches.batch_delete(batches=list(queryset), actor=request.user)

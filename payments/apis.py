@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsMoneyStaff
+from audit.access import record_access
 from core.errors import ApplicationError, invalid_field, invalid_parameter
 from core.fields import StrictCharField, StrictIntegerField, StrictRegexField
 from core.money import MoneyField
@@ -191,4 +192,6 @@ class StudentListApi(_MoneyApi):
 class StudentDetailApi(_MoneyApi):
     @extend_schema(tags=["students"], responses={200: StudentOutputSerializer})
     def get(self, request: Request, student_id: int) -> Response:
-        return Response(StudentOutputSerializer(selectors.student_get(student_id)).data)
+        body = StudentOutputSerializer(selectors.student_get(student_id)).data
+        record_access(entity_type="Student", entity_id=student_id, what="student_detail", via="api")
+        return Response(body)

@@ -27,6 +27,11 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
             "task": "monitoring.heartbeat",
             "schedule": settings.MONITORING_HEARTBEAT_SECONDS,
         },
+        # Money rows against the audit trail; a mismatch is a CRITICAL row, so an alert.
+        "monitoring-reconcile": {
+            "task": "monitoring.reconcile",
+            "schedule": settings.RECONCILIATION_SECONDS,
+        },
         # Alert rules every minute.
         "alerts-evaluate-rules": {
             "task": "alerts.tasks.evaluate_alert_rules",

@@ -429,6 +429,8 @@ ALERT_BASE_URL = env("ALERT_BASE_URL", default="")
 ALERT_EVALUATE_SECONDS = env.float("ALERT_EVALUATE_SECONDS", default=60.0)
 ALERT_SWEEP_SECONDS = env.float("ALERT_SWEEP_SECONDS", default=30.0)
 MONITORING_HEARTBEAT_SECONDS = env.float("MONITORING_HEARTBEAT_SECONDS", default=60.0)
+# How often beat compares the money rows with the audit trail (monitoring/reconciliation.py).
+RECONCILIATION_SECONDS = env.float("RECONCILIATION_SECONDS", default=3600.0)
 # Acknowledge links (alerts/tokens.py): valid this long after the message was sent; an
 # acknowledgement pauses repeats for ALERT_ACK_HOURS or until the alert resolves.
 ALERT_ACK_LINK_HOURS = env.float("ALERT_ACK_LINK_HOURS", default=24.0)

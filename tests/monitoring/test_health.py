@@ -24,6 +24,7 @@ CHECK_NAMES = [
     "systemMetrics",
     "recentActivity",
     "auditChain",
+    "reconciliation",
     "redis",
     "celery",
     "alerting",
