@@ -150,16 +150,55 @@ def invoice_list(request: HttpRequest) -> HttpResponse:
     return render(request, "invoices/invoice_list.html", context, status=status)
 
 
+def invoice_state(invoice: Invoice, student_code: str | None) -> dict[str, Any]:
+    """What the invoice's page offers in its present state, and a plain sentence for what it
+    does not: the same rules the services enforce, so the page never offers a refused action."""
+    is_open = invoice.status in OPEN_STATUSES
+    converted_elsewhere = is_open and invoice.lead.converted
+    state = {
+        "is_open": is_open,
+        "can_edit": is_open,
+        "can_cancel": is_open,
+        "can_send": is_open and bool(invoice.lead.email),
+        "can_convert": is_open and not converted_elsewhere,
+        "can_record_payment": invoice.status == InvoiceStatus.PARTIALLY_PAID,
+    }
+    lead = invoice.lead.name
+    if converted_elsewhere:
+        note = (
+            f"{lead} is already student {student_code} through another invoice, so this one "
+            "cannot convert them again. Cancel it if it is no longer needed."
+        )
+    elif invoice.status == InvoiceStatus.PARTIALLY_PAID:
+        note = (
+            f"{lead} became student {student_code} with the first payment, so there is nothing "
+            "left to convert. Record each further payment here. An invoice that has received "
+            "money can no longer be edited or cancelled."
+        )
+    elif invoice.status == InvoiceStatus.PAID:
+        note = (
+            f"Paid in full: {lead} is student {student_code}. There is nothing left to record, "
+            "edit or cancel."
+        )
+    elif invoice.status == InvoiceStatus.CANCELLED:
+        note = "Cancelled: no payment can be recorded on it. Its number stays used."
+    else:
+        note = ""
+    state["state_note"] = note
+    return state
+
+
 @money_staff_required
 def invoice_detail(request: HttpRequest, invoice_id: int) -> HttpResponse:
     invoice = selectors.invoice_with_payments_get(invoice_id)
+    student_code = lead_student_code(invoice.lead)
     context = {
         "invoice": invoice,
         "payments": invoice.payments.all(),
-        "student_code": lead_student_code(invoice.lead),
-        "is_open": invoice.status in OPEN_STATUSES,
-        "can_record_payment": invoice.status == InvoiceStatus.PARTIALLY_PAID,
+        "student_code": student_code,
         "cancel_form": CancelForm(),
+        "today": school_today(),
+        **invoice_state(invoice, student_code),
     }
     return render(request, "invoices/invoice_detail.html", context)
 

@@ -95,7 +95,11 @@ def lead_create(request: HttpRequest) -> HttpResponse:
 def lead_detail(request: HttpRequest, lead_id: int) -> HttpResponse:
     lead = selectors.lead_get(lead_id)
     invoices = lead.invoices.order_by("-created_at", "-id")
-    return render(request, "leads/lead_detail.html", {"lead": lead, "invoices": invoices})
+    context = {"lead": lead, "invoices": invoices}
+    if lead.converted:
+        # Through the reverse relation: this app does not import the payments app.
+        context["student_payments"] = lead.student.payments.select_related("invoice")
+    return render(request, "leads/lead_detail.html", context)
 
 
 @money_staff_required

@@ -37,6 +37,7 @@ def _money_form_view(request: HttpRequest, invoice_id: int, *, convert: bool) ->
                 "invoice": invoice,
                 "method": data["method"],
                 "transaction_id": data["transaction_id"],
+                "paid_on": data["paid_on"],
                 "idempotency_key": data["idempotency_key"],
                 "actor": request.user,
             }
