@@ -13,11 +13,86 @@ from accounts.permissions import money_staff_required
 from core.errors import ApplicationError
 from core.forms import add_service_error
 from core.listing import Sort, in_choice_order, list_page
+from core.money import Currency, money_locale
 from core.timefmt import school_today
 from invoices import pdf, selectors, services
 from invoices.forms import CancelForm, InvoiceFilterForm, InvoiceForm, ItemFormSet
-from invoices.models import OPEN_STATUSES, Invoice, InvoiceStatus
+from invoices.models import OPEN_STATUSES, Invoice, InvoiceItem, InvoiceStatus
 from leads.selectors import lead_get, lead_student_code
+
+ITEMS_PREFIX = "items"
+
+
+def _items_formset(request: HttpRequest, initial: list[dict[str, Any]]) -> tuple[ItemFormSet, bool]:
+    """The item rows, and whether the POST only added or removed a row (the page's buttons
+    without the script): then the form is shown again with the change, and nothing is saved."""
+    if request.method != "POST":
+        return ItemFormSet(prefix=ITEMS_PREFIX, initial=initial), False
+    data = request.POST
+    if "add_row" in data or "remove_row" in data:
+        data = _rows_changed(data, remove=data.get("remove_row"))
+        return ItemFormSet(data, prefix=ITEMS_PREFIX, initial=initial), True
+    return ItemFormSet(data, prefix=ITEMS_PREFIX, initial=initial), False
+
+
+def _rows_changed(post: Any, *, remove: str | None) -> Any:
+    """The POST as if one row had been appended, or row `remove` taken out (later rows move up)."""
+    data = post.copy()
+    total_key, initial_key = f"{ITEMS_PREFIX}-TOTAL_FORMS", f"{ITEMS_PREFIX}-INITIAL_FORMS"
+    try:
+        total = min(int(data.get(total_key, "0")), services.MAX_ITEMS)
+        initial = int(data.get(initial_key, "0"))
+    except ValueError:
+        return post  # a broken management form: the formset says so
+    if remove is None:
+        data[total_key] = str(min(total + 1, services.MAX_ITEMS))
+        return data
+    if not remove.isdigit() or not 0 <= int(remove) < total or total <= 1:
+        return post
+    index = int(remove)
+    names = list(ItemFormSet.form.base_fields)
+    for i in range(index, total - 1):
+        for name in names:
+            data[f"{ITEMS_PREFIX}-{i}-{name}"] = post.get(f"{ITEMS_PREFIX}-{i + 1}-{name}", "")
+    for name in names:
+        data.pop(f"{ITEMS_PREFIX}-{total - 1}-{name}", None)
+    data[total_key] = str(total - 1)
+    if index < initial:
+        data[initial_key] = str(initial - 1)
+    return data
+
+
+def _lead_item_defaults(lead: Any) -> dict[str, Any]:
+    """The first row of a new invoice: the level, month and batch of the lead's last invoice,
+    else the level the lead is interested in."""
+    last = (
+        InvoiceItem.objects.filter(invoice__lead=lead)
+        .order_by("-invoice__created_at", "-invoice_id", "position")
+        .values("description", "level", "month", "batch")
+        .first()
+    )
+    if last:
+        return last
+    return {"level": lead.interested_level}
+
+
+def _form_context(
+    form: InvoiceForm, items: Any, lead: Any, invoice: Invoice | None = None
+) -> dict[str, Any]:
+    return {
+        "form": form,
+        "items": items,
+        "lead": lead,
+        "invoice": invoice,
+        # The batch timings written on invoices before, offered as suggestions (a datalist).
+        "batch_suggestions": list(
+            InvoiceItem.objects.exclude(batch="")
+            .order_by("batch")
+            .values_list("batch", flat=True)
+            .distinct()[:30]
+        ),
+        "money_locales": {c: money_locale(c) for c in Currency.values},
+    }
 
 
 @money_staff_required
@@ -25,7 +100,9 @@ from leads.selectors import lead_get, lead_student_code
 def invoice_create(request: HttpRequest, lead_id: int) -> HttpResponse:
     lead = lead_get(lead_id)
     form = InvoiceForm(request.POST or None, initial={"currency": "EUR"})
-    items = ItemFormSet(request.POST or None, prefix="items")
+    items, rows_only = _items_formset(request, [_lead_item_defaults(lead)])
+    if rows_only:
+        return render(request, "invoices/invoice_form.html", _form_context(form, items, lead))
     if request.method == "POST" and form.is_valid() & items.is_valid():
         rows = _item_rows(items)
         data = {k: v for k, v in form.cleaned_data.items() if v not in (None, "")}
@@ -38,10 +115,7 @@ def invoice_create(request: HttpRequest, lead_id: int) -> HttpResponse:
             return redirect("invoices:detail", invoice_id=invoice.pk)
     status = 400 if request.method == "POST" else 200
     return render(
-        request,
-        "invoices/invoice_form.html",
-        {"form": form, "items": items, "lead": lead},
-        status=status,
+        request, "invoices/invoice_form.html", _form_context(form, items, lead), status=status
     )
 
 
@@ -64,10 +138,9 @@ def invoice_edit(request: HttpRequest, invoice_id: int) -> HttpResponse:
             "notes": invoice.notes,
         },
     )
-    items = ItemFormSet(
-        request.POST or None,
-        prefix="items",
-        initial=[
+    items, rows_only = _items_formset(
+        request,
+        [
             {
                 "description": i.description,
                 "amount": i.amount,
@@ -78,6 +151,9 @@ def invoice_edit(request: HttpRequest, invoice_id: int) -> HttpResponse:
             for i in invoice.items.all()
         ],
     )
+    context = _form_context(form, items, invoice.lead, invoice)
+    if rows_only:
+        return render(request, "invoices/invoice_form.html", context)
     if request.method == "POST" and form.is_valid() & items.is_valid():
         data = dict(form.cleaned_data)
         data["discount"] = data["discount"] or Decimal("0.00")
@@ -94,19 +170,13 @@ def invoice_edit(request: HttpRequest, invoice_id: int) -> HttpResponse:
             messages.success(request, f"Invoice {invoice.number} saved.")
             return redirect("invoices:detail", invoice_id=invoice.pk)
     status = 400 if request.method == "POST" else 200
-    return render(
-        request,
-        "invoices/invoice_form.html",
-        {"form": form, "items": items, "lead": invoice.lead, "invoice": invoice},
-        status=status,
-    )
+    return render(request, "invoices/invoice_form.html", context, status=status)
 
 
 def _item_rows(items: Any) -> list[dict[str, Any]]:
+    # A row left blank is no item; a row shown filled in (an edited invoice's) always is.
     return [
-        {k: v for k, v in f.cleaned_data.items() if k != "DELETE"}
-        for f in items
-        if f.cleaned_data and (f.has_changed() or f.initial) and not f.cleaned_data.get("DELETE")
+        dict(f.cleaned_data) for f in items if f.cleaned_data and (f.has_changed() or f.initial)
     ]
 
 
