@@ -260,6 +260,21 @@ def invoice_state(invoice: Invoice, student_code: str | None) -> dict[str, Any]:
 
 @money_staff_required
 def invoice_detail(request: HttpRequest, invoice_id: int) -> HttpResponse:
+    return invoice_page(request, invoice_id)
+
+
+class _Notice(str):
+    """A message shown once on this page only, shaped like django.contrib.messages' own."""
+
+    tags = "error"
+    level = messages.ERROR
+
+
+def invoice_page(
+    request: HttpRequest, invoice_id: int, *, error: str | None = None, status: int = 200
+) -> HttpResponse:
+    """The invoice's page; with `error`, that one message replaces the session's messages, which
+    stay for the page they were meant for (another tab's success must not appear beside it)."""
     invoice = selectors.invoice_with_payments_get(invoice_id)
     student_code = lead_student_code(invoice.lead)
     context = {
@@ -270,7 +285,9 @@ def invoice_detail(request: HttpRequest, invoice_id: int) -> HttpResponse:
         "today": school_today(),
         **invoice_state(invoice, student_code),
     }
-    return render(request, "invoices/invoice_detail.html", context)
+    if error is not None:
+        context["messages"] = [_Notice(error)]
+    return render(request, "invoices/invoice_detail.html", context, status=status)
 
 
 @money_staff_required

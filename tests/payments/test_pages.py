@@ -347,3 +347,49 @@ def test_pay_form_with_a_malformed_idempotency_key_pays_nothing(staff, marketing
     assert (Student.objects.count(), Payment.objects.count()) == (0, 0)
     invoice.refresh_from_db()
     assert invoice.status == "DRAFT"
+
+
+def _convert_form(client, invoice):
+    page = client.get(f"/payments/invoice/{invoice.pk}/convert/").content.decode()
+    return {"paid_amount": "50", "method": "UPI", "idempotency_key": hidden_key(page)}
+
+
+def test_the_second_of_two_conversions_sees_one_message_and_no_form(staff, marketing, founder):
+    invoice = make_invoice(actor=marketing)
+    other = Client()
+    other.force_login(founder)
+    url = f"/payments/invoice/{invoice.pk}/convert/"
+    mine, theirs = _convert_form(staff, invoice), _convert_form(other, invoice)
+
+    first = other.post(url, theirs)
+    second = staff.post(url, mine)
+
+    assert first.status_code == 302
+    page = second.content.decode()
+    assert second.status_code == 409
+    assert re.findall(r'<li class="(\w+)" role="alert">([^<]*)</li>', page) == [
+        (
+            "error",
+            "Your payment of €50.00 was not recorded: someone else converted "
+            f"{invoice.lead.name} a moment ago. Check the payments below before recording "
+            "anything more.",
+        )
+    ]
+    assert 'name="paid_amount"' not in page
+    assert "Record payment &amp; convert" not in page
+    assert Payment.objects.count() == 1
+
+
+def test_in_two_tabs_of_one_session_the_winner_s_success_stays_with_the_winner(staff, marketing):
+    invoice = make_invoice(actor=marketing)
+    url = f"/payments/invoice/{invoice.pk}/convert/"
+    tab_a, tab_b = _convert_form(staff, invoice), _convert_form(staff, invoice)
+
+    staff.post(url, tab_a)  # its redirect not yet followed when tab B's answer comes
+    loser = staff.post(url, tab_b).content.decode()
+    winner = staff.get(f"/invoices/{invoice.pk}/").content.decode()
+
+    assert "is now student" not in loser
+    assert loser.count('role="alert"') == 1
+    assert "is now student" in winner
+    assert "was not recorded" not in winner
