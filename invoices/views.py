@@ -133,7 +133,11 @@ def invoice_edit(request: HttpRequest, invoice_id: int) -> HttpResponse:
         initial={
             "currency": invoice.currency,
             "discount": invoice.discount,
-            "payable_now": invoice.payable_now,
+            # Empty when it is the whole total, as when generating: the edit then asks for the
+            # new total if items change, instead of keeping a figure the new total may be below.
+            "payable_now": (
+                None if invoice.payable_now == invoice.total_amount else invoice.payable_now
+            ),
             "due_date": invoice.due_date,
             "notes": invoice.notes,
         },

@@ -367,7 +367,7 @@ def test_the_second_of_two_conversions_sees_one_message_and_no_form(staff, marke
     assert first.status_code == 302
     page = second.content.decode()
     assert second.status_code == 409
-    assert re.findall(r'<li class="(\w+)" role="alert">([^<]*)</li>', page) == [
+    assert re.findall(r'<li class="(\w+)"><span role="alert">([^<]*)</span></li>', page) == [
         (
             "error",
             "Your payment of €50.00 was not recorded: someone else converted "
