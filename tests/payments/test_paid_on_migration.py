@@ -5,10 +5,9 @@ import datetime
 from decimal import Decimal
 
 import pytest
-from django.db.migrations.executor import MigrationExecutor
 
 from payments.models import Payment
-from tests.database import owner_connection
+from tests.database import migrate_as_owner, migrate_to_latest
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -16,18 +15,10 @@ BEFORE = [("payments", "0002_student_whatsapp_e164"), ("invoices", "0002_invoice
 AFTER = [("payments", "0003_payment_paid_on")]
 
 
-def _migrate(targets):
-    executor = MigrationExecutor(owner_connection())
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
-
-
 @pytest.fixture
 def old_apps():
-    apps = _migrate(BEFORE)
-    yield apps
-    executor = MigrationExecutor(owner_connection())
-    executor.migrate(executor.loader.graph.leaf_nodes())
+    yield migrate_as_owner(BEFORE)
+    migrate_to_latest()
 
 
 def _old_payment(apps, paid_at, n):
@@ -73,7 +64,7 @@ def test_existing_payments_are_dated_the_indian_day_they_were_recorded(old_apps)
     late = _old_payment(old_apps, datetime.datetime(2026, 1, 5, 19, 0, tzinfo=utc), 1)
     midday = _old_payment(old_apps, datetime.datetime(2026, 1, 5, 10, 0, tzinfo=utc), 2)
 
-    _migrate(AFTER)
+    migrate_as_owner(AFTER)
 
     assert dict(Payment.objects.values_list("pk", "paid_on")) == {
         late.pk: datetime.date(2026, 1, 6),
