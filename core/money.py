@@ -11,6 +11,7 @@ import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+from babel.numbers import format_currency
 from django import forms
 from django.db import models
 from rest_framework import serializers
@@ -35,6 +36,18 @@ def amount_field(**kwargs: Any) -> models.DecimalField:
 _PLAIN_DECIMAL = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 
 
+# Thousands separators as people type them in a form: "2,000", "1,000,000" (groups of three) or
+# the Indian "1,00,000" (groups of two before the last three). Any other comma ("2,00", "1,,000",
+# "12,3456") is refused rather than guessed at.
+_GROUPED = re.compile(
+    r"^-?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]{1,2}(?:,[0-9]{2})+,[0-9]{3})(\.[0-9]+)?$"
+)
+
+# Each currency is shown with its own grouping and symbol: lakhs and crores for the rupee
+# (₹1,00,000.00), thousands for the euro (€100,000.00). English in both, as the pages are.
+CURRENCY_LOCALES = {"INR": "en_IN", "EUR": "en_IE"}
+
+
 class JsonDecimal(Decimal):
     """A JSON number parsed as Decimal that remembers the text it came from."""
 
@@ -46,9 +59,12 @@ class JsonDecimal(Decimal):
         return obj
 
 
-def parse_money(value: Any, *, allow_zero: bool = False) -> Decimal:
+def parse_money(value: Any, *, allow_zero: bool = False, grouped: bool = False) -> Decimal:
     """The one parser for an amount of money, whatever its source (JSON, form). Raises ValueError
-    with a sentence a person understands."""
+    with a sentence a person understands.
+
+    `grouped` (the staff forms) also takes thousands separators where they belong ("2,000",
+    "1,00,000"); the API never does: a JSON client has no reason to send them."""
     if isinstance(value, bool) or value is None:
         raise ValueError("Enter an amount such as 134.00.")
     if isinstance(value, JsonDecimal):
@@ -59,6 +75,12 @@ def parse_money(value: Any, *, allow_zero: bool = False) -> Decimal:
         # ASCII spaces only: str.strip() would also take a no-break or thin space, which a
         # paste from a bank statement brings and which is not part of a plain amount.
         text = value.strip(" ")
+        if grouped and "," in text:
+            if not _GROUPED.fullmatch(text):
+                raise ValueError(
+                    "Put commas only between groups of digits, such as 2,000 or 1,00,000."
+                )
+            text = text.replace(",", "")
     elif isinstance(value, Decimal):
         text = str(value)
     else:
@@ -93,6 +115,21 @@ def money_str(value: Decimal | None) -> str | None:
     return str(Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP))
 
 
+def format_money(value: Decimal | None, currency: str) -> str:
+    """An amount as people read it in its currency: ₹1,00,000.00, €1,000.00 (Babel's CLDR data).
+
+    The one money format of the pages, the PDF and the e-mail."""
+    if value is None:
+        return "—"
+    amount = Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+    return format_currency(amount, currency, locale=CURRENCY_LOCALES.get(currency, "en_IN"))
+
+
+def money_locale(currency: str) -> str:
+    """The BCP 47 spelling of the currency's locale, for the browser's Intl.NumberFormat."""
+    return CURRENCY_LOCALES.get(currency, "en_IN").replace("_", "-")
+
+
 class MoneyField(serializers.Field):
     """A strictly parsed positive amount (or >= 0 with allow_zero) that renders as "134.00".
 
@@ -119,7 +156,8 @@ class CurrencyField(serializers.ChoiceField):
 
 
 class MoneyFormField(forms.CharField):
-    """The same strict rules for the staff pages' forms."""
+    """The same strict rules for the staff pages' forms, plus thousands separators where they
+    belong, as people write amounts ("2,000", "1,00,000")."""
 
     def __init__(self, *, allow_zero: bool = False, **kwargs: Any) -> None:
         self.allow_zero = allow_zero
@@ -133,6 +171,6 @@ class MoneyFormField(forms.CharField):
         if value in self.empty_values:
             return None
         try:
-            return parse_money(value, allow_zero=self.allow_zero)
+            return parse_money(value, allow_zero=self.allow_zero, grouped=True)
         except ValueError as exc:
             raise forms.ValidationError(str(exc)) from exc

@@ -24,11 +24,19 @@ class ItemForm(StaffForm):
     amount = MoneyFormField()
     level = forms.ChoiceField(choices=[("", "—"), *Level.choices], required=False)
     month = forms.CharField(max_length=20, required=False)
-    batch = forms.CharField(max_length=60, required=False, label="Batch timing")
+    batch = forms.CharField(
+        max_length=60,
+        required=False,
+        label="Batch timing",
+        widget=forms.TextInput(attrs={"list": "batch-suggestions"}),
+    )
 
 
+# No fixed number of blank rows: the page adds and removes rows (static/js/invoice_form.js, or
+# the "Add an item" and "Remove" buttons, which the server answers, without the script). Any
+# number of rows is validated here; an untouched blank row is ignored.
 ItemFormSet = forms.formset_factory(
-    ItemForm, extra=3, min_num=1, validate_min=True, max_num=20, validate_max=True, can_delete=True
+    ItemForm, extra=0, min_num=1, validate_min=True, max_num=20, validate_max=True
 )
 
 

@@ -101,6 +101,25 @@ class Invoice(models.Model):
     def remaining_amount(self) -> Decimal:
         return self.total_amount - self.paid_amount
 
+    @property
+    def amount_due_now(self) -> Decimal:
+        """What the customer is asked to pay next: what is left of "payable now", or, once that
+        much has been paid, the whole remaining balance (there is no later due date to wait
+        for). Paid so far + due now + later = total, on the page, the PDF and the e-mail."""
+        if self.status == InvoiceStatus.CANCELLED:
+            return Decimal("0.00")
+        first_part_left = self.payable_now - self.paid_amount
+        if first_part_left > 0:
+            return min(first_part_left, self.remaining_amount)
+        return self.remaining_amount
+
+    @property
+    def amount_due_later(self) -> Decimal:
+        """What remains after the amount due now (the balance of an instalment plan)."""
+        if self.status == InvoiceStatus.CANCELLED:
+            return Decimal("0.00")
+        return self.remaining_amount - self.amount_due_now
+
 
 class InvoiceItem(models.Model):
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="items")

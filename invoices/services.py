@@ -341,7 +341,10 @@ def invoice_send(*, invoice: Invoice, actor: Any) -> Invoice:
         **amounts_metadata(invoice),
     }
     try:
-        mailer.send_invoice(invoice, pdf.render_invoice_pdf(invoice))
+        # What the customer reads is the invoice as it will be once this e-mail has gone: a
+        # draft is sent, never "Draft".
+        shown = InvoiceStatus.SENT if invoice.status == InvoiceStatus.DRAFT else invoice.status
+        mailer.send_invoice(invoice, pdf.render_invoice_pdf(invoice, status=shown), status=shown)
     except MailError as exc:
         _release_sending(invoice.pk, token)
         audit_record_independent(

@@ -101,6 +101,9 @@ def lead_detail(request: HttpRequest, lead_id: int) -> HttpResponse:
     student_id = lead.student.pk if lead.converted else None
     entities = [("Lead", lead.pk)] + ([("Student", student_id)] if student_id else [])
     context = {"lead": lead, "invoices": invoices}
+    if student_id:
+        # Through the reverse relation: this app does not import the payments app.
+        context["student_payments"] = lead.student.payments.select_related("invoice")
     if is_founder(request.user):
         context["accesses"] = data_access_list(entities=entities)
     response = render(request, "leads/lead_detail.html", context)

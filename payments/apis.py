@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from accounts.permissions import IsMoneyStaff
 from audit.access import record_access
 from core.errors import ApplicationError, invalid_field, invalid_parameter
-from core.fields import StrictCharField, StrictIntegerField, StrictRegexField
+from core.fields import StrictCharField, StrictDateField, StrictIntegerField, StrictRegexField
 from core.money import MoneyField
 from core.pagination import (
     LIST_PARAMETERS,
@@ -97,6 +97,13 @@ class _PaymentInput(serializers.Serializer):
         trim_whitespace=False,
         error_messages={"invalid": KEY_MESSAGE},
     )
+    paid_on = StrictDateField(
+        required=False,
+        default=None,
+        help_text=(
+            "The day the money was received (YYYY-MM-DD): today or earlier; today if left out."
+        ),
+    )
 
 
 def _payment_data(
@@ -130,6 +137,7 @@ class PayAndConvertApi(_MoneyApi):
             method=data["method"],
             transaction_id=data["transaction_id"],
             batch_id=data["batch_id"],
+            paid_on=data["paid_on"],
             idempotency_key=key,
             actor=request.user,
         )
@@ -155,6 +163,7 @@ class PaymentRecordApi(_MoneyApi):
             amount=data["amount"],
             method=data["method"],
             transaction_id=data["transaction_id"],
+            paid_on=data["paid_on"],
             idempotency_key=key,
             actor=request.user,
         )

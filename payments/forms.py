@@ -7,6 +7,7 @@ from django import forms
 from core.forms import StaffForm
 from core.listing import SearchField
 from core.money import MoneyFormField
+from core.timefmt import school_today
 from payments.idempotency import KEY_PATTERN
 from payments.models import Batch, PaymentMethod, PaymentStatus
 
@@ -20,11 +21,25 @@ class _PaymentForm(StaffForm):
     transaction_id = forms.CharField(
         max_length=100, required=False, label="Bank or UPI transaction id"
     )
+    paid_on = forms.DateField(
+        label="Date received",
+        required=False,
+        help_text="The day the money reached the school: today or earlier (empty: today).",
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # The browser's date picker offers no day after today; the service refuses one anyway.
+        self.fields["paid_on"].widget.attrs["max"] = school_today().isoformat()
 
     @classmethod
     def fresh(cls, **kwargs) -> _PaymentForm:
         return cls(
-            initial={"idempotency_key": f"form-{uuid.uuid4()}", **kwargs.pop("initial", {})},
+            initial={
+                "idempotency_key": f"form-{uuid.uuid4()}",
+                "paid_on": school_today(),
+                **kwargs.pop("initial", {}),
+            },
             **kwargs,
         )
 
@@ -34,12 +49,19 @@ class PayAndConvertForm(_PaymentForm):
     batch = forms.ModelChoiceField(
         queryset=Batch.objects.order_by("code"), required=False, empty_label="No batch yet"
     )
-    field_order = ["paid_amount", "method", "transaction_id", "batch", "idempotency_key"]
+    field_order = [
+        "paid_amount",
+        "paid_on",
+        "method",
+        "transaction_id",
+        "batch",
+        "idempotency_key",
+    ]
 
 
 class PaymentForm(_PaymentForm):
     amount = MoneyFormField(label="Amount received")
-    field_order = ["amount", "method", "transaction_id", "idempotency_key"]
+    field_order = ["amount", "paid_on", "method", "transaction_id", "idempotency_key"]
 
 
 class StudentFilterForm(StaffForm):

@@ -109,7 +109,10 @@ class Payment(models.Model):
     )
     transaction_id = models.CharField(max_length=100, blank=True)
     status = models.CharField(max_length=12, default="COMPLETED")
+    # When the payment was recorded here; paid_on is the day the money was received, which the
+    # staff may enter later (a bank transfer seen the next morning).
     paid_at = models.DateTimeField(default=timezone.now)
+    paid_on = models.DateField()
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

@@ -43,7 +43,8 @@ class PaymentOutputSerializer(serializers.Serializer):
     status = serializers.CharField()
     invoice_id = serializers.IntegerField()
     student_id = serializers.CharField(source="student.student_code")
-    paid_at = serializers.DateTimeField()
+    paid_at = serializers.DateTimeField(help_text="When the payment was recorded.")
+    paid_on = serializers.DateField(help_text="The day the money was received.")
 
 
 class MoneyResultSerializer(serializers.Serializer):

@@ -16,6 +16,7 @@ from audit.models import Action, Severity
 from audit.services import AuditEntry, audit_record, audit_record_independent, audit_record_many
 from core.errors import ApplicationError, ConflictError, invalid_field
 from core.money import money_str
+from core.timefmt import school_today
 from invoices.models import OPEN_STATUSES, Invoice, InvoiceStatus
 from invoices.numbering import draw_next_number, student_code
 from invoices.selectors import invoice_get
@@ -76,6 +77,7 @@ def _payment_insert(
     idempotency_key: str,
     actor: Any,
     now: datetime.datetime,
+    paid_on: datetime.date | None,
 ) -> Payment:
     """Create the payment and add it to its invoice. The caller holds the invoice's row lock."""
     payment = Payment.objects.create(
@@ -86,6 +88,7 @@ def _payment_insert(
         method=method,
         transaction_id=transaction_id,
         paid_at=now,
+        paid_on=paid_on or school_today(),
         recorded_by=actor,
         idempotency_key=idempotency_key,
         created_at=now,
@@ -94,6 +97,19 @@ def _payment_insert(
     invoice.status = _status_after(invoice)
     invoice.save(update_fields=["paid_amount", "status", "updated_at"])
     return payment
+
+
+def _check_paid_on(paid_on: datetime.date | None) -> None:
+    # The school's today: a payment received this morning in India is not "in the future" for a
+    # server whose clock is still on yesterday in UTC.
+    if paid_on is not None and paid_on > school_today():
+        raise invalid_field("paidOn", "The payment date cannot be in the future.")
+
+
+def _paid_on_payload(paid_on: datetime.date | None) -> dict[str, str]:
+    # The date only when one was sent: a retry the next day with the same key and no date is the
+    # same request, and a key stored before payments had dates still replays.
+    return {"paidOn": paid_on.isoformat()} if paid_on else {}
 
 
 def _student_status(student: Student) -> str:
@@ -121,6 +137,7 @@ def pay_and_convert(
     method: str = "BANK_TRANSFER",
     transaction_id: str = "",
     batch_id: int | None = None,
+    paid_on: datetime.date | None = None,
 ) -> Answer:
     """Record the first payment on a DRAFT/SENT invoice and turn its lead into a student.
 
@@ -129,11 +146,13 @@ def pay_and_convert(
     written; on any unexpected failure nothing is kept except one CRITICAL row, and the error
     propagates (the API answers 500 with the request id).
     """
+    _check_paid_on(paid_on)
     payload = {
         "paidAmount": money_str(amount),
         "method": method,
         "transactionId": transaction_id,
         "batchId": batch_id,
+        **_paid_on_payload(paid_on),
     }
     context = _request_context(
         invoice,
@@ -143,6 +162,7 @@ def pay_and_convert(
         method=method,
         transactionId=transaction_id,
         batchId=batch_id,
+        paidOn=(paid_on or school_today()).isoformat(),
     )
 
     def work() -> tuple[int, dict[str, Any]]:
@@ -154,6 +174,7 @@ def pay_and_convert(
             batch_id=batch_id,
             idempotency_key=idempotency_key,
             actor=actor,
+            paid_on=paid_on,
         )
         _audit_conversion(conversion, context=context, actor=actor)
         return 201, _body(
@@ -207,6 +228,7 @@ def _convert(
     batch_id: int | None,
     idempotency_key: str,
     actor: Any,
+    paid_on: datetime.date | None,
 ) -> _Conversion:
     # Lock order everywhere: invoice, then lead, then counters/batch. Two requests for the same
     # invoice queue on the invoice row; a second invoice of the same lead queues on the lead row.
@@ -233,6 +255,7 @@ def _convert(
         idempotency_key=idempotency_key,
         actor=actor,
         now=now,
+        paid_on=paid_on,
     )
     lead.converted = True
     lead.converted_at = now
@@ -347,6 +370,7 @@ def _audit_conversion(conversion: _Conversion, *, context: dict[str, Any], actor
                     "currency": invoice.currency,
                     "method": payment.method,
                     "transactionId": payment.transaction_id,
+                    "paidOn": payment.paid_on.isoformat(),
                     "invoiceStatusBefore": conversion.status_before,
                     "invoiceStatusAfter": invoice.status,
                     "remainingAmount": money_str(invoice.remaining_amount),
@@ -392,9 +416,16 @@ def payment_record(
     actor: Any,
     method: str = "BANK_TRANSFER",
     transaction_id: str = "",
+    paid_on: datetime.date | None = None,
 ) -> Answer:
     """Record a later instalment on a converted invoice; PARTIALLY_PAID becomes PAID at zero."""
-    payload = {"amount": money_str(amount), "method": method, "transactionId": transaction_id}
+    _check_paid_on(paid_on)
+    payload = {
+        "amount": money_str(amount),
+        "method": method,
+        "transactionId": transaction_id,
+        **_paid_on_payload(paid_on),
+    }
     context = _request_context(
         invoice,
         idempotency_key,
@@ -402,6 +433,7 @@ def payment_record(
         currency=invoice.currency,
         method=method,
         transactionId=transaction_id,
+        paidOn=(paid_on or school_today()).isoformat(),
     )
 
     def work() -> tuple[int, dict[str, Any]]:
@@ -425,6 +457,7 @@ def payment_record(
             idempotency_key=idempotency_key,
             actor=actor,
             now=timezone.now(),
+            paid_on=paid_on,
         )
         student.total_paid += amount
         student.payment_status = _student_status(student)

@@ -12,7 +12,9 @@ from accounts.permissions import money_staff_required
 from core.errors import ApplicationError
 from core.forms import add_service_error
 from core.listing import Sort, in_choice_order, list_page
+from core.money import format_money
 from invoices.selectors import invoice_get
+from invoices.views import invoice_page
 from leads.selectors import lead_get, lead_whatsapp_holder
 from payments import selectors, services
 from payments.forms import PayAndConvertForm, PaymentForm, StudentFilterForm
@@ -37,6 +39,7 @@ def _money_form_view(request: HttpRequest, invoice_id: int, *, convert: bool) ->
                 "invoice": invoice,
                 "method": data["method"],
                 "transaction_id": data["transaction_id"],
+                "paid_on": data["paid_on"],
                 "idempotency_key": data["idempotency_key"],
                 "actor": request.user,
             }
@@ -52,6 +55,20 @@ def _money_form_view(request: HttpRequest, invoice_id: int, *, convert: bool) ->
                 if exc.code == "idempotency_key_reused":
                     messages.error(request, REUSED_FORM)
                     return redirect("invoices:detail", invoice_id=invoice.pk)
+                if exc.code == "already_converted":
+                    # Someone converted this lead first: one message, on the invoice as it is
+                    # now, instead of a form that invites a second try.
+                    amount = format_money(data["paid_amount"], invoice.currency)
+                    return invoice_page(
+                        request,
+                        invoice.pk,
+                        error=(
+                            f"Your payment of {amount} was not recorded: someone else converted "
+                            f"{invoice.lead.name} a moment ago. Check the "
+                            "payments below before recording anything more."
+                        ),
+                        status=409,
+                    )
                 add_service_error(form, exc)
             else:
                 if outcome.replayed:

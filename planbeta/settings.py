@@ -323,6 +323,15 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Plan Beta <office@planbe
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Printed under the school's address on invoices when set.
 SCHOOL_GSTIN = env("SCHOOL_GSTIN", default="")
+# How customers pay, printed on the invoice PDF and in its e-mail (each line only when set). The
+# UPI id also makes the PDF's payment QR code, for rupee invoices.
+SCHOOL_BANK_ACCOUNT_NAME = env("SCHOOL_BANK_ACCOUNT_NAME", default="")
+SCHOOL_BANK_NAME = env("SCHOOL_BANK_NAME", default="")
+SCHOOL_BANK_ACCOUNT_NUMBER = env("SCHOOL_BANK_ACCOUNT_NUMBER", default="")
+SCHOOL_BANK_IFSC = env("SCHOOL_BANK_IFSC", default="")
+SCHOOL_BANK_SWIFT = env("SCHOOL_BANK_SWIFT", default="")
+SCHOOL_UPI_ID = env("SCHOOL_UPI_ID", default="")
+SCHOOL_UPI_NAME = env("SCHOOL_UPI_NAME", default="Plan Beta")
 
 # --- Security ---------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

@@ -212,3 +212,21 @@ def _connect_aliases_as(user: str, password: str) -> None:
 def _role_name(test_database: str, suffix: str) -> str:
     base = re.sub(r"[^a-z0-9_]", "_", test_database.lower())[: 62 - len(suffix)]
     return f"{base}_{suffix}"
+
+
+def migrate_as_owner(targets):
+    """Migrate the test database to `targets` as the owner, who runs migrations (data
+    migrations' own queries may go through the default connection, the application role);
+    return the models as of those targets."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(owner_connection())
+    executor.migrate(targets)
+    return executor.loader.project_state(targets).apps
+
+
+def migrate_to_latest():
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(owner_connection())
+    executor.migrate(executor.loader.graph.leaf_nodes())

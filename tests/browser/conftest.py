@@ -59,3 +59,39 @@ def new_page(browser):
     yield make
     for context in contexts:
         context.close()
+
+
+@pytest.fixture
+def sized_page(browser):
+    """`sized_page(width)` opens a page of that width in a fresh context (own cookies)."""
+    contexts = []
+
+    def make(width: int = 1280):
+        context = browser.new_context(
+            viewport={"width": width, "height": 900}, locale="en-GB", timezone_id="Asia/Kolkata"
+        )
+        contexts.append(context)
+        page = context.new_page()
+        page.csp_errors = []
+        page.on(
+            "console",
+            lambda m: (
+                page.csp_errors.append(m.text) if "Content Security Policy" in m.text else None
+            ),
+        )
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def shots(tmp_path):
+    folder = Path(os.environ.get("BROWSER_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def take(page, name: str) -> None:
+        page.screenshot(path=folder / f"{name}.png", full_page=True)
+
+    return take

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import re
 import urllib.error
 import urllib.request
@@ -34,42 +33,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 WIDTHS = {"desktop": 1280, "phone": 390}
-
-
-@pytest.fixture
-def sized_page(browser):
-    """`sized_page(width)` opens a page of that width in a fresh context (own cookies)."""
-    contexts = []
-
-    def make(width: int = 1280):
-        context = browser.new_context(
-            viewport={"width": width, "height": 900}, locale="en-GB", timezone_id="Asia/Kolkata"
-        )
-        contexts.append(context)
-        page = context.new_page()
-        page.csp_errors = []
-        page.on(
-            "console",
-            lambda m: (
-                page.csp_errors.append(m.text) if "Content Security Policy" in m.text else None
-            ),
-        )
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
-
-
-@pytest.fixture
-def shots(tmp_path):
-    folder = Path(os.environ.get("BROWSER_SCREENSHOTS") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-
-    def take(page, name: str) -> None:
-        page.screenshot(path=folder / f"{name}.png", full_page=True)
-
-    return take
 
 
 def _log_in(page, base_url, email, next_path="/", password=PASSWORD):
@@ -178,7 +141,7 @@ def test_marketing_works_through_the_queue_and_the_lists_keep_their_filters(
     expect(past_due.locator("li")).to_contain_text("3 days ago")
     payments = page.locator("#payments-today")
     expect(payments.locator("h2 .count")).to_have_text("1")
-    expect(payments).to_contain_text("EUR 100.00 in 1 payment")
+    expect(payments).to_contain_text("€100.00 in 1 payment")
     expect(payments.locator("li")).to_contain_text(re.compile(r"UPI · \d\d:\d\d IST"))
     assert page.locator("#alerts").count() == 0 and page.locator("#health").count() == 0
     shots(page, "marketing-home")

@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from core.money import JsonDecimal, money_str, parse_money
+from core.money import JsonDecimal, format_money, money_str, parse_money
 
 
 @pytest.mark.parametrize(
@@ -59,3 +59,53 @@ def test_money_is_written_with_two_decimals():
         "5.50",
         None,
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2,000", "2000.00"),
+        ("2000.5", "2000.50"),
+        ("1,000,000", "1000000.00"),
+        ("1,00,000", "100000.00"),
+        ("2,34,567.50", "234567.50"),
+        (" 99,999 ", "99999.00"),
+    ],
+)
+def test_forms_take_thousands_separators_where_they_belong(text, expected):
+    assert str(parse_money(text, grouped=True)) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["2,00", "1,,000", "12,3456", ",100", "100,", "1,000.", "1.000,00", "1,0000,000"]
+)
+def test_a_comma_anywhere_else_is_refused(text):
+    with pytest.raises(ValueError, match=r"^Put commas only between groups of digits"):
+        parse_money(text, grouped=True)
+
+
+def test_the_api_never_takes_separators():
+    with pytest.raises(ValueError, match=r"^Enter a plain amount"):
+        parse_money("2,000")
+
+
+def test_grouped_amounts_keep_every_other_rule():
+    with pytest.raises(ValueError, match="more than 1,000,000"):
+        parse_money("1,000,001", grouped=True)
+    with pytest.raises(ValueError, match="at most 2 decimal"):
+        parse_money("2,000.001", grouped=True)
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "shown"),
+    [
+        ("100000", "INR", "₹1,00,000.00"),
+        ("1234567.5", "INR", "₹12,34,567.50"),
+        ("1000", "EUR", "€1,000.00"),
+        ("100000", "EUR", "€100,000.00"),
+        ("0", "EUR", "€0.00"),
+        ("0.005", "INR", "₹0.01"),
+    ],
+)
+def test_money_is_shown_in_its_currency_s_own_format(amount, currency, shown):
+    assert format_money(Decimal(amount), currency) == shown

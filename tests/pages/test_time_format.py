@@ -71,13 +71,9 @@ def test_the_template_filters_use_the_same_format():
     assert rendered == "1 Dec 2026, 14:05 IST | 24 Dec 2026 | 14:05 IST"
 
 
-# Pages that other work will restyle (the invoice page and form, the payment forms, the activity
-# dashboard, whose times its script writes); every other template formats time with the filters.
-LEFT_FOR_LATER = {
-    "invoices/invoice_detail.html",
-    "invoices/invoice_form.html",
-    "monitoring/activity.html",
-}
+# The activity dashboard, whose times its script writes, is left to other work; every other
+# template formats time with the filters.
+LEFT_FOR_LATER = {"monitoring/activity.html"}
 HAND_MADE_FORMAT = re.compile(r"\|\s*(date|time)\s*:|\|\s*(date|time)\s*}}")
 
 

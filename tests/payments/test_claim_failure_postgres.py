@@ -7,6 +7,7 @@ from contextlib import contextmanager
 import pytest
 
 from audit.models import AuditLog
+from core.timefmt import school_today
 from invoices.models import Invoice
 from payments.models import IdempotencyRecord, Payment, Student
 from tests.money_factories import make_converted_invoice, make_invoice
@@ -99,6 +100,7 @@ def test_a_claim_failing_in_the_database_leaves_one_critical_row_with_the_reques
         "method": "UPI",
         "transactionId": "UPI-991",
         **({"batchId": None} if endpoint == "pay-and-convert" else {}),
+        "paidOn": school_today().isoformat(),
         "idempotencyKey": "claim-fails-01",
         "outcome": "not_started",
     }

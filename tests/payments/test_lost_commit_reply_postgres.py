@@ -19,6 +19,7 @@ from alerts.models import AlertState, CriticalEvent
 from alerts.services import process_critical_events
 from audit import spool
 from audit.models import AuditLog
+from core.timefmt import school_today
 from invoices.models import Invoice
 from payments.models import IdempotencyRecord, Payment, Student
 from tests.dbproxy import routed_through
@@ -290,6 +291,7 @@ def test_a_commit_still_running_when_its_reply_is_lost_is_outcome_unknown_and_50
             "method": "BANK_TRANSFER",
             "transactionId": "",
             "batchId": None,
+            "paidOn": school_today().isoformat(),
             "idempotencyKey": "unknown-0001",
             "outcome": "unknown",
             "outcomeCheckError": "OperationalError",

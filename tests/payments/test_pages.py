@@ -11,6 +11,7 @@ from invoices.models import Invoice
 from leads.models import Lead
 from payments.models import Payment, Student
 from tests.factories import make_lead
+from tests.html_forms import read_post_form
 from tests.money_factories import make_converted_invoice, make_invoice
 
 pytestmark = pytest.mark.django_db
@@ -307,10 +308,15 @@ def test_editing_an_invoice_through_the_form_records_before_and_after(staff, mar
         "items-1-description": "German Language Course",
         "items-1-amount": "156.00",
         "items-1-level": "A1",
-        "items-1-DELETE": "on",
     }
 
-    response = staff.post(f"/invoices/{invoice.pk}/edit/", form)
+    # The row's Remove button (the page's script does the same without a round trip).
+    shown = staff.post(f"/invoices/{invoice.pk}/edit/", {**form, "remove_row": "1"})
+    assert shown.status_code == 200
+    assert 'name="items-TOTAL_FORMS" value="1"' in shown.content.decode()
+    assert Invoice.objects.get(pk=invoice.pk).subtotal == 290  # nothing saved yet
+    data, _ = read_post_form(shown.content.decode(), having="due_date")
+    response = staff.post(f"/invoices/{invoice.pk}/edit/", data)
 
     assert (response.status_code, response["Location"]) == (302, f"/invoices/{invoice.pk}/")
     invoice.refresh_from_db()
@@ -341,3 +347,49 @@ def test_pay_form_with_a_malformed_idempotency_key_pays_nothing(staff, marketing
     assert (Student.objects.count(), Payment.objects.count()) == (0, 0)
     invoice.refresh_from_db()
     assert invoice.status == "DRAFT"
+
+
+def _convert_form(client, invoice):
+    page = client.get(f"/payments/invoice/{invoice.pk}/convert/").content.decode()
+    return {"paid_amount": "50", "method": "UPI", "idempotency_key": hidden_key(page)}
+
+
+def test_the_second_of_two_conversions_sees_one_message_and_no_form(staff, marketing, founder):
+    invoice = make_invoice(actor=marketing)
+    other = Client()
+    other.force_login(founder)
+    url = f"/payments/invoice/{invoice.pk}/convert/"
+    mine, theirs = _convert_form(staff, invoice), _convert_form(other, invoice)
+
+    first = other.post(url, theirs)
+    second = staff.post(url, mine)
+
+    assert first.status_code == 302
+    page = second.content.decode()
+    assert second.status_code == 409
+    assert re.findall(r'<li class="(\w+)"><span role="alert">([^<]*)</span></li>', page) == [
+        (
+            "error",
+            "Your payment of €50.00 was not recorded: someone else converted "
+            f"{invoice.lead.name} a moment ago. Check the payments below before recording "
+            "anything more.",
+        )
+    ]
+    assert 'name="paid_amount"' not in page
+    assert "Record payment &amp; convert" not in page
+    assert Payment.objects.count() == 1
+
+
+def test_in_two_tabs_of_one_session_the_winner_s_success_stays_with_the_winner(staff, marketing):
+    invoice = make_invoice(actor=marketing)
+    url = f"/payments/invoice/{invoice.pk}/convert/"
+    tab_a, tab_b = _convert_form(staff, invoice), _convert_form(staff, invoice)
+
+    staff.post(url, tab_a)  # its redirect not yet followed when tab B's answer comes
+    loser = staff.post(url, tab_b).content.decode()
+    winner = staff.get(f"/invoices/{invoice.pk}/").content.decode()
+
+    assert "is now student" not in loser
+    assert loser.count('role="alert"') == 1
+    assert "is now student" in winner
+    assert "was not recorded" not in winner

@@ -93,6 +93,7 @@ def test_pay_and_convert_creates_student_and_payment_and_updates_invoice_and_lea
         "invoiceId": invoice.pk,
         "studentId": "STU-2026-0001",
         "paidAt": "2026-05-04T14:30:00+05:30",
+        "paidOn": "2026-05-04",
     }
     assert (
         data["invoice"]["paidAmount"],

@@ -6,13 +6,12 @@ import datetime
 from decimal import Decimal
 
 import pytest
-from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from audit.models import AuditLog
 from leads.models import Lead
 from payments.models import Student
-from tests.database import owner_connection
+from tests.database import migrate_as_owner, migrate_to_latest
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -21,21 +20,11 @@ AFTER = [("leads", "0002_phone_numbers_e164"), ("payments", "0002_student_whatsa
 LONG_AGO = timezone.make_aware(datetime.datetime(2026, 1, 5, 10, 0))
 
 
-def _migrate(targets):
-    # As the owner, who runs migrations; the data migrations' own queries go through the
-    # default connection (the application role), which may change these rows.
-    executor = MigrationExecutor(owner_connection())
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
-
-
 @pytest.fixture
 def old_apps():
     """The models as they were before the migrations, with those migrations unapplied."""
-    apps = _migrate(BEFORE)
-    yield apps
-    executor = MigrationExecutor(owner_connection())
-    executor.migrate(executor.loader.graph.leaf_nodes())
+    yield migrate_as_owner(BEFORE)
+    migrate_to_latest()
 
 
 def _lead(apps, whatsapp, phone=""):
@@ -65,7 +54,7 @@ def test_stored_lead_numbers_are_rewritten_in_e164_and_each_change_is_in_the_tra
     done = _lead(old_apps, "+919847099999")
     junk = _lead(old_apps, "12345")
 
-    _migrate(AFTER)
+    migrate_as_owner(AFTER)
 
     assert dict(Lead.objects.values_list("pk", "whatsapp")) == {
         wa_link.pk: "+4915166419430",
@@ -104,7 +93,7 @@ def test_two_students_sharing_one_number_in_two_spellings_leave_the_later_one_as
     alone = _student(old_apps, "STU-2026-0005", "9847000001", minute=5)
     junk = _student(old_apps, "STU-2026-0006", "00000", minute=6)
 
-    _migrate(AFTER)
+    migrate_as_owner(AFTER)
 
     assert dict(Student.objects.values_list("student_code", "whatsapp")) == {
         "STU-2026-0001": "+4915166419430",
@@ -158,7 +147,7 @@ def test_on_tables_already_in_e164_the_migrations_change_and_record_nothing(old_
     _lead(old_apps, "+919847012345")
     _student(old_apps, "STU-2026-0001", "+4915166419430", minute=1)
 
-    _migrate(AFTER)
+    migrate_as_owner(AFTER)
 
     assert sorted(Lead.objects.values_list("whatsapp", flat=True)) == [
         "+4915166419430",
