@@ -77,6 +77,18 @@ def _next_poll(page, ms=10_000):
     page.clock.run_for(ms)
 
 
+def _dashboard_on_a_paused_clock(live_server, new_page, founder):
+    """The founder's dashboard on the paused clock, loaded (the login is its one entry), idle."""
+    from playwright.sync_api import expect
+
+    page = _controlled(new_page())
+    _log_in(page, live_server.url, founder.email)
+    entries = page.locator("#feed > li.entry")
+    expect(entries).to_have_count(1)
+    _idle(page)
+    return page, entries
+
+
 class Held:
     """The page's requests whose address contains `part`, held back until `release`."""
 
@@ -232,11 +244,7 @@ def test_polls_every_ten_seconds_pauses_when_off_or_hidden_and_catches_up(
 ):
     from playwright.sync_api import expect
 
-    page = _controlled(new_page())
-    _log_in(page, live_server.url, founder.email)
-    entries = page.locator("#feed > li.entry")
-    expect(entries).to_have_count(1)  # the login
-    _idle(page)
+    page, entries = _dashboard_on_a_paused_clock(live_server, new_page, founder)
 
     _create_lead_through_the_api(live_server.url, founder, "First Lead")
     page.clock.run_for(9_000)
@@ -274,11 +282,7 @@ def test_a_catch_up_asked_for_during_a_refresh_runs_when_that_refresh_ends(
 ):
     from playwright.sync_api import expect
 
-    page = _controlled(new_page())
-    _log_in(page, live_server.url, founder.email)
-    entries = page.locator("#feed > li.entry")
-    expect(entries).to_have_count(1)  # the login
-    _idle(page)
+    page, entries = _dashboard_on_a_paused_clock(live_server, new_page, founder)
     stats = Held(page, STATS)
     page.clock.run_for(10_000)  # a poll: its feed read answers, its statistics are held back
     page.wait_for_function(f"() => window.__reads.some(r => r.url.includes({POLL!r}) && r.done)")
@@ -326,11 +330,7 @@ def test_a_first_feed_read_that_failed_is_read_again_on_the_next_poll(
 def test_a_refresh_ends_only_when_both_its_answers_are_in(live_server, new_page, founder):
     from playwright.sync_api import expect
 
-    page = _controlled(new_page())
-    _log_in(page, live_server.url, founder.email)
-    entries = page.locator("#feed > li.entry")
-    expect(entries).to_have_count(1)  # the login
-    _idle(page)
+    page, entries = _dashboard_on_a_paused_clock(live_server, new_page, founder)
     stats = Held(page, STATS)
     _answer_once(page, POLL)
     page.clock.run_for(10_000)  # a poll: the feed read fails at once, the statistics are held
