@@ -30,11 +30,15 @@
   var state = {
     view: "all",
     entity: null, // {type, id}
-    lastId: null, // highest id shown; polls start OVERLAP_IDS below it
+    lastId: null, // highest id shown; polls start OVERLAP_IDS below it. null: newest not read yet
     shown: new Set(), // ids in the feed, so that the overlap shows nothing twice
-    oldestId: null,
+    oldestId: null, // lowest id shown
+    complete: false, // the feed holds the view's whole history: no older entries to load
     timer: null,
-    busy: false,
+    cycle: null, // the refresh in flight (a promise), or null
+    again: null, // a refresh asked for while one was in flight: {stats}, run right after it
+    loadingOlder: false,
+    failed: false, // the last read failed; shown until one succeeds
     generation: 0, // bumps on every view change; late answers for an old view are dropped
   };
 
@@ -67,8 +71,8 @@
   function getJSON(address) {
     return fetch(address, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (res) {
-        if (res.status === 401) throw new Error("Your session has ended: log in again.");
-        if (res.status === 403) throw new Error("Only founders can see the activity log.");
+        if (res.status === 401) throw expected("Your session has ended: log in again.");
+        if (res.status === 403) throw expected("Only founders can see the activity log.");
         if (!res.ok) throw new Error("The server answered " + res.status + ".");
         return res.json();
       });
@@ -77,6 +81,29 @@
   function setStatus(text, isError) {
     statusEl.textContent = text;
     statusEl.classList.toggle("error", !!isError);
+  }
+
+  // data-state on #activity says what the page is doing: "busy" while a read is on its way,
+  // else "idle" (the next poll, if any, is waiting on its timer) or "error" (the last read
+  // failed). Tests, and anyone looking at the page, wait for it instead of guessing a time.
+  function showState() {
+    root.dataset.state = state.cycle || state.loadingOlder ? "busy" : state.failed ? "error" : "idle";
+  }
+
+  // A failed read is shown on the page and sent to Sentry (when the page loads the SDK): catching
+  // it without telling anyone would leave a dashboard that silently stopped updating. A session
+  // that ended or a missing role is the user's situation, not a fault: shown only.
+  function report(err) {
+    var Sentry = window.Sentry;
+    if (!err.expected && Sentry && typeof Sentry.captureException === "function") {
+      Sentry.captureException(err);
+    }
+  }
+
+  function expected(message) {
+    var err = new Error(message);
+    err.expected = true;
+    return err;
   }
 
   // --- entries -------------------------------------------------------------------------------
@@ -135,6 +162,7 @@
   function append(logs) {
     var frag = document.createDocumentFragment();
     logs.forEach(function (log) {
+      if (state.shown.has(log.id)) return;
       state.shown.add(log.id);
       frag.appendChild(entry(log));
     });
@@ -145,49 +173,64 @@
     feedEmpty.hidden = feed.children.length > 0;
   }
 
+  function clearFeed() {
+    feed.textContent = "";
+    state.shown = new Set();
+  }
+
   // --- loading -------------------------------------------------------------------------------
 
+  // The newest entries of the current view, replacing whatever the feed shows.
   function loadNewest() {
-    var gen = ++state.generation;
-    state.lastId = null;
-    state.oldestId = null;
-    state.shown = new Set();
-    feed.textContent = "";
-    setStatus("Loading…");
+    var gen = state.generation;
     return getJSON(url({ limit: PAGE })).then(function (data) {
       if (gen !== state.generation) return;
+      clearFeed();
       append(data.logs);
       state.lastId = data.nextCursor === null ? 0 : data.nextCursor;
       state.oldestId = data.logs.length ? data.logs[data.logs.length - 1].id : null;
-      loadOlderBtn.hidden = data.logs.length < PAGE;
+      state.complete = data.logs.length < PAGE;
+      loadOlderBtn.hidden = state.complete;
       updateEmpty();
-      setStatus("Updated " + hourFormat.format(new Date()));
-    }).catch(function (err) {
-      if (gen === state.generation) setStatus(err.message, true);
     });
   }
 
   function loadOlder() {
-    if (state.oldestId === null) return;
+    if (state.oldestId === null || state.loadingOlder) return;
     var gen = state.generation;
+    state.loadingOlder = true;
+    showState();
     getJSON(url({ limit: PAGE, before: state.oldestId })).then(function (data) {
       if (gen !== state.generation) return;
       append(data.logs);
       if (data.logs.length) state.oldestId = data.logs[data.logs.length - 1].id;
-      loadOlderBtn.hidden = data.logs.length < PAGE;
+      state.complete = data.logs.length < PAGE;
+      loadOlderBtn.hidden = state.complete;
       updateEmpty();
-    }).catch(function (err) { setStatus(err.message, true); });
+    }).catch(function (err) {
+      report(err);
+      state.failed = true;
+      setStatus(err.message, true);
+    }).then(function () {
+      state.loadingOlder = false;
+      showState();
+    });
   }
 
   // Fetch only what is newer than the last entry shown. A full page means more are waiting
   // (e.g. after the tab was hidden for a while): keep reading forward, a few pages at most.
   function pollNew(pagesLeft) {
     var gen = state.generation;
-    if (state.lastId === null) return Promise.resolve();
     var after = Math.max(0, state.lastId - OVERLAP_IDS);
     return getJSON(url({ after: after, limit: POLL_PAGE })).then(function (data) {
       if (gen !== state.generation) return;
-      var fresh = data.logs.filter(function (log) { return !state.shown.has(log.id); });
+      // The overlap reaches below the oldest entry shown when the feed holds fewer than
+      // OVERLAP_IDS of them: what lies there is older history, which "Load older entries"
+      // brings in at the bottom, not news for the top.
+      var floor = state.complete ? 0 : state.oldestId;
+      var fresh = data.logs.filter(function (log) {
+        return !state.shown.has(log.id) && log.id > floor;
+      });
       if (fresh.length) prepend(fresh);
       if (data.nextCursor !== null) state.lastId = Math.max(state.lastId, data.nextCursor);
       updateEmpty();
@@ -196,13 +239,46 @@
     });
   }
 
-  function refresh() {
-    if (state.busy) return Promise.resolve();
-    state.busy = true;
-    return Promise.all([pollNew(MAX_CATCH_UP_PAGES), loadStats()])
-      .then(function () { setStatus("Updated " + hourFormat.format(new Date())); })
-      .catch(function (err) { setStatus(err.message + " Retrying.", true); })
-      .then(function () { state.busy = false; });
+  // Every read's outcome, failed or not, once all of them have answered.
+  function settled(reads) {
+    return Promise.all(reads.map(function (read) {
+      return read.then(function () { return null; }, function (err) {
+        return err instanceof Error ? err : new Error(String(err));
+      });
+    })).then(function (outcomes) { return outcomes.filter(Boolean); });
+  }
+
+  // One refresh at a time, and it ends only when both its reads (feed and stats) have answered,
+  // even when one failed at once: an answer still on its way must not land in the middle of the
+  // next refresh. A refresh asked for meanwhile (a catch-up when the tab is shown again, a view
+  // change) is not dropped: it runs right after. The feed is read afresh until its newest entries
+  // have arrived once, so a first read that failed is read again on the next poll.
+  function refresh(withStats) {
+    if (state.cycle) {
+      state.again = { stats: withStats || (state.again !== null && state.again.stats) };
+      return state.cycle;
+    }
+    clearTimeout(state.timer);
+    state.timer = null;
+    var reads = [state.lastId === null ? loadNewest() : pollNew(MAX_CATCH_UP_PAGES)];
+    if (withStats) reads.push(loadStats());
+    state.cycle = settled(reads).then(function (errors) {
+      state.cycle = null;
+      errors.forEach(report);
+      state.failed = errors.length > 0;
+      if (state.again) {
+        var next = state.again;
+        state.again = null;
+        if (state.failed) setStatus(errors[0].message, true);
+        return refresh(next.stats);
+      }
+      schedule();
+      if (state.failed) setStatus(errors[0].message + (state.timer ? " Retrying." : ""), true);
+      else setStatus("Updated " + hourFormat.format(new Date()));
+      showState();
+    });
+    showState();
+    return state.cycle;
   }
 
   // --- stats and chart -----------------------------------------------------------------------
@@ -272,17 +348,30 @@
 
   // --- controls ------------------------------------------------------------------------------
 
+  // The next poll, unless auto-refresh is off or the tab is hidden. While a refresh is in flight
+  // nothing is armed: its end arms the timer.
   function schedule() {
     clearTimeout(state.timer);
     state.timer = null;
-    if (!autoRefresh.checked || document.hidden) return;
+    if (state.cycle || !autoRefresh.checked || document.hidden) return;
     state.timer = setTimeout(function () {
-      refresh().then(schedule);
+      state.timer = null;
+      refresh(true);
     }, POLL_MS);
   }
 
-  function catchUp() {
-    refresh().then(schedule);
+  // The view or the entity filter changed: the feed starts afresh (the statistics do not depend
+  // on it).
+  function restart() {
+    state.generation++;
+    state.lastId = null;
+    state.oldestId = null;
+    state.complete = false;
+    clearFeed();
+    loadOlderBtn.hidden = true;
+    feedEmpty.hidden = true;
+    setStatus("Loading…");
+    refresh(false);
   }
 
   function setView(view) {
@@ -292,14 +381,14 @@
       btn.classList.toggle("active", on);
       btn.setAttribute("aria-pressed", on ? "true" : "false");
     });
-    loadNewest().then(schedule);
+    restart();
   }
 
   function filterEntity(type, id) {
     state.entity = { type: type, id: id };
     entityLabel.textContent = type + (id ? " #" + id : "");
     entityBox.hidden = false;
-    loadNewest().then(schedule);
+    restart();
   }
 
   document.querySelectorAll(".view-btn").forEach(function (btn) {
@@ -308,18 +397,19 @@
   document.getElementById("entity-filter-clear").addEventListener("click", function () {
     state.entity = null;
     entityBox.hidden = true;
-    loadNewest().then(schedule);
+    restart();
   });
   loadOlderBtn.addEventListener("click", loadOlder);
   autoRefresh.addEventListener("change", function () {
-    if (autoRefresh.checked) catchUp();
+    if (autoRefresh.checked) refresh(true); // catches up at once
     else schedule();
   });
   // A hidden tab does not poll; on return it catches up at once with everything it missed.
   document.addEventListener("visibilitychange", function () {
     if (document.hidden) schedule();
-    else if (autoRefresh.checked) catchUp();
+    else if (autoRefresh.checked) refresh(true);
   });
 
-  Promise.all([loadNewest(), loadStats().catch(function () {})]).then(schedule);
+  setStatus("Loading…");
+  refresh(true);
 })();

@@ -10,6 +10,12 @@ import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+# Every wait in these tests is for a state of the page (an element, a text, data-state), never a
+# time: a bound only says how long a page that never gets there is given before the test fails.
+# On a loaded machine a page can take seconds to answer, so the bounds are generous; a passing
+# test waits no longer for them.
+ACTION_TIMEOUT_MS = 30_000
+EXPECT_TIMEOUT_MS = 20_000
 
 
 # Module scope: the environment switch below must not outlive the browser tests (the rest of the
@@ -26,7 +32,9 @@ def browser() -> Iterator[object]:
         if os.environ.get("CI") == "true":
             pytest.fail("CI runs the browser tests: install Debian's chromium (/usr/bin/chromium).")
         pytest.skip("needs Debian's chromium at /usr/bin/chromium")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
 
     # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
     # between browser steps are ordinary synchronous calls all the same.
@@ -53,6 +61,7 @@ def new_page(browser):
 
     def make():
         context = browser.new_context(locale="en-GB", timezone_id="Asia/Kolkata")
+        context.set_default_timeout(ACTION_TIMEOUT_MS)
         contexts.append(context)
         return context.new_page()
 

@@ -1,6 +1,7 @@
 """Errors thrown in the pages reach a real Sentry ingest on 127.0.0.1, with what they should carry
 and without what they must not; without a browser DSN the SDK is not even loaded."""
 
+import json
 from urllib.parse import urlsplit
 
 import pytest
@@ -137,6 +138,45 @@ def test_an_error_on_the_dashboard_reaches_sentry_tagged_and_without_private_dat
     ]
     _assert_nothing_private_left(ingest, watched, founder, "Qx7QueryValue", "Fx7Frag")
     assert watched.page_errors == ["dashboard exploded"]
+    assert watched.csp_errors == []
+
+
+def test_a_dashboard_failure_the_script_catches_is_shown_and_reaches_sentry(
+    live_server, new_page, founder, browser_dsn, settings
+):
+    from playwright.sync_api import expect
+
+    ingest = browser_dsn
+    settings.ACTIVITY_POLL_SECONDS = 3600  # one refresh: the first load
+    watched = Watched(new_page())
+    page = watched.page
+    # A statistics answer the script cannot draw: it fails inside its own promise chain, where
+    # no global handler sees it; the script must report it itself.
+    page.route(
+        lambda address: "type=stats" in address,
+        lambda route: route.fulfill(
+            status=200, content_type="application/json", body=json.dumps({"stats": {}})
+        ),
+        times=1,
+    )
+    watched.log_in(live_server.url, founder.email)
+    with page.expect_response(lambda r: r.url.startswith(ingest.origin)) as sent:
+        response = page.goto(f"{live_server.url}/dashboard/activity")
+    assert sent.value.status == 200
+
+    events = ingest.events()
+    assert len(events) == 1
+    [exception] = events[0]["exception"]["values"]
+    assert exception["type"] == "TypeError"
+    assert events[0]["tags"] == {"request_id": response.headers["x-request-id"]}
+    assert events[0]["user"] == {"id": str(founder.pk), "role": "FOUNDER"}
+    status = page.locator("#status")
+    expect(status).to_have_text(exception["value"] + " Retrying.")  # the same failure, shown
+    expect(status).to_have_class("status error")
+    expect(page.locator("#activity")).to_have_attribute("data-state", "error")
+    expect(page.locator("#feed > li.entry")).to_have_count(1)  # the feed itself did arrive
+    _assert_nothing_private_left(ingest, watched, founder)
+    assert watched.page_errors == []  # reported, not thrown at the page
     assert watched.csp_errors == []
 
 
