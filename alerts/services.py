@@ -21,6 +21,7 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from accounts.actors import Actor, acting_user
 from alerts.acks import ack_lapse_cutoff, actor_name, escalate_unacknowledged, is_acknowledged
 from alerts.channels import EMAIL, escalation_channels
 from alerts.delivery import publish
@@ -81,6 +82,7 @@ def evaluate_rules(*, now: datetime | None = None) -> list[int]:
 def apply_observation(*, rule: Rule, observation: Observation, now: datetime) -> list[int]:
     """Move the rule's alert to what the observation says; notify on a claimed change or repeat."""
     state = _state(rule.name, rule.name)
+    since: datetime | None
 
     @functools.cache
     def suppressed() -> str | None:
@@ -455,12 +457,15 @@ def _state(fingerprint: str, rule: str) -> AlertState:
 
 
 def mute_create(
-    *, actor: Any, ends_at: datetime, reason: str, starts_at: datetime | None = None
+    *, actor: Actor, ends_at: datetime, reason: str, starts_at: datetime | None = None
 ) -> MaintenanceMute:
     """Mute alert notifications for a maintenance window (founders, from the admin)."""
     with transaction.atomic():
         mute = MaintenanceMute.objects.create(
-            starts_at=starts_at or timezone.now(), ends_at=ends_at, reason=reason, created_by=actor
+            starts_at=starts_at or timezone.now(),
+            ends_at=ends_at,
+            reason=reason,
+            created_by=acting_user(actor),
         )
         audit_record(
             AuditEntry(

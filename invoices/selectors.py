@@ -48,7 +48,7 @@ def invoice_with_payments_get(invoice_id: int) -> Invoice:
     # importing the payments app.
     payment_model = Invoice._meta.get_field("payments").related_model
     qs = invoice_list().prefetch_related(
-        Prefetch("payments", queryset=payment_model.objects.select_related("recorded_by"))
+        Prefetch("payments", queryset=payment_model._default_manager.select_related("recorded_by"))
     )
     return get_object_or_404(qs, pk=invoice_id)
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime
+from typing import TypedDict
 
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
@@ -83,12 +84,23 @@ def lead_student_code(lead: Lead) -> str | None:
     return student.student_code if student is not None else None
 
 
-def lead_whatsapp_holder(lead: Lead) -> dict[str, object] | None:
+class WhatsappHolder(TypedDict):
+    id: int
+    student_id: str
+    name: str
+
+
+def lead_whatsapp_holder(lead: Lead) -> WhatsappHolder | None:
     """The student who already has this lead's WhatsApp number, from the annotation above."""
+    # getattr: the annotations are no attributes of Lead to mypy.
     pk = getattr(lead, "whatsapp_student_pk", None)
     if pk is None:
         return None
-    return {"id": pk, "student_id": lead.whatsapp_student_code, "name": lead.whatsapp_student_name}
+    return {
+        "id": pk,
+        "student_id": getattr(lead, "whatsapp_student_code", ""),
+        "name": getattr(lead, "whatsapp_student_name", ""),
+    }
 
 
 def follow_ups_due(*, today: datetime.date) -> QuerySet[Lead]:

@@ -186,7 +186,7 @@ class StudentListApi(_MoneyApi):
                 q=search_param(request.query_params), payment_status=payment_status
             )
         )
-        return page.response(StudentOutputSerializer(students, many=True).data)
+        return page.response(StudentOutputSerializer, students)
 
 
 class StudentDetailApi(_MoneyApi):

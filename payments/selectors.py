@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import datetime
-from typing import Any
+from decimal import Decimal
+from typing import TypedDict
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.shortcuts import get_object_or_404
@@ -36,7 +37,13 @@ def payments_received(*, start: datetime.datetime, end: datetime.datetime) -> Qu
     )
 
 
-def payment_totals(*, start: datetime.datetime, end: datetime.datetime) -> list[dict[str, Any]]:
+class CurrencyTotal(TypedDict):
+    currency: str
+    total: Decimal
+    count: int
+
+
+def payment_totals(*, start: datetime.datetime, end: datetime.datetime) -> list[CurrencyTotal]:
     """[{"currency", "total", "count"}] of the payments received in [start, end), by currency."""
     return list(
         Payment.objects.filter(paid_at__gte=start, paid_at__lt=end)

@@ -12,6 +12,7 @@ from typing import Any
 from django.db import IntegrityError
 from django.utils import timezone
 
+from accounts.actors import Actor, acting_user
 from audit.models import Action, Severity
 from audit.services import AuditEntry, audit_record, audit_record_independent, audit_record_many
 from core.errors import ApplicationError, ConflictError, invalid_field
@@ -74,7 +75,7 @@ def _payment_insert(
     method: str,
     transaction_id: str,
     idempotency_key: str,
-    actor: Any,
+    actor: Actor,
     now: datetime.datetime,
 ) -> Payment:
     """Create the payment and add it to its invoice. The caller holds the invoice's row lock."""
@@ -86,7 +87,7 @@ def _payment_insert(
         method=method,
         transaction_id=transaction_id,
         paid_at=now,
-        recorded_by=actor,
+        recorded_by=acting_user(actor),
         idempotency_key=idempotency_key,
         created_at=now,
     )
@@ -117,7 +118,7 @@ def pay_and_convert(
     invoice: Invoice,
     amount: Decimal,
     idempotency_key: str,
-    actor: Any,
+    actor: Actor,
     method: str = "BANK_TRANSFER",
     transaction_id: str = "",
     batch_id: int | None = None,
@@ -206,7 +207,7 @@ def _convert(
     transaction_id: str,
     batch_id: int | None,
     idempotency_key: str,
-    actor: Any,
+    actor: Actor,
 ) -> _Conversion:
     # Lock order everywhere: invoice, then lead, then counters/batch. Two requests for the same
     # invoice queue on the invoice row; a second invoice of the same lead queues on the lead row.
@@ -302,7 +303,7 @@ def _student_create(
         raise _whatsapp_in_use() from exc
 
 
-def _audit_conversion(conversion: _Conversion, *, context: dict[str, Any], actor: Any) -> None:
+def _audit_conversion(conversion: _Conversion, *, context: dict[str, Any], actor: Actor) -> None:
     """The four rows of a conversion, in the conversion's transaction."""
     invoice, lead, student, payment = (
         conversion.invoice,
@@ -389,7 +390,7 @@ def payment_record(
     invoice: Invoice,
     amount: Decimal,
     idempotency_key: str,
-    actor: Any,
+    actor: Actor,
     method: str = "BANK_TRANSFER",
     transaction_id: str = "",
 ) -> Answer:
@@ -459,7 +460,7 @@ def _audit_payment(
     payment: Payment,
     status_before: str,
     context: dict[str, Any],
-    actor: Any,
+    actor: Actor,
 ) -> None:
     """The PAYMENT_RECEIVED row of a later payment, in the payment's transaction."""
     audit_record(
