@@ -39,6 +39,7 @@ def invoice_list(
 
 
 def invoice_get(invoice_id: int) -> Invoice:
+    """One invoice loaded as invoice_list loads it; Http404 when there is none with that id."""
     return get_object_or_404(invoice_list(), pk=invoice_id)
 
 

@@ -82,6 +82,7 @@ def _create_items(invoice: Invoice, items: list[dict[str, Any]]) -> None:
 
 
 def amounts_metadata(invoice: Invoice) -> dict[str, Any]:
+    """The invoice's currency and amounts for audit metadata, each amount a two-decimal string."""
     return {
         "currency": invoice.currency,
         "subtotal": money_str(invoice.subtotal),

@@ -71,6 +71,7 @@ def lead_list(
 
 
 def lead_get(lead_id: int) -> Lead:
+    """One lead with its student and the student holding its number; Http404 when none."""
     return get_object_or_404(
         _with_whatsapp_holder(Lead.objects.select_related("student")), pk=lead_id
     )

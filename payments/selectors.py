@@ -12,6 +12,8 @@ from payments.models import Payment, Student
 
 
 def student_list(*, q: str = "", payment_status: str = "") -> QuerySet[Student]:
+    """Students with their batch, filtered by payment status and by name, code or number (`q`);
+    the caller orders and pages."""
     qs = Student.objects.select_related("batch")
     if payment_status:
         qs = qs.filter(payment_status=payment_status)
@@ -25,6 +27,7 @@ def student_list(*, q: str = "", payment_status: str = "") -> QuerySet[Student]:
 
 
 def student_get(student_id: int) -> Student:
+    """One student with their batch; Http404 when there is none with that id."""
     return get_object_or_404(Student.objects.select_related("batch"), pk=student_id)
 
 
