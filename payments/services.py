@@ -101,16 +101,37 @@ def _student_status(student: Student) -> str:
     return PaymentStatus.PAID if student.balance == 0 else PaymentStatus.PARTIAL
 
 
-def _request_context(invoice: Invoice, idempotency_key: str, **fields: Any) -> dict[str, Any]:
-    """What every row about this request carries, failure rows included. Built from the
-    invoice in hand, before anything touches the database."""
-    return {
+def _money_request(
+    *,
+    operation: str,
+    action: str,
+    subject: str,
+    invoice: Invoice,
+    idempotency_key: str,
+    payload: dict[str, Any],
+    actor: Actor,
+) -> MoneyRequest:
+    """The request as the exactly-once frame takes it. Its `context`, what every row about the
+    request carries (failure rows included), is the payload with the invoice and the currency,
+    built from the invoice in hand before anything touches the database."""
+    context = {
         "invoiceId": invoice.pk,
         "invoiceNumber": invoice.number,
         "leadId": invoice.lead_id,
-        **fields,
+        **payload,
+        "currency": invoice.currency,
         "idempotencyKey": idempotency_key,
     }
+    return MoneyRequest(
+        operation=operation,
+        key=idempotency_key,
+        invoice_id=invoice.pk,
+        payload=payload,
+        action=action,
+        subject=subject,
+        context=context,
+        actor=actor,
+    )
 
 
 def pay_and_convert(
@@ -130,20 +151,19 @@ def pay_and_convert(
     written; on any unexpected failure nothing is kept except one CRITICAL row, and the error
     propagates (the API answers 500 with the request id).
     """
-    payload = {
-        "paidAmount": money_str(amount),
-        "method": method,
-        "transactionId": transaction_id,
-        "batchId": batch_id,
-    }
-    context = _request_context(
-        invoice,
-        idempotency_key,
-        paidAmount=payload["paidAmount"],
-        currency=invoice.currency,
-        method=method,
-        transactionId=transaction_id,
-        batchId=batch_id,
+    request = _money_request(
+        operation=PAY_AND_CONVERT,
+        action=Action.LEAD_TO_STUDENT_CONVERSION,
+        subject=f"Conversion of invoice {invoice.number}",
+        invoice=invoice,
+        idempotency_key=idempotency_key,
+        payload={
+            "paidAmount": money_str(amount),
+            "method": method,
+            "transactionId": transaction_id,
+            "batchId": batch_id,
+        },
+        actor=actor,
     )
 
     def work() -> tuple[int, dict[str, Any]]:
@@ -156,21 +176,11 @@ def pay_and_convert(
             idempotency_key=idempotency_key,
             actor=actor,
         )
-        _audit_conversion(conversion, context=context, actor=actor)
+        _audit_conversion(conversion, context=request.context, actor=actor)
         return 201, _body(
             invoice=conversion.invoice, student=conversion.student, payment=conversion.payment
         )
 
-    request = MoneyRequest(
-        operation=PAY_AND_CONVERT,
-        key=idempotency_key,
-        invoice_id=invoice.pk,
-        payload=payload,
-        action=Action.LEAD_TO_STUDENT_CONVERSION,
-        subject=f"Conversion of invoice {invoice.number}",
-        context=context,
-        actor=actor,
-    )
     try:
         return run_exactly_once(request, work)
     except ConflictError as exc:
@@ -182,7 +192,7 @@ def pay_and_convert(
                     description=f"Refused a second conversion of invoice {invoice.number}",
                     entity_type="Invoice",
                     entity_id=invoice.pk,
-                    metadata={**context, "outcome": "already_converted"},
+                    metadata={**request.context, "outcome": "already_converted"},
                     actor=actor,
                 ),
             )
@@ -395,14 +405,14 @@ def payment_record(
     transaction_id: str = "",
 ) -> Answer:
     """Record a later instalment on a converted invoice; PARTIALLY_PAID becomes PAID at zero."""
-    payload = {"amount": money_str(amount), "method": method, "transactionId": transaction_id}
-    context = _request_context(
-        invoice,
-        idempotency_key,
-        amount=payload["amount"],
-        currency=invoice.currency,
-        method=method,
-        transactionId=transaction_id,
+    request = _money_request(
+        operation=LATER_PAYMENT,
+        action=Action.PAYMENT_RECEIVED,
+        subject=f"Payment on invoice {invoice.number}",
+        invoice=invoice,
+        idempotency_key=idempotency_key,
+        payload={"amount": money_str(amount), "method": method, "transactionId": transaction_id},
+        actor=actor,
     )
 
     def work() -> tuple[int, dict[str, Any]]:
@@ -435,21 +445,11 @@ def payment_record(
             student=student,
             payment=payment,
             status_before=status_before,
-            context=context,
+            context=request.context,
             actor=actor,
         )
         return 201, _body(invoice=locked, student=student, payment=payment)
 
-    request = MoneyRequest(
-        operation=LATER_PAYMENT,
-        key=idempotency_key,
-        invoice_id=invoice.pk,
-        payload=payload,
-        action=Action.PAYMENT_RECEIVED,
-        subject=f"Payment on invoice {invoice.number}",
-        context=context,
-        actor=actor,
-    )
     return run_exactly_once(request, work)
 
 
