@@ -18,7 +18,6 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
-from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from accounts.actors import Actor, acting_user
@@ -36,7 +35,7 @@ from alerts.models import (
 )
 from alerts.outbox import duration_text, queue_notifications, rule_channels, site_link
 from alerts.rules import RULES, Observation, Rule
-from alerts.suppression import INHIBITING_RULES, suppression_for
+from alerts.suppression import INHIBITING_RULES, end_window, suppression_for
 from audit.chain import latest_checkpoint
 from audit.models import Action, AuditLog, Severity
 from audit.services import AuditEntry, audit_record
@@ -479,13 +478,10 @@ def mute_create(
     return mute
 
 
-def mute_end(*, mute: MaintenanceMute, actor: Any) -> bool:
+def mute_end(*, mute: MaintenanceMute, actor: Actor) -> bool:
     """End a mute early; False if it had already ended."""
-    now = timezone.now()
     with transaction.atomic():
-        ended = MaintenanceMute.objects.filter(pk=mute.pk, ends_at__gt=now).update(
-            ends_at=Greatest(now, F("starts_at") + timedelta(seconds=1))
-        )
+        ended = end_window(mute, now=timezone.now())
         if ended:
             audit_record(
                 AuditEntry(
@@ -495,7 +491,7 @@ def mute_end(*, mute: MaintenanceMute, actor: Any) -> bool:
                     actor=actor,
                 ),
             )
-    return bool(ended)
+    return ended
 
 
 def _capture(exc: BaseException) -> None:

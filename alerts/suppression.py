@@ -93,14 +93,20 @@ def silence_create(
     return silence
 
 
+def end_window(window: MaintenanceMute | Silence, *, now: datetime) -> bool:
+    """End a mute or silence at `now` in the caller's transaction; False if it had already ended."""
+    return bool(
+        type(window)
+        .objects.filter(pk=window.pk, ends_at__gt=now)
+        # One that has not started yet keeps ends_at after starts_at.
+        .update(ends_at=Greatest(now, F("starts_at") + timedelta(seconds=1)))
+    )
+
+
 def silence_end(*, silence: Silence, actor: Actor) -> bool:
     """End a silence now; False if it had already ended."""
-    now = timezone.now()
     with transaction.atomic():
-        ended = Silence.objects.filter(pk=silence.pk, ends_at__gt=now).update(
-            # As for mutes: a silence that has not started yet keeps ends_at after starts_at.
-            ends_at=Greatest(now, F("starts_at") + timedelta(seconds=1))
-        )
+        ended = end_window(silence, now=timezone.now())
         if ended:
             audit_record(
                 AuditEntry(
@@ -111,4 +117,4 @@ def silence_end(*, silence: Silence, actor: Actor) -> bool:
                     actor=actor,
                 ),
             )
-    return bool(ended)
+    return ended
