@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 from django.db.models import Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
@@ -41,6 +42,21 @@ def invoice_list(
 def invoice_get(invoice_id: int) -> Invoice:
     """One invoice loaded as invoice_list loads it; Http404 when there is none with that id."""
     return get_object_or_404(invoice_list(), pk=invoice_id)
+
+
+def invoice_item_rows(invoice: Invoice) -> list[dict[str, Any]]:
+    """The invoice's items by position, as the rows that invoice_generate, invoice_update and the
+    invoice form take."""
+    return [
+        {
+            "description": i.description,
+            "amount": i.amount,
+            "level": i.level,
+            "month": i.month,
+            "batch": i.batch,
+        }
+        for i in invoice.items.all()
+    ]
 
 
 def invoice_with_payments_get(invoice_id: int) -> Invoice:

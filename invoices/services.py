@@ -17,7 +17,7 @@ from core.changes import apply_changes
 from core.errors import ApplicationError, ConflictError, invalid_field
 from core.mail import MailError
 from core.money import MAX_AMOUNT, money_str
-from invoices import mailer, pdf
+from invoices import mailer, pdf, selectors
 from invoices.models import OPEN_STATUSES, Invoice, InvoiceCounter, InvoiceItem, InvoiceStatus
 from invoices.numbering import draw_next_number, invoice_number
 from leads.models import Lead
@@ -240,16 +240,7 @@ def invoice_update(*, invoice: Invoice, actor: Actor, **changes: Any) -> Invoice
                 code="invoice_not_editable",
             )
         _refuse_while_sending(invoice, "edit")
-        old_items = [
-            {
-                "description": i.description,
-                "amount": i.amount,
-                "level": i.level,
-                "month": i.month,
-                "batch": i.batch,
-            }
-            for i in invoice.items.all()
-        ]
+        old_items = selectors.invoice_item_rows(invoice)
         items = changes.get("items", old_items)
         discount = changes.get("discount", invoice.discount)
         payable_now = changes.get("payable_now", invoice.payable_now)

@@ -68,16 +68,7 @@ def invoice_edit(request: HttpRequest, invoice_id: int) -> HttpResponse:
     items = ItemFormSet(
         request.POST or None,
         prefix="items",
-        initial=[
-            {
-                "description": i.description,
-                "amount": i.amount,
-                "level": i.level,
-                "month": i.month,
-                "batch": i.batch,
-            }
-            for i in invoice.items.all()
-        ],
+        initial=selectors.invoice_item_rows(invoice),
     )
     if request.method == "POST" and form.is_valid() & items.is_valid():
         data = dict(form.cleaned_data)
@@ -146,7 +137,6 @@ def invoice_list(request: HttpRequest) -> HttpResponse:
         default_sort="-issued",
         rows=rows,
     )
-    context["filtered"] = any(request.GET.get(name) for name in InvoiceFilterForm.base_fields)
     context["today"] = school_today()
     return render(request, "invoices/invoice_list.html", context, status=status)
 
