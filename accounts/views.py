@@ -227,7 +227,6 @@ def user_list(request: HttpRequest) -> HttpResponse:
         default_sort="name",
         rows=rows,
     )
-    context["filtered"] = any(request.GET.get(name) for name in UserFilterForm.base_fields)
     return render(request, "accounts/user_list.html", context, status=status)
 
 

@@ -76,7 +76,6 @@ def lead_list(request: HttpRequest) -> HttpResponse:
         default_sort="-created",
         rows=rows,
     )
-    context["filtered"] = any(request.GET.get(name) for name in LeadFilterForm.base_fields)
     return render(request, "leads/lead_list.html", context, status=status)
 
 
