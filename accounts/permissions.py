@@ -15,16 +15,17 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from rest_framework.permissions import BasePermission
 
+from accounts.actors import Actor
 from accounts.models import Role
 
 MONEY_ROLES = (Role.FOUNDER, Role.MARKETING)
 
 
-def is_founder(user: Any) -> bool:
+def is_founder(user: Actor) -> bool:
     return bool(user and user.is_authenticated and user.is_active and user.role == Role.FOUNDER)
 
 
-def can_handle_money(user: Any) -> bool:
+def can_handle_money(user: Actor) -> bool:
     return bool(user and user.is_authenticated and user.is_active and user.role in MONEY_ROLES)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import cast
 
 from django.conf import settings
 from django.db import transaction
@@ -215,7 +215,7 @@ def _severity(state: AlertState) -> str:
     return latest or "error"
 
 
-def actor_name(user: Any) -> str:
+def actor_name(user: Actor) -> str:
     # A founder's name is staff data and may go to the founders' chat; nothing else of theirs.
     return (getattr(user, "name", "") or "").strip() or "a founder"
 
