@@ -86,6 +86,8 @@ def lead_student_code(lead: Lead) -> str | None:
 
 
 class WhatsappHolder(TypedDict):
+    """The student who has a lead's WhatsApp number: id, student code and name."""
+
     id: int
     student_id: str
     name: str

@@ -41,6 +41,8 @@ def payments_received(*, start: datetime.datetime, end: datetime.datetime) -> Qu
 
 
 class CurrencyTotal(TypedDict):
+    """The payments of one currency: their exact sum and how many."""
+
     currency: str
     total: Decimal
     count: int
