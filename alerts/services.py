@@ -399,7 +399,7 @@ def send_daily_digest_if_due(*, now: datetime | None = None) -> list[int]:
             return []
         fingerprint = f"{DIGEST_RULE}:{day}"
         key = f"{fingerprint}:{state.version + 1}"
-        common = {
+        common: dict[str, Any] = {
             "fingerprint": fingerprint,
             "rule": DIGEST_RULE,
             "kind": NotificationKind.DIGEST,
