@@ -99,7 +99,7 @@ def lead_detail(request: HttpRequest, lead_id: int) -> HttpResponse:
     # A converted lead's page is its student's page too (the student list links here).
     student_id = lead.student.pk if lead.converted else None
     entities = [("Lead", lead.pk)] + ([("Student", student_id)] if student_id else [])
-    context = {"lead": lead, "invoices": invoices}
+    context: dict[str, Any] = {"lead": lead, "invoices": invoices}
     if is_founder(request.user):
         context["accesses"] = data_access_list(entities=entities)
     response = render(request, "leads/lead_detail.html", context)
