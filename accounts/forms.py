@@ -52,7 +52,8 @@ class NewPasswordForm(StaffForm):
         raise NotImplementedError
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("password_choice") != CHOOSE:
             return data
         first, second = data.get("password1", ""), data.get("password2", "")

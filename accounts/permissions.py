@@ -12,19 +12,20 @@ from typing import Any
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from rest_framework.permissions import BasePermission
 
+from accounts.actors import Actor
 from accounts.models import Role
 
 MONEY_ROLES = (Role.FOUNDER, Role.MARKETING)
 
 
-def is_founder(user: Any) -> bool:
+def is_founder(user: Actor) -> bool:
     return bool(user and user.is_authenticated and user.is_active and user.role == Role.FOUNDER)
 
 
-def can_handle_money(user: Any) -> bool:
+def can_handle_money(user: Actor) -> bool:
     return bool(user and user.is_authenticated and user.is_active and user.role in MONEY_ROLES)
 
 
@@ -71,13 +72,15 @@ alert_ack_required = _page_for(is_founder, "Only founders acknowledge alerts.")
 users_page_required = _page_for(is_founder, "Managing users and their API tokens is for founders.")
 
 
-def login_page_for_browsers(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def login_page_for_browsers(
+    view: Callable[..., HttpResponseBase],
+) -> Callable[..., HttpResponseBase]:
     """For an API page that people open in a browser (the API docs): a visitor who is not
     logged in gets the login page, which comes back here, rather than the API's JSON 401. A
     caller that sends credentials of its own (a bearer token) is left to the view."""
 
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not request.user.is_authenticated and "HTTP_AUTHORIZATION" not in request.META:
             return redirect_to_login(request.get_full_path())
         return view(request, *args, **kwargs)

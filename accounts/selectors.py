@@ -19,6 +19,7 @@ def user_list(*, q: str = "", role: str = "", active: bool | None = None) -> Que
 
 
 def user_get(user_id: int) -> User:
+    """One staff account, active or not; Http404 when there is none with that id."""
     return get_object_or_404(User, pk=user_id)
 
 
@@ -30,6 +31,7 @@ def user_token_list(user: User) -> QuerySet[ApiToken]:
 
 
 def user_token_get(user: User, token_id: int) -> ApiToken:
+    """One of this user's tokens, revoked or not; Http404 for another user's or none."""
     return get_object_or_404(ApiToken.objects.select_related("user"), pk=token_id, user=user)
 
 

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any
 
 from axes.models import AccessAttempt
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from accounts.actors import Actor
 from accounts.auth import TOKEN_PREFIX, hash_token, loggable_email
 from accounts.models import ApiToken, Role, User
 from audit.models import Action
@@ -15,7 +15,7 @@ from audit.services import AuditEntry, audit_record
 from core.errors import ApplicationError, ConflictError
 
 
-def user_create(*, email: str, name: str, role: str, password: str, actor: Any = None) -> User:
+def user_create(*, email: str, name: str, role: str, password: str, actor: Actor = None) -> User:
     """Create a staff account (and its USER_CREATED row)."""
     with transaction.atomic():
         user = User.objects.create_user(email, password, name=name, role=role)
@@ -31,7 +31,7 @@ def user_create(*, email: str, name: str, role: str, password: str, actor: Any =
     return user
 
 
-def api_token_issue(*, user: User, name: str = "", actor: Any = None) -> str:
+def api_token_issue(*, user: User, name: str = "", actor: Actor = None) -> str:
     """Issue a bearer token for `user` and return it. It cannot be recovered later."""
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with transaction.atomic():
@@ -50,7 +50,7 @@ def api_token_issue(*, user: User, name: str = "", actor: Any = None) -> str:
     return raw
 
 
-def api_token_revoke(*, token: ApiToken, actor: Any = None) -> ApiToken:
+def api_token_revoke(*, token: ApiToken, actor: Actor = None) -> ApiToken:
     """Revoke a token; requests bearing it get 401 from then on."""
     with transaction.atomic():
         updated = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
@@ -70,7 +70,7 @@ def api_token_revoke(*, token: ApiToken, actor: Any = None) -> ApiToken:
     return token
 
 
-def lockout_clear(*, attempts: QuerySet[AccessAttempt], actor: Any = None) -> int:
+def lockout_clear(*, attempts: QuerySet[AccessAttempt], actor: Actor = None) -> int:
     """Lift login lockouts: delete the failed-attempt rows, one LOCKOUT_CLEARED row for each.
 
     Returns how many were lifted. The founders do it in the admin (Axes → Access attempts);
@@ -144,7 +144,7 @@ def _keep_an_active_founder(user: User, founders: list[int], *, role: str, activ
         raise ConflictError(LAST_FOUNDER_MESSAGE, code="last_active_founder")
 
 
-def user_update(*, user: User, actor: Any, name: str, role: str) -> User:
+def user_update(*, user: User, actor: Actor, name: str, role: str) -> User:
     """Change a user's name and role; USER_UPDATED records each change with before and after."""
     if role not in Role.values:
         raise ApplicationError(
@@ -173,7 +173,7 @@ def user_update(*, user: User, actor: Any, name: str, role: str) -> User:
     return user
 
 
-def user_set_active(*, user: User, actor: Any, active: bool) -> User:
+def user_set_active(*, user: User, actor: Actor, active: bool) -> User:
     """Deactivate (they can no longer log in, and their sessions and tokens stop working at once)
     or reactivate a user: USER_DEACTIVATED or USER_REACTIVATED."""
     with transaction.atomic():
@@ -199,7 +199,7 @@ def user_set_active(*, user: User, actor: Any, active: bool) -> User:
     return user
 
 
-def user_set_password(*, user: User, actor: Any, password: str) -> User:
+def user_set_password(*, user: User, actor: Actor, password: str) -> User:
     """Give a user a new password (a founder's reset, or the user's own change).
 
     Every session of that user ends, since Django ties a session to the password hash; the

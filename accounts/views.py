@@ -24,6 +24,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import selectors, services
+from accounts.actors import AuthenticatedHttpRequest
 from accounts.auth import loggable_email
 from accounts.forms import (
     CHOOSE,
@@ -147,7 +148,7 @@ def admin_login(request: HttpRequest, extra_context: Any = None) -> HttpResponse
 @sensitive_post_parameters("old_password", "new_password1", "new_password2")
 @never_cache
 @require_http_methods(["GET", "POST"])
-def password_change(request: HttpRequest) -> HttpResponse:
+def password_change(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Every role may change its own password (after a founder handed over a generated one)."""
     form = PasswordChangeForm(request.user, request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -226,7 +227,6 @@ def user_list(request: HttpRequest) -> HttpResponse:
         default_sort="name",
         rows=rows,
     )
-    context["filtered"] = any(request.GET.get(name) for name in UserFilterForm.base_fields)
     return render(request, "accounts/user_list.html", context, status=status)
 
 

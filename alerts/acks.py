@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import cast
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from accounts.actors import Actor
 from alerts.channels import Channel, escalation_channels, find_channel
 from alerts.models import (
     AlertState,
@@ -79,7 +80,7 @@ def link_status(state: AlertState, version: int, *, now: datetime | None = None)
 
 
 def alert_acknowledge(
-    *, fingerprint: str, version: int, actor: Any, now: datetime | None = None
+    *, fingerprint: str, version: int, actor: Actor, now: datetime | None = None
 ) -> AckOutcome:
     """Acknowledge the alert with the link signed for `version`, once; audited and announced."""
     now = now or timezone.now()
@@ -178,7 +179,9 @@ def escalate_unacknowledged(*, now: datetime | None = None) -> list[int]:
             if claimed != 1:
                 continue  # acknowledged, resolved or escalated by another evaluator meanwhile
             facts = dict(state.details)
-            facts["unacknowledgedFor"] = duration_text(now - state.announced_at)
+            # announced_at__lte above leaves out the alerts never announced.
+            announced_at = cast(datetime, state.announced_at)
+            facts["unacknowledgedFor"] = duration_text(now - announced_at)
             queued += queue_notifications(
                 key=f"{state.fingerprint}:{state.version}:escalation",
                 fingerprint=state.fingerprint,
@@ -212,7 +215,7 @@ def _severity(state: AlertState) -> str:
     return latest or "error"
 
 
-def actor_name(user: Any) -> str:
+def actor_name(user: Actor) -> str:
     # A founder's name is staff data and may go to the founders' chat; nothing else of theirs.
     return (getattr(user, "name", "") or "").strip() or "a founder"
 

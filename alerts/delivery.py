@@ -19,6 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
+from accounts.actors import Actor
 from alerts.channels import Channel, DeliveryError, Message, find_channel, send
 from alerts.models import Notification, NotificationStatus
 from alerts.tokens import ack_url
@@ -147,7 +148,7 @@ def sweep_outbox(*, limit: int = 200) -> int:
     return enqueue_deliveries(due)
 
 
-def retry_failed(*, ids: list[int], actor: Any) -> int:
+def retry_failed(*, ids: list[int], actor: Actor) -> int:
     """Give failed deliveries another go (after the founder fixed a webhook URL, say)."""
     now = timezone.now()
     with transaction.atomic():

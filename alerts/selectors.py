@@ -16,10 +16,12 @@ def notification_list(*, status: str | None = None, limit: int = 50) -> QuerySet
 
 
 def open_alert_list() -> QuerySet[AlertState]:
+    """The alerts firing now, the longest-firing first."""
     return AlertState.objects.filter(state=AlertStatus.FIRING).order_by("firing_since")
 
 
 def alert_state_by_fingerprint(fingerprint: str) -> AlertState | None:
+    """The alert with this fingerprint and who acknowledged it, or None when there is none."""
     return (
         AlertState.objects.select_related("acknowledged_by").filter(fingerprint=fingerprint).first()
     )

@@ -18,9 +18,9 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
-from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from accounts.actors import Actor, acting_user
 from alerts.acks import ack_lapse_cutoff, actor_name, escalate_unacknowledged, is_acknowledged
 from alerts.channels import EMAIL, escalation_channels
 from alerts.delivery import publish
@@ -35,7 +35,7 @@ from alerts.models import (
 )
 from alerts.outbox import duration_text, queue_notifications, rule_channels, site_link
 from alerts.rules import RULES, Observation, Rule
-from alerts.suppression import INHIBITING_RULES, suppression_for
+from alerts.suppression import INHIBITING_RULES, end_window, suppression_for
 from audit.chain import latest_checkpoint
 from audit.models import Action, AuditLog, Severity
 from audit.services import AuditEntry, audit_record
@@ -81,6 +81,7 @@ def evaluate_rules(*, now: datetime | None = None) -> list[int]:
 def apply_observation(*, rule: Rule, observation: Observation, now: datetime) -> list[int]:
     """Move the rule's alert to what the observation says; notify on a claimed change or repeat."""
     state = _state(rule.name, rule.name)
+    since: datetime | None
 
     @functools.cache
     def suppressed() -> str | None:
@@ -398,7 +399,7 @@ def send_daily_digest_if_due(*, now: datetime | None = None) -> list[int]:
             return []
         fingerprint = f"{DIGEST_RULE}:{day}"
         key = f"{fingerprint}:{state.version + 1}"
-        common = {
+        common: dict[str, Any] = {
             "fingerprint": fingerprint,
             "rule": DIGEST_RULE,
             "kind": NotificationKind.DIGEST,
@@ -455,12 +456,15 @@ def _state(fingerprint: str, rule: str) -> AlertState:
 
 
 def mute_create(
-    *, actor: Any, ends_at: datetime, reason: str, starts_at: datetime | None = None
+    *, actor: Actor, ends_at: datetime, reason: str, starts_at: datetime | None = None
 ) -> MaintenanceMute:
     """Mute alert notifications for a maintenance window (founders, from the admin)."""
     with transaction.atomic():
         mute = MaintenanceMute.objects.create(
-            starts_at=starts_at or timezone.now(), ends_at=ends_at, reason=reason, created_by=actor
+            starts_at=starts_at or timezone.now(),
+            ends_at=ends_at,
+            reason=reason,
+            created_by=acting_user(actor),
         )
         audit_record(
             AuditEntry(
@@ -474,13 +478,10 @@ def mute_create(
     return mute
 
 
-def mute_end(*, mute: MaintenanceMute, actor: Any) -> bool:
+def mute_end(*, mute: MaintenanceMute, actor: Actor) -> bool:
     """End a mute early; False if it had already ended."""
-    now = timezone.now()
     with transaction.atomic():
-        ended = MaintenanceMute.objects.filter(pk=mute.pk, ends_at__gt=now).update(
-            ends_at=Greatest(now, F("starts_at") + timedelta(seconds=1))
-        )
+        ended = end_window(mute, now=timezone.now())
         if ended:
             audit_record(
                 AuditEntry(
@@ -490,7 +491,7 @@ def mute_end(*, mute: MaintenanceMute, actor: Any) -> bool:
                     actor=actor,
                 ),
             )
-    return bool(ended)
+    return ended
 
 
 def _capture(exc: BaseException) -> None:

@@ -8,13 +8,13 @@ that nobody has heard of yet is announced at the first evaluation after the supp
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from accounts.actors import Actor, acting_user
 from alerts.models import AlertState, AlertStatus, MaintenanceMute, NotificationStatus, Silence
 from audit.models import Action
 from audit.services import AuditEntry, audit_record
@@ -54,7 +54,7 @@ def active_silences(*, now: datetime | None = None) -> QuerySet[Silence]:
 
 def silence_create(
     *,
-    actor: Any,
+    actor: Actor,
     rule: str,
     ends_at: datetime,
     reason: str,
@@ -68,7 +68,7 @@ def silence_create(
         starts_at=starts_at or timezone.now(),
         ends_at=ends_at,
         reason=reason,
-        created_by=actor,
+        created_by=acting_user(actor),
     )
     silence.clean()  # a fingerprint of another rule would silence nothing
     with transaction.atomic():
@@ -93,14 +93,20 @@ def silence_create(
     return silence
 
 
-def silence_end(*, silence: Silence, actor: Any) -> bool:
+def end_window(window: MaintenanceMute | Silence, *, now: datetime) -> bool:
+    """End a mute or silence at `now` in the caller's transaction; False if it had already ended."""
+    return bool(
+        type(window)
+        .objects.filter(pk=window.pk, ends_at__gt=now)
+        # One that has not started yet keeps ends_at after starts_at.
+        .update(ends_at=Greatest(now, F("starts_at") + timedelta(seconds=1)))
+    )
+
+
+def silence_end(*, silence: Silence, actor: Actor) -> bool:
     """End a silence now; False if it had already ended."""
-    now = timezone.now()
     with transaction.atomic():
-        ended = Silence.objects.filter(pk=silence.pk, ends_at__gt=now).update(
-            # As for mutes: a silence that has not started yet keeps ends_at after starts_at.
-            ends_at=Greatest(now, F("starts_at") + timedelta(seconds=1))
-        )
+        ended = end_window(silence, now=timezone.now())
         if ended:
             audit_record(
                 AuditEntry(
@@ -111,4 +117,4 @@ def silence_end(*, silence: Silence, actor: Any) -> bool:
                     actor=actor,
                 ),
             )
-    return bool(ended)
+    return ended

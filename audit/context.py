@@ -69,7 +69,7 @@ def audit_context(*, source: str, label: str = "", request_id: str = "") -> Iter
     """Mark the rows written inside as coming from a task or command rather than a request."""
     token = open_context(source=source, label=label, request_id=request_id)
     try:
-        yield _current.get()
+        yield current_context()
     finally:
         _current.reset(token)
 
@@ -90,7 +90,8 @@ def bind_request(request: HttpRequest) -> Any:
         method=request.method or "",
         request=request,
     )
-    request.request_id = ctx.request_id
+    # Our own attribute on the request, for the response header and the pages; not in the stubs.
+    request.request_id = ctx.request_id  # type: ignore[attr-defined]
     return _current.set(ctx)
 
 

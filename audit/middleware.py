@@ -23,7 +23,7 @@ class RequestContextMiddleware:
         token = bind_request(request)
         try:
             response = self.get_response(request)
-            response["X-Request-ID"] = request.request_id
+            response["X-Request-ID"] = request.request_id  # type: ignore[attr-defined]
             return response
         finally:
             unbind(token)

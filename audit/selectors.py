@@ -10,6 +10,7 @@ over the whole table. Indexes behind each query are in migration 0003.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -90,7 +91,7 @@ def audit_log_matching(
     return qs
 
 
-def latest_row(action: str, *, using: str = DEFAULT_DB_ALIAS) -> dict[str, Any] | None:
+def latest_row(action: str, *, using: str = DEFAULT_DB_ALIAS) -> Mapping[str, Any] | None:
     """The newest row of an action (its id, time, severity, source and metadata), or None."""
     return (
         AuditLog.objects.using(using)

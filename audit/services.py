@@ -18,7 +18,7 @@ import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import sentry_sdk
 from django.conf import settings
@@ -32,6 +32,9 @@ from audit.models import AuditLog, Severity
 from audit.redaction import redact, redact_text
 from core.database import database_unavailable
 from core.error_text import safe_error_text, safe_traceback
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +62,8 @@ class AuditEntry:
     entity_type: str = ""
     entity_id: int | str | None = ""
     metadata: Mapping[str, Any] = field(default_factory=dict)
-    actor: AbstractBaseUser | None = None
+    # AnonymousUser: request.user as views hand it on; a row whose actor has no pk names no user.
+    actor: AbstractBaseUser | AnonymousUser | None = None
     error: BaseException | None = None
 
 
@@ -94,8 +98,9 @@ def _insert_values(rows: list[AuditLog], *, using: str) -> None:
     conn = connections[using]
     fields = [f for f in AuditLog._meta.concrete_fields if not f.primary_key]
     qn = conn.ops.quote_name
-    table, pk = qn(AuditLog._meta.db_table), qn(AuditLog._meta.pk.column)
-    columns = ", ".join(qn(f.column) for f in fields)
+    # A concrete field always has its column; the stubs allow None for the others.
+    table, pk = qn(AuditLog._meta.db_table), qn(cast(str, AuditLog._meta.pk.column))
+    columns = ", ".join(qn(cast(str, f.column)) for f in fields)
     values = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * len(rows))
     # Identifiers come from the model, values are parameters.
     sql = f"INSERT INTO {table} ({columns}) VALUES {values} RETURNING {pk}"  # noqa: S608
@@ -210,7 +215,7 @@ def _report_message_to_sentry(row: AuditLog) -> None:
         scope.set_tag("request_id", row.request_id or None)
         scope.set_extra("audit_id", row.pk)
         scope.set_extra("entity", f"{row.entity_type} {row.entity_id}".strip())
-        level = "fatal" if row.severity == Severity.CRITICAL else "error"
+        level: Literal["fatal", "error"] = "fatal" if row.severity == Severity.CRITICAL else "error"
         sentry_sdk.capture_message(f"{row.severity} audit event: {row.action}", level=level)
 
 

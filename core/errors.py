@@ -16,7 +16,7 @@ from core.text import camel
 class ApplicationError(Exception):
     """A broken business rule: the request was understood but cannot be done as asked."""
 
-    status_code = status.HTTP_400_BAD_REQUEST
+    status_code: int = status.HTTP_400_BAD_REQUEST
 
     def __init__(
         self,

@@ -9,7 +9,7 @@ DateField takes "20260131" and week dates. Input serializers use these instead;
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -18,6 +18,9 @@ from core.text import refuse_invisible_controls
 from core.timestamps import MAX_LENGTH as TIMESTAMP_MAX_LENGTH
 from core.timestamps import parse_timestamp
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 # PostgreSQL's bigint, the type of every id.
 MAX_ID = 2**63 - 1
 
@@ -25,10 +28,12 @@ MAX_ID = 2**63 - 1
 class StrictTextMixin:
     """Only a JSON string is text; free text carries no invisible control characters."""
 
-    default_error_messages = {"not_text": "Send text (a JSON string) here."}
+    default_error_messages: ClassVar[dict[str, StrOrPromise]] = {
+        "not_text": "Send text (a JSON string) here."
+    }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
+        super().__init__(*args, **kwargs)
         self.validators.append(refuse_invisible_controls)  # type: ignore[attr-defined]
 
     def to_internal_value(self, data: Any) -> Any:

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, cast
 
 from django import forms
+from django.forms.fields import BaseTemporalField
 
 from core.text import refuse_invisible_controls
 
@@ -36,7 +38,7 @@ class DateTimeInput(forms.DateTimeInput):
 
 
 # DateTimeField first: it is not a DateField subclass today, but order the checks as if it were.
-_TEMPORAL_WIDGETS: list[tuple[type[forms.Field], type[forms.Widget], str]] = [
+_TEMPORAL_WIDGETS: list[tuple[type[BaseTemporalField], type[forms.Widget], str]] = [
     (forms.DateTimeField, DateTimeInput, ISO_LOCAL_DATETIME),
     (forms.DateField, DateInput, ISO_DATE),
 ]
@@ -44,7 +46,7 @@ _TEMPORAL_WIDGETS: list[tuple[type[forms.Field], type[forms.Widget], str]] = [
 
 class StaffFormMetaclass(forms.forms.DeclarativeFieldsMetaclass):
     def __new__(mcs, name: str, bases: tuple[type, ...], attrs: dict[str, Any]) -> type:
-        cls = super().__new__(mcs, name, bases, attrs)
+        cls = cast("type[forms.Form]", super().__new__(mcs, name, bases, attrs))
         for field in cls.base_fields.values():
             _use_browser_widget(field)
             _refuse_invisible_controls(field)
@@ -72,7 +74,8 @@ def _use_browser_widget(field: forms.Field) -> None:
         # What the widget renders must parse back whatever the active language; the language's
         # own formats still follow, read when parsing (they are lazy: the language is per request).
         if not isinstance(field.input_formats, _IsoFirst):
-            field.input_formats = _IsoFirst(iso_format, field.input_formats)
+            # Django only iterates input_formats; the stubs ask for a Collection.
+            field.input_formats = _IsoFirst(iso_format, field.input_formats)  # type: ignore[assignment]
         return
 
 
@@ -80,7 +83,7 @@ class _IsoFirst:
     def __init__(self, iso_format: str, others: Any) -> None:
         self.iso_format, self.others = iso_format, others
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[str]:
         yield self.iso_format
         yield from (f for f in self.others if f != self.iso_format)
 

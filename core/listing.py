@@ -225,7 +225,13 @@ def list_page(
     A filter, sort or page the list cannot serve (an edited or stale bookmark) answers 400 with
     the reason beside the filters, and no rows: never a different list than the one asked for.
     """
-    context: dict[str, Any] = {"filters": filters, "page": None, "list_error": ""}
+    context: dict[str, Any] = {
+        "filters": filters,
+        "page": None,
+        "list_error": "",
+        # Whether any filter is set: the page offers to clear them and says "nothing matches".
+        "filtered": any(params.get(name) for name in filters.base_fields),
+    }
     try:
         listing = Listing(params, sorts=sorts, default_sort=default_sort)
     except ListParameterError as exc:

@@ -107,7 +107,11 @@ class KeysetPagination:
         cursor = base64.urlsafe_b64encode(token.encode()).decode()
         return replace_query_param(self.request.build_absolute_uri(), "cursor", cursor)
 
-    def response(self, results: list[Any]) -> Response:
+    def response(
+        self, serializer_class: type[serializers.BaseSerializer], items: Sequence[Any]
+    ) -> Response:
+        """The page's body: `items` (what `paginate` returned) through `serializer_class`."""
+        results = serializer_class(items, many=True).data
         return Response({"results": results, "next": self.next_url()})
 
 

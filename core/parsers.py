@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from django.utils.http import parse_header_parameters
@@ -54,6 +55,7 @@ def _depth_exceeds(data: Any, limit: int) -> bool:
     stack = [(data, 1)]
     while stack:
         value, depth = stack.pop()
+        children: Iterable[Any]
         if isinstance(value, dict):
             children = value.values()
         elif isinstance(value, list):

@@ -53,7 +53,8 @@ _ITEMS_COUNT = f"Add between 1 and {services.MAX_ITEMS} items."
 
 class InvoiceInputSerializer(serializers.Serializer):
     currency = CurrencyField()
-    items = ItemInputSerializer(
+    # many=True hands min_length and max_length to the ListSerializer; the stubs do not say so.
+    items = ItemInputSerializer(  # type: ignore[call-arg]
         many=True,
         allow_empty=False,
         min_length=1,
@@ -121,7 +122,7 @@ class InvoiceListApi(_InvoiceApi):
                 status=invoice_status, lead_id=int(lead_raw) if lead_raw else None
             )
         )
-        return page.response(InvoiceOutputSerializer(invoices, many=True).data)
+        return page.response(InvoiceOutputSerializer, invoices)
 
 
 class InvoiceDetailApi(_InvoiceApi):

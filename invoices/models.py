@@ -23,18 +23,25 @@ class InvoiceStatus(models.TextChoices):
 OPEN_STATUSES = (InvoiceStatus.DRAFT, InvoiceStatus.SENT)
 
 
-class InvoiceCounter(models.Model):
+class YearCounter(models.Model):
+    """The last number drawn in a calendar year, for invoices.numbering.draw_next_number."""
+
+    year = models.PositiveIntegerField(primary_key=True)
+    last_number = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.year}: {self.last_number}"
+
+
+class InvoiceCounter(YearCounter):
     """The last invoice number drawn in a calendar year.
 
     Locked with SELECT … FOR UPDATE in the transaction that inserts the invoice, so numbers are
     handed out one at a time and a rolled-back generation gives its number back.
     """
-
-    year = models.PositiveIntegerField(primary_key=True)
-    last_number = models.PositiveIntegerField(default=0)
-
-    def __str__(self) -> str:
-        return f"{self.year}: {self.last_number}"
 
 
 class Invoice(models.Model):

@@ -9,17 +9,19 @@ number because the increment rolls back with it. Callers must be inside transact
 
 from __future__ import annotations
 
-from django.db import models, transaction
+from django.db import transaction
 from django.db.models import F
 
+from invoices.models import YearCounter
 
-def draw_next_number(counter_model: type[models.Model], year: int) -> int:
+
+def draw_next_number(counter_model: type[YearCounter], year: int) -> int:
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("draw_next_number must run inside the inserting transaction")
     # ON CONFLICT DO NOTHING: the first draw of a year creates the row without a race.
-    counter_model.objects.bulk_create([counter_model(year=year)], ignore_conflicts=True)
-    counter = counter_model.objects.select_for_update().get(year=year)
-    counter_model.objects.filter(pk=year).update(last_number=F("last_number") + 1)
+    counter_model._default_manager.bulk_create([counter_model(year=year)], ignore_conflicts=True)
+    counter = counter_model._default_manager.select_for_update().get(year=year)
+    counter_model._default_manager.filter(pk=year).update(last_number=F("last_number") + 1)
     return counter.last_number + 1
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 from django.db.models import Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
@@ -39,7 +40,23 @@ def invoice_list(
 
 
 def invoice_get(invoice_id: int) -> Invoice:
+    """One invoice loaded as invoice_list loads it; Http404 when there is none with that id."""
     return get_object_or_404(invoice_list(), pk=invoice_id)
+
+
+def invoice_item_rows(invoice: Invoice) -> list[dict[str, Any]]:
+    """The invoice's items by position, as the rows that invoice_generate, invoice_update and the
+    invoice form take."""
+    return [
+        {
+            "description": i.description,
+            "amount": i.amount,
+            "level": i.level,
+            "month": i.month,
+            "batch": i.batch,
+        }
+        for i in invoice.items.all()
+    ]
 
 
 def invoice_with_payments_get(invoice_id: int) -> Invoice:
@@ -48,7 +65,7 @@ def invoice_with_payments_get(invoice_id: int) -> Invoice:
     # importing the payments app.
     payment_model = Invoice._meta.get_field("payments").related_model
     qs = invoice_list().prefetch_related(
-        Prefetch("payments", queryset=payment_model.objects.select_related("recorded_by"))
+        Prefetch("payments", queryset=payment_model._default_manager.select_related("recorded_by"))
     )
     return get_object_or_404(qs, pk=invoice_id)
 

@@ -10,13 +10,14 @@ from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.actors import Actor, acting_user
 from audit.models import Action, Severity
 from audit.services import AuditEntry, audit_record, audit_record_independent
 from core.changes import apply_changes
 from core.errors import ApplicationError, ConflictError, invalid_field
 from core.mail import MailError
 from core.money import MAX_AMOUNT, money_str
-from invoices import mailer, pdf
+from invoices import mailer, pdf, selectors
 from invoices.models import OPEN_STATUSES, Invoice, InvoiceCounter, InvoiceItem, InvoiceStatus
 from invoices.numbering import draw_next_number, invoice_number
 from leads.models import Lead
@@ -81,6 +82,7 @@ def _create_items(invoice: Invoice, items: list[dict[str, Any]]) -> None:
 
 
 def amounts_metadata(invoice: Invoice) -> dict[str, Any]:
+    """The invoice's currency and amounts for audit metadata, each amount a two-decimal string."""
     return {
         "currency": invoice.currency,
         "subtotal": money_str(invoice.subtotal),
@@ -97,7 +99,7 @@ def invoice_generate(
     lead: Lead,
     currency: str,
     items: list[dict[str, Any]],
-    actor: Any,
+    actor: Actor,
     discount: Decimal = Decimal("0.00"),
     payable_now: Decimal | None = None,
     due_date: datetime.date | None = None,
@@ -156,7 +158,7 @@ def _generate(
     lead_id: int,
     currency: str,
     items: list[dict[str, Any]],
-    actor: Any,
+    actor: Actor,
     discount: Decimal,
     subtotal: Decimal,
     total: Decimal,
@@ -187,7 +189,7 @@ def _generate(
             issue_date=issue_date,
             due_date=due_date,
             notes=notes,
-            created_by=actor,
+            created_by=acting_user(actor),
         )
         _create_items(invoice, items)
         audit_record(
@@ -228,7 +230,7 @@ def _refuse_while_sending(invoice: Invoice, doing: str) -> None:
         )
 
 
-def invoice_update(*, invoice: Invoice, actor: Any, **changes: Any) -> Invoice:
+def invoice_update(*, invoice: Invoice, actor: Actor, **changes: Any) -> Invoice:
     """Edit a DRAFT or SENT invoice; totals are recomputed, INVOICE_UPDATED keeps before/after."""
     with transaction.atomic():
         invoice = _lock_invoice(invoice.pk)
@@ -238,16 +240,7 @@ def invoice_update(*, invoice: Invoice, actor: Any, **changes: Any) -> Invoice:
                 code="invoice_not_editable",
             )
         _refuse_while_sending(invoice, "edit")
-        old_items = [
-            {
-                "description": i.description,
-                "amount": i.amount,
-                "level": i.level,
-                "month": i.month,
-                "batch": i.batch,
-            }
-            for i in invoice.items.all()
-        ]
+        old_items = selectors.invoice_item_rows(invoice)
         items = changes.get("items", old_items)
         discount = changes.get("discount", invoice.discount)
         payable_now = changes.get("payable_now", invoice.payable_now)
@@ -284,7 +277,7 @@ def invoice_update(*, invoice: Invoice, actor: Any, **changes: Any) -> Invoice:
     return invoice
 
 
-def invoice_cancel(*, invoice: Invoice, reason: str, actor: Any) -> Invoice:
+def invoice_cancel(*, invoice: Invoice, reason: str, actor: Actor) -> Invoice:
     """Cancel an invoice on which no money was received; the number stays used (never reissued)."""
     with transaction.atomic():
         invoice = _lock_invoice(invoice.pk)
@@ -320,7 +313,7 @@ def invoice_cancel(*, invoice: Invoice, reason: str, actor: Any) -> Invoice:
     return invoice
 
 
-def invoice_send(*, invoice: Invoice, actor: Any) -> Invoice:
+def invoice_send(*, invoice: Invoice, actor: Actor) -> Invoice:
     """E-mail the invoice PDF to the lead, then mark it SENT.
 
     The mail goes out outside any transaction (a slow SMTP server must not hold row locks), so

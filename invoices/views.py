@@ -5,6 +5,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.db.models import QuerySet
+from django.forms import BaseFormSet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -24,7 +25,7 @@ from leads.selectors import lead_get, lead_student_code
 ITEMS_PREFIX = "items"
 
 
-def _items_formset(request: HttpRequest, initial: list[dict[str, Any]]) -> tuple[ItemFormSet, bool]:
+def _items_formset(request: HttpRequest, initial: list[dict[str, Any]]) -> tuple[BaseFormSet, bool]:
     """The item rows, and whether the POST only added or removed a row (the page's buttons
     without the script): then the form is shown again with the change, and nothing is saved."""
     if request.method != "POST":
@@ -73,7 +74,7 @@ def _lead_item_defaults(lead: Any) -> dict[str, Any]:
         .first()
     )
     if last:
-        return last
+        return dict(last)
     return {"level": lead.interested_level}
 
 
@@ -143,19 +144,7 @@ def invoice_edit(request: HttpRequest, invoice_id: int) -> HttpResponse:
             "notes": invoice.notes,
         },
     )
-    items, rows_only = _items_formset(
-        request,
-        [
-            {
-                "description": i.description,
-                "amount": i.amount,
-                "level": i.level,
-                "month": i.month,
-                "batch": i.batch,
-            }
-            for i in invoice.items.all()
-        ],
-    )
+    items, rows_only = _items_formset(request, selectors.invoice_item_rows(invoice))
     context = _form_context(form, items, invoice.lead, invoice)
     if rows_only:
         return render(request, "invoices/invoice_form.html", context)
@@ -220,7 +209,6 @@ def invoice_list(request: HttpRequest) -> HttpResponse:
         default_sort="-issued",
         rows=rows,
     )
-    context["filtered"] = any(request.GET.get(name) for name in InvoiceFilterForm.base_fields)
     context["today"] = school_today()
     return render(request, "invoices/invoice_list.html", context, status=status)
 
@@ -230,7 +218,7 @@ def invoice_state(invoice: Invoice, student_code: str | None) -> dict[str, Any]:
     does not: the same rules the services enforce, so the page never offers a refused action."""
     is_open = invoice.status in OPEN_STATUSES
     converted_elsewhere = is_open and invoice.lead.converted
-    state = {
+    state: dict[str, Any] = {
         "is_open": is_open,
         "can_edit": is_open,
         "can_cancel": is_open,

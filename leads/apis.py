@@ -65,7 +65,9 @@ class LeadInputSerializer(serializers.Serializer):
     whatsapp = PhoneField(max_length=40, help_text=PHONE_HELP)
     email = StrictEmailField(required=False, allow_blank=True, max_length=254)
     phone = PhoneField(required=False, allow_blank=True, max_length=40, help_text=PHONE_HELP)
-    source = serializers.ChoiceField(choices=LeadSource.choices)
+    # A field named like Field.source: the serializer's metaclass moves declared fields off the
+    # class, so nothing is shadowed, but mypy sees only the class body.
+    source = serializers.ChoiceField(choices=LeadSource.choices)  # type: ignore[assignment]
     status = serializers.ChoiceField(choices=EDITABLE_STATUSES, required=False)
     quality = serializers.ChoiceField(choices=LeadQuality.choices, required=False, allow_blank=True)
     interested_level = LevelField()
@@ -85,7 +87,7 @@ class LeadOutputSerializer(serializers.Serializer):
     whatsapp = serializers.CharField(help_text="E.164, such as +919847012345")
     email = serializers.CharField()
     phone = serializers.CharField()
-    source = serializers.ChoiceField(choices=LeadSource.choices)
+    source = serializers.ChoiceField(choices=LeadSource.choices)  # type: ignore[assignment]
     status = serializers.ChoiceField(choices=LeadStatus.choices)
     quality = serializers.ChoiceField(choices=LeadQuality.choices, allow_blank=True)
     interested_level = serializers.ChoiceField(choices=Level.choices, allow_blank=True)
@@ -152,7 +154,7 @@ class LeadCollectionApi(_LeadApi):
         leads = page.paginate(
             selectors.lead_list(status=lead_status, q=search_param(params), converted=converted)
         )
-        return page.response(LeadOutputSerializer(leads, many=True).data)
+        return page.response(LeadOutputSerializer, leads)
 
     @extend_schema(
         tags=["leads"], request=LeadInputSerializer, responses={201: LeadOutputSerializer}

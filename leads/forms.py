@@ -6,7 +6,7 @@ from django import forms
 
 from core.forms import StaffForm
 from core.listing import SearchField
-from leads.models import Lead, LeadStatus
+from leads.models import Lead, LeadQuality, LeadSource, LeadStatus, Level
 from leads.validators import format_phone, normalize_phone
 
 EDITABLE_STATUS_CHOICES = [c for c in LeadStatus.choices if c[0] != LeadStatus.CONVERTED]
@@ -39,14 +39,10 @@ class LeadForm(StaffForm):
     whatsapp = PhoneFormField(max_length=40, label="WhatsApp number")
     email = forms.EmailField(required=False, max_length=254, label="E-mail")
     phone = PhoneFormField(max_length=40, required=False)
-    source = forms.ChoiceField(choices=Lead._meta.get_field("source").choices)
+    source = forms.ChoiceField(choices=LeadSource.choices)
     status = forms.ChoiceField(choices=EDITABLE_STATUS_CHOICES, initial=LeadStatus.NEW)
-    quality = forms.ChoiceField(
-        choices=[("", "—"), *Lead._meta.get_field("quality").choices], required=False
-    )
-    interested_level = forms.ChoiceField(
-        choices=[("", "—"), *Lead._meta.get_field("interested_level").choices], required=False
-    )
+    quality = forms.ChoiceField(choices=[("", "—"), *LeadQuality.choices], required=False)
+    interested_level = forms.ChoiceField(choices=[("", "—"), *Level.choices], required=False)
     follow_up_date = forms.DateField(required=False, label="Follow-up date")
     notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime
+from typing import TypedDict
 
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
@@ -70,6 +71,7 @@ def lead_list(
 
 
 def lead_get(lead_id: int) -> Lead:
+    """One lead with its student and the student holding its number; Http404 when none."""
     return get_object_or_404(
         _with_whatsapp_holder(Lead.objects.select_related("student")), pk=lead_id
     )
@@ -83,12 +85,25 @@ def lead_student_code(lead: Lead) -> str | None:
     return student.student_code if student is not None else None
 
 
-def lead_whatsapp_holder(lead: Lead) -> dict[str, object] | None:
+class WhatsappHolder(TypedDict):
+    """The student who has a lead's WhatsApp number: id, student code and name."""
+
+    id: int
+    student_id: str
+    name: str
+
+
+def lead_whatsapp_holder(lead: Lead) -> WhatsappHolder | None:
     """The student who already has this lead's WhatsApp number, from the annotation above."""
+    # getattr: the annotations are no attributes of Lead to mypy.
     pk = getattr(lead, "whatsapp_student_pk", None)
     if pk is None:
         return None
-    return {"id": pk, "student_id": lead.whatsapp_student_code, "name": lead.whatsapp_student_name}
+    return {
+        "id": pk,
+        "student_id": getattr(lead, "whatsapp_student_code", ""),
+        "name": getattr(lead, "whatsapp_student_name", ""),
+    }
 
 
 def follow_ups_due(*, today: datetime.date) -> QuerySet[Lead]:

@@ -4,6 +4,7 @@ from typing import Any
 
 from django.db import transaction
 
+from accounts.actors import Actor
 from audit.models import Action
 from audit.services import AuditEntry, audit_record
 from core.changes import apply_changes
@@ -25,7 +26,7 @@ EDITABLE_FIELDS = (
 )
 
 
-def lead_create(*, actor: Any, **fields: Any) -> Lead:
+def lead_create(*, actor: Actor, **fields: Any) -> Lead:
     """Create a lead and its LEAD_CREATED row in one transaction."""
     with transaction.atomic():
         lead = Lead.objects.create(**fields)
@@ -51,7 +52,7 @@ def _lock_open_lead(lead_id: int) -> Lead:
     return lead
 
 
-def lead_update(*, lead: Lead, actor: Any, **changes: Any) -> Lead:
+def lead_update(*, lead: Lead, actor: Actor, **changes: Any) -> Lead:
     """Apply changes to a lead that is not converted; LEAD_UPDATED records each changed field."""
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
@@ -75,7 +76,7 @@ def lead_update(*, lead: Lead, actor: Any, **changes: Any) -> Lead:
     return lead
 
 
-def lead_delete(*, lead: Lead, actor: Any) -> None:
+def lead_delete(*, lead: Lead, actor: Actor) -> None:
     """Delete a lead that is neither converted nor invoiced (invoice numbers must never vanish)."""
     with transaction.atomic():
         lead = _lock_open_lead(lead.pk)

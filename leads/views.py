@@ -76,7 +76,6 @@ def lead_list(request: HttpRequest) -> HttpResponse:
         default_sort="-created",
         rows=rows,
     )
-    context["filtered"] = any(request.GET.get(name) for name in LeadFilterForm.base_fields)
     return render(request, "leads/lead_list.html", context, status=status)
 
 
@@ -100,7 +99,7 @@ def lead_detail(request: HttpRequest, lead_id: int) -> HttpResponse:
     # A converted lead's page is its student's page too (the student list links here).
     student_id = lead.student.pk if lead.converted else None
     entities = [("Lead", lead.pk)] + ([("Student", student_id)] if student_id else [])
-    context = {"lead": lead, "invoices": invoices}
+    context: dict[str, Any] = {"lead": lead, "invoices": invoices}
     if student_id:
         # Through the reverse relation: this app does not import the payments app.
         context["student_payments"] = lead.student.payments.select_related("invoice")

@@ -9,6 +9,8 @@ chain then (the heartbeat check says why). The check reads one small table, neve
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.utils import timezone
 
@@ -30,7 +32,7 @@ def check_audit_chain() -> CheckResult:
     if latest is None:
         return CheckResult(HEALTHY, {"message": "Not verified yet", "lastVerified": None})
     age = (timezone.now() - latest.verified_at).total_seconds()
-    fields = {
+    fields: dict[str, Any] = {
         "lastVerified": latest.verified_at.isoformat(),
         "verifiedBy": latest.runner,
         "result": "intact" if latest.intact else "broken",

@@ -483,7 +483,7 @@ def check_readiness() -> bool:
     }
     timeout = settings.HEALTH_READY_TIMEOUT_MS / 1000
     try:
-        _select_one_within(make_conninfo(**params), time.monotonic() + timeout)
+        _select_one_within(make_conninfo("", **params), time.monotonic() + timeout)
     except Exception as exc:
         logger.warning("readyz: database not ready (%s)", type(exc).__name__)
         return False
@@ -497,7 +497,7 @@ def _select_one_within(conninfo: str, deadline: float) -> None:
     pgconn = pq.PGconn.connect_start(conninfo.encode())
     try:
         # libpq's polling protocol for a connection being set up: start as if told to write.
-        poll = pq.PollingStatus.WRITING
+        poll: int = pq.PollingStatus.WRITING
         while poll != pq.PollingStatus.OK:
             if poll == pq.PollingStatus.FAILED or pgconn.status == pq.ConnStatus.BAD:
                 raise ConnectionError("connection failed")

@@ -32,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
+from typing import cast
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
@@ -140,13 +141,15 @@ def advance_audit_counts(*, now: datetime | None = None) -> bool:
         return _draw_candidate(AuditCountMark.objects.get(pk=1), now)
     if mark.candidate_id is None:
         return _draw_candidate(mark, now)
+    # A candidate is drawn and cleared together with the time it was drawn.
+    drawn_at = cast(datetime, mark.candidate_drawn_at)
     on_postgres = connection.vendor == "postgresql"
     if on_postgres and mark.candidate_xmax is None:
         settle = timedelta(seconds=settings.MONITORING_AUDIT_SETTLE_SECONDS)
-        if now - mark.candidate_drawn_at >= settle:
+        if now - drawn_at >= settle:
             _note_xmax(mark)
         return False
-    since = mark.advanced_at or mark.candidate_drawn_at
+    since = mark.advanced_at or drawn_at
     if now - since < timedelta(seconds=settings.MONITORING_AUDIT_ROLLUP_SECONDS):
         return False
     if on_postgres and not _writers_ended(mark.candidate_xmax):
@@ -271,8 +274,8 @@ def _database_families() -> Iterable[Metric]:
         "Leads converted into students (one student each), by the invoice's currency.",
         labels=["currency"],
     )
-    for row in Student.objects.values("currency").annotate(n=Count("*")).order_by("currency"):
-        conversions.add_metric([row["currency"]], row["n"])
+    for converted in Student.objects.values("currency").annotate(n=Count("*")).order_by("currency"):
+        conversions.add_metric([converted["currency"]], converted["n"])
     yield conversions
 
     per_status = {
@@ -285,7 +288,7 @@ def _database_families() -> Iterable[Metric]:
         "planbeta_notifications", "Alert outbox rows, by state.", labels=["state"]
     )
     for status in NotificationStatus.values:
-        notifications.add_metric([status], per_status.get(status, {}).get("n", 0))
+        notifications.add_metric([status], per_status[status]["n"] if status in per_status else 0)
     yield notifications
     oldest = [per_status[s]["oldest"] for s in PENDING_STATUSES if s in per_status]
     backlog = GaugeMetricFamily(
@@ -296,8 +299,8 @@ def _database_families() -> Iterable[Metric]:
     yield backlog
 
     per_rule: dict[str, dict[str, int]] = {}
-    for row in AlertState.objects.values("rule", "state").annotate(n=Count("*")).order_by():
-        per_rule.setdefault(row["rule"], {})[row["state"]] = row["n"]
+    for counted in AlertState.objects.values("rule", "state").annotate(n=Count("*")).order_by():
+        per_rule.setdefault(counted["rule"], {})[counted["state"]] = counted["n"]
     alerts = GaugeMetricFamily(
         "planbeta_alerts",
         "Alerts (one per rule, or per rule and key), by rule and state.",

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Callable
 
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -106,20 +106,26 @@ class _PaymentInput(serializers.Serializer):
     )
 
 
-def _payment_data(
-    request: Request, serializer_class: type[serializers.Serializer]
-) -> tuple[dict[str, Any], str]:
-    """Validate the body; return its data and the idempotency key (body or header)."""
+def _pay(
+    request: Request,
+    invoice_id: int,
+    serializer_class: type[serializers.Serializer],
+    service: Callable[..., Answer],
+) -> Response:
+    """Validate the body (after the invoice is found) and hand its fields to the money service,
+    with the idempotency key from the body or the header."""
+    invoice = invoice_get(invoice_id)
     serializer = serializer_class(data=request.data)
     serializer.is_valid(raise_exception=True)
     data = dict(serializer.validated_data)
-    return data, idempotency_key_from(request, data.pop("idempotency_key"))
+    key = idempotency_key_from(request, data.pop("idempotency_key"))
+    return _respond(service(invoice=invoice, idempotency_key=key, actor=request.user, **data))
 
 
 class PayAndConvertApi(_MoneyApi):
     @extend_schema_serializer(component_name="PayAndConvertInput")
     class InputSerializer(_PaymentInput):
-        paid_amount = MoneyField()
+        paid_amount = MoneyField(source="amount")
         batch_id = StrictIntegerField(required=False, allow_null=True, min_value=1, default=None)
 
     @extend_schema(
@@ -129,19 +135,7 @@ class PayAndConvertApi(_MoneyApi):
         responses={201: MoneyResultSerializer, 409: PAYMENT_CONFLICTS, 422: KEY_REUSED},
     )
     def post(self, request: Request, invoice_id: int) -> Response:
-        invoice = invoice_get(invoice_id)
-        data, key = _payment_data(request, self.InputSerializer)
-        outcome = services.pay_and_convert(
-            invoice=invoice,
-            amount=data["paid_amount"],
-            method=data["method"],
-            transaction_id=data["transaction_id"],
-            batch_id=data["batch_id"],
-            paid_on=data["paid_on"],
-            idempotency_key=key,
-            actor=request.user,
-        )
-        return _respond(outcome)
+        return _pay(request, invoice_id, self.InputSerializer, services.pay_and_convert)
 
 
 class PaymentRecordApi(_MoneyApi):
@@ -156,18 +150,7 @@ class PaymentRecordApi(_MoneyApi):
         responses={201: MoneyResultSerializer, 409: PAYMENT_CONFLICTS, 422: KEY_REUSED},
     )
     def post(self, request: Request, invoice_id: int) -> Response:
-        invoice = invoice_get(invoice_id)
-        data, key = _payment_data(request, self.InputSerializer)
-        outcome = services.payment_record(
-            invoice=invoice,
-            amount=data["amount"],
-            method=data["method"],
-            transaction_id=data["transaction_id"],
-            paid_on=data["paid_on"],
-            idempotency_key=key,
-            actor=request.user,
-        )
-        return _respond(outcome)
+        return _pay(request, invoice_id, self.InputSerializer, services.payment_record)
 
 
 class StudentListApi(_MoneyApi):
@@ -195,7 +178,7 @@ class StudentListApi(_MoneyApi):
                 q=search_param(request.query_params), payment_status=payment_status
             )
         )
-        return page.response(StudentOutputSerializer(students, many=True).data)
+        return page.response(StudentOutputSerializer, students)
 
 
 class StudentDetailApi(_MoneyApi):

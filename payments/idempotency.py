@@ -53,6 +53,7 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, connections, transaction
 from django.utils import timezone
 
+from accounts.actors import Actor
 from audit.models import Severity
 from audit.services import AuditEntry, audit_record_independent
 from core.errors import ApplicationError, ConflictError, ServiceUnavailableError
@@ -100,7 +101,7 @@ class MoneyRequest:
     action: str
     subject: str
     context: dict[str, Any]
-    actor: Any
+    actor: Actor
 
 
 def run_exactly_once(request: MoneyRequest, work: Work) -> Answer:

@@ -8,7 +8,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from core.money import Currency, amount_field
-from invoices.models import Invoice
+from invoices.models import Invoice, YearCounter
 from leads.models import Lead, Level
 
 
@@ -52,14 +52,8 @@ class Batch(models.Model):
         return self.code
 
 
-class StudentCounter(models.Model):
+class StudentCounter(YearCounter):
     """The last student code number drawn in a year; locked like the invoice counter."""
-
-    year = models.PositiveIntegerField(primary_key=True)
-    last_number = models.PositiveIntegerField(default=0)
-
-    def __str__(self) -> str:
-        return f"{self.year}: {self.last_number}"
 
 
 class Student(models.Model):

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import datetime
-from typing import Any
+from decimal import Decimal
+from typing import TypedDict
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.shortcuts import get_object_or_404
@@ -11,6 +12,8 @@ from payments.models import Payment, Student
 
 
 def student_list(*, q: str = "", payment_status: str = "") -> QuerySet[Student]:
+    """Students with their batch, filtered by payment status and by name, code or number (`q`);
+    the caller orders and pages."""
     qs = Student.objects.select_related("batch")
     if payment_status:
         qs = qs.filter(payment_status=payment_status)
@@ -24,6 +27,7 @@ def student_list(*, q: str = "", payment_status: str = "") -> QuerySet[Student]:
 
 
 def student_get(student_id: int) -> Student:
+    """One student with their batch; Http404 when there is none with that id."""
     return get_object_or_404(Student.objects.select_related("batch"), pk=student_id)
 
 
@@ -36,7 +40,15 @@ def payments_received(*, start: datetime.datetime, end: datetime.datetime) -> Qu
     )
 
 
-def payment_totals(*, start: datetime.datetime, end: datetime.datetime) -> list[dict[str, Any]]:
+class CurrencyTotal(TypedDict):
+    """The payments of one currency: their exact sum and how many."""
+
+    currency: str
+    total: Decimal
+    count: int
+
+
+def payment_totals(*, start: datetime.datetime, end: datetime.datetime) -> list[CurrencyTotal]:
     """[{"currency", "total", "count"}] of the payments received in [start, end), by currency."""
     return list(
         Payment.objects.filter(paid_at__gte=start, paid_at__lt=end)

@@ -12,6 +12,7 @@ from typing import Any
 from django.db import IntegrityError
 from django.utils import timezone
 
+from accounts.actors import Actor, acting_user
 from audit.models import Action, Severity
 from audit.services import AuditEntry, audit_record, audit_record_independent, audit_record_many
 from core.errors import ApplicationError, ConflictError, invalid_field
@@ -75,7 +76,7 @@ def _payment_insert(
     method: str,
     transaction_id: str,
     idempotency_key: str,
-    actor: Any,
+    actor: Actor,
     now: datetime.datetime,
     paid_on: datetime.date | None,
 ) -> Payment:
@@ -89,7 +90,7 @@ def _payment_insert(
         transaction_id=transaction_id,
         paid_at=now,
         paid_on=paid_on or school_today(),
-        recorded_by=actor,
+        recorded_by=acting_user(actor),
         idempotency_key=idempotency_key,
         created_at=now,
     )
@@ -116,16 +117,41 @@ def _student_status(student: Student) -> str:
     return PaymentStatus.PAID if student.balance == 0 else PaymentStatus.PARTIAL
 
 
-def _request_context(invoice: Invoice, idempotency_key: str, **fields: Any) -> dict[str, Any]:
-    """What every row about this request carries, failure rows included. Built from the
-    invoice in hand, before anything touches the database."""
-    return {
+def _money_request(
+    *,
+    operation: str,
+    action: str,
+    subject: str,
+    invoice: Invoice,
+    idempotency_key: str,
+    payload: dict[str, Any],
+    actor: Actor,
+    paid_on: datetime.date | None,
+) -> MoneyRequest:
+    """The request as the exactly-once frame takes it. Its `context`, what every row about the
+    request carries (failure rows included), is the payload with the invoice and the currency,
+    built from the invoice in hand before anything touches the database."""
+    context = {
         "invoiceId": invoice.pk,
         "invoiceNumber": invoice.number,
         "leadId": invoice.lead_id,
-        **fields,
+        **payload,
+        "currency": invoice.currency,
+        # The rows say the day the money was received even when the payload (and so the
+        # idempotency record) leaves it to today.
+        "paidOn": (paid_on or school_today()).isoformat(),
         "idempotencyKey": idempotency_key,
     }
+    return MoneyRequest(
+        operation=operation,
+        key=idempotency_key,
+        invoice_id=invoice.pk,
+        payload=payload,
+        action=action,
+        subject=subject,
+        context=context,
+        actor=actor,
+    )
 
 
 def pay_and_convert(
@@ -133,7 +159,7 @@ def pay_and_convert(
     invoice: Invoice,
     amount: Decimal,
     idempotency_key: str,
-    actor: Any,
+    actor: Actor,
     method: str = "BANK_TRANSFER",
     transaction_id: str = "",
     batch_id: int | None = None,
@@ -147,22 +173,20 @@ def pay_and_convert(
     propagates (the API answers 500 with the request id).
     """
     _check_paid_on(paid_on)
-    payload = {
-        "paidAmount": money_str(amount),
-        "method": method,
-        "transactionId": transaction_id,
-        "batchId": batch_id,
-        **_paid_on_payload(paid_on),
-    }
-    context = _request_context(
-        invoice,
-        idempotency_key,
-        paidAmount=payload["paidAmount"],
-        currency=invoice.currency,
-        method=method,
-        transactionId=transaction_id,
-        batchId=batch_id,
-        paidOn=(paid_on or school_today()).isoformat(),
+    request = _money_request(
+        operation=PAY_AND_CONVERT,
+        action=Action.LEAD_TO_STUDENT_CONVERSION,
+        subject=f"Conversion of invoice {invoice.number}",
+        invoice=invoice,
+        idempotency_key=idempotency_key,
+        payload={
+            "paidAmount": money_str(amount),
+            "method": method,
+            "transactionId": transaction_id,
+            "batchId": batch_id,
+        },
+        actor=actor,
+        paid_on=paid_on,
     )
 
     def work() -> tuple[int, dict[str, Any]]:
@@ -176,21 +200,11 @@ def pay_and_convert(
             actor=actor,
             paid_on=paid_on,
         )
-        _audit_conversion(conversion, context=context, actor=actor)
+        _audit_conversion(conversion, context=request.context, actor=actor)
         return 201, _body(
             invoice=conversion.invoice, student=conversion.student, payment=conversion.payment
         )
 
-    request = MoneyRequest(
-        operation=PAY_AND_CONVERT,
-        key=idempotency_key,
-        invoice_id=invoice.pk,
-        payload=payload,
-        action=Action.LEAD_TO_STUDENT_CONVERSION,
-        subject=f"Conversion of invoice {invoice.number}",
-        context=context,
-        actor=actor,
-    )
     try:
         return run_exactly_once(request, work)
     except ConflictError as exc:
@@ -202,7 +216,7 @@ def pay_and_convert(
                     description=f"Refused a second conversion of invoice {invoice.number}",
                     entity_type="Invoice",
                     entity_id=invoice.pk,
-                    metadata={**context, "outcome": "already_converted"},
+                    metadata={**request.context, "outcome": "already_converted"},
                     actor=actor,
                 ),
             )
@@ -227,7 +241,7 @@ def _convert(
     transaction_id: str,
     batch_id: int | None,
     idempotency_key: str,
-    actor: Any,
+    actor: Actor,
     paid_on: datetime.date | None,
 ) -> _Conversion:
     # Lock order everywhere: invoice, then lead, then counters/batch. Two requests for the same
@@ -325,7 +339,7 @@ def _student_create(
         raise _whatsapp_in_use() from exc
 
 
-def _audit_conversion(conversion: _Conversion, *, context: dict[str, Any], actor: Any) -> None:
+def _audit_conversion(conversion: _Conversion, *, context: dict[str, Any], actor: Actor) -> None:
     """The four rows of a conversion, in the conversion's transaction."""
     invoice, lead, student, payment = (
         conversion.invoice,
@@ -413,27 +427,27 @@ def payment_record(
     invoice: Invoice,
     amount: Decimal,
     idempotency_key: str,
-    actor: Any,
+    actor: Actor,
     method: str = "BANK_TRANSFER",
     transaction_id: str = "",
     paid_on: datetime.date | None = None,
 ) -> Answer:
     """Record a later instalment on a converted invoice; PARTIALLY_PAID becomes PAID at zero."""
     _check_paid_on(paid_on)
-    payload = {
-        "amount": money_str(amount),
-        "method": method,
-        "transactionId": transaction_id,
-        **_paid_on_payload(paid_on),
-    }
-    context = _request_context(
-        invoice,
-        idempotency_key,
-        amount=payload["amount"],
-        currency=invoice.currency,
-        method=method,
-        transactionId=transaction_id,
-        paidOn=(paid_on or school_today()).isoformat(),
+    request = _money_request(
+        operation=LATER_PAYMENT,
+        action=Action.PAYMENT_RECEIVED,
+        subject=f"Payment on invoice {invoice.number}",
+        invoice=invoice,
+        idempotency_key=idempotency_key,
+        payload={
+            "amount": money_str(amount),
+            "method": method,
+            "transactionId": transaction_id,
+            **_paid_on_payload(paid_on),
+        },
+        actor=actor,
+        paid_on=paid_on,
     )
 
     def work() -> tuple[int, dict[str, Any]]:
@@ -467,21 +481,11 @@ def payment_record(
             student=student,
             payment=payment,
             status_before=status_before,
-            context=context,
+            context=request.context,
             actor=actor,
         )
         return 201, _body(invoice=locked, student=student, payment=payment)
 
-    request = MoneyRequest(
-        operation=LATER_PAYMENT,
-        key=idempotency_key,
-        invoice_id=invoice.pk,
-        payload=payload,
-        action=Action.PAYMENT_RECEIVED,
-        subject=f"Payment on invoice {invoice.number}",
-        context=context,
-        actor=actor,
-    )
     return run_exactly_once(request, work)
 
 
@@ -492,7 +496,7 @@ def _audit_payment(
     payment: Payment,
     status_before: str,
     context: dict[str, Any],
-    actor: Any,
+    actor: Actor,
 ) -> None:
     """The PAYMENT_RECEIVED row of a later payment, in the payment's transaction."""
     audit_record(

@@ -128,5 +128,4 @@ def student_list(request: HttpRequest) -> HttpResponse:
         default_sort="-created",
         rows=rows,
     )
-    context["filtered"] = any(request.GET.get(name) for name in StudentFilterForm.base_fields)
     return render(request, "payments/student_list.html", context, status=status)

@@ -69,7 +69,7 @@ def page_config(request: HttpRequest) -> dict[str, Any] | None:
     dsn = settings.SENTRY_BROWSER_DSN
     environment = settings.SENTRY_ENVIRONMENT
     user = getattr(request, "user", None)
-    if not dsn or environment in QUIET_ENVIRONMENTS or not getattr(user, "is_authenticated", False):
+    if not dsn or environment in QUIET_ENVIRONMENTS or user is None or not user.is_authenticated:
         return None
     return {
         "dsn": dsn,

@@ -155,4 +155,5 @@ def _log_database_errors_safely(logger: logging.Logger, **kwargs: Any) -> None:
         if not isinstance(old, ColorFormatter) or isinstance(old, SafeFormatter):
             continue
         safe = _SafeTaskFormatter if isinstance(old, TaskFormatter) else _SafeColorFormatter
-        handler.setFormatter(safe(old._fmt, use_color=old.use_color, datefmt=old.datefmt))
+        # celery-types leaves out the datefmt that ColorFormatter takes.
+        handler.setFormatter(safe(old._fmt, use_color=old.use_color, datefmt=old.datefmt))  # type: ignore[call-arg]

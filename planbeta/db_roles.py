@@ -361,8 +361,12 @@ def _relations(cursor) -> tuple[list[str], list[str], list[str], list[str], list
     cursor.execute(
         _RELATIONS, {"append_only": append_only_tables(), "read_only": list(READ_ONLY_TABLES)}
     )
-    business, read_only, append_only, sequences, narrow_sequences = [], [], [], [], []
-    not_owned = []
+    business: list[str] = []
+    read_only: list[str] = []
+    append_only: list[str] = []
+    sequences: list[str] = []
+    narrow_sequences: list[str] = []
+    not_owned: list[str] = []
     for name, is_sequence, is_narrow, is_read_only, owned in cursor.fetchall():
         if not owned:
             if is_narrow:

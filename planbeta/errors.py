@@ -82,7 +82,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, ApplicationError):
         set_rollback()
         body = error_body(exc.message, exc.code, exc.details)
-        headers = {}
+        headers: dict[str, str] = {}
         if exc.status_code >= 500:
             # Our side failed (the mail server, the database): the person quotes the request id.
             request = context.get("request")
@@ -113,11 +113,13 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         if str(exc.detail) != str(exc.default_detail):
             message = str(exc.detail)  # a specific reason, e.g. "CSRF Failed: …"
         headers = {}
-        if getattr(exc, "auth_header", None):
-            headers["WWW-Authenticate"] = exc.auth_header
+        auth_header = getattr(exc, "auth_header", None)
+        if auth_header:
+            headers["WWW-Authenticate"] = auth_header
         if isinstance(exc, exceptions.Throttled):
             # Whole seconds, rounded up: "0" would invite the client straight back.
-            headers["Retry-After"] = str(max(1, math.ceil(exc.wait or 1)))
+            # getattr: djangorestframework-stubs does not declare the `wait` that DRF sets.
+            headers["Retry-After"] = str(max(1, math.ceil(getattr(exc, "wait", None) or 1)))
             message = RATE_LIMITED_MESSAGE
         return Response(
             error_body(message or str(exc.detail), code),

@@ -7,7 +7,7 @@ from planbeta.views import home
 
 # Every login, the admin's included, goes through our login page so that it is rate-limited and
 # audited in one place.
-admin.site.login = admin_login
+admin.site.login = admin_login  # type: ignore[method-assign]
 admin.site.site_header = "Plan Beta back office"
 
 urlpatterns = [

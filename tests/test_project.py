@@ -58,6 +58,15 @@ def test_code_is_formatted_and_lint_clean():
     assert fmt.returncode == 0, fmt.stdout
 
 
+def test_the_project_packages_type_check():
+    # [tool.mypy] in pyproject.toml names the packages and the django-stubs settings module.
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Success: no issues found" in result.stdout
+
+
 def test_imports_follow_the_arrows_between_the_apps():
     # The contracts are [tool.importlinter] in pyproject.toml; a broken one prints the import chain.
     lint_imports = Path(sys.executable).with_name("lint-imports")

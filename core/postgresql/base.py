@@ -11,7 +11,7 @@ See core.db_deadline for the mechanism and why it is needed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -28,6 +28,8 @@ DEFAULT_PING_DEADLINE = 1.0
 
 class _DeadlineErrorWrapper(DatabaseErrorWrapper):
     """Django routes every driver call through this context manager: the one place to time them."""
+
+    wrapper: DatabaseWrapper
 
     def __enter__(self) -> None:
         db = self.wrapper
@@ -50,7 +52,7 @@ class _DeadlineErrorWrapper(DatabaseErrorWrapper):
 
 
 class DatabaseOperations(operations.DatabaseOperations):
-    def execute_sql_flush(self, sql_list: list[str]) -> None:
+    def execute_sql_flush(self, sql_list: Iterable[str]) -> None:
         # TRUNCATE of every table (manage.py flush, the test runner after a transactional test)
         # queues for an exclusive lock on each: maintenance, not one of the app's queries.
         with db_deadline.lifted():
@@ -88,16 +90,17 @@ class DatabaseWrapper(base.DatabaseWrapper):
                     db_deadline.mark_stalled("connection attempt timed out")
                 raise
 
+    # _commit and _close are private to Django, so django-stubs does not declare them.
     def _commit(self) -> None:
         if self.connection is not None:
             _raise_if_stalled()
-        return super()._commit()
+        return super()._commit()  # type: ignore[misc]
 
     def _close(self) -> None:
         # Not failing fast here: Django closes a broken connection from inside its own error
         # handling. The duplicate socket goes with the connection.
         try:
-            return super()._close()
+            return super()._close()  # type: ignore[misc]
         finally:
             self._guard.detach()
 

@@ -23,10 +23,10 @@ class Command(BaseCommand):
             tokens = tokens.filter(prefix=prefix[:10])
         else:
             raise CommandError("Give a token prefix or --all-for EMAIL.")
-        tokens = list(tokens)
-        if not tokens:
+        found = list(tokens)
+        if not found:
             raise CommandError("No active token matches.")
         with audit_context(source=Source.COMMAND, label="revoke_token"):
-            for token in tokens:
+            for token in found:
                 api_token_revoke(token=token)
-        self.stdout.write(f"Revoked {len(tokens)} token(s).")
+        self.stdout.write(f"Revoked {len(found)} token(s).")
