@@ -184,6 +184,7 @@ def pay_and_convert(
             "method": method,
             "transactionId": transaction_id,
             "batchId": batch_id,
+            **_paid_on_payload(paid_on),
         },
         actor=actor,
         paid_on=paid_on,
