@@ -27,48 +27,47 @@ def _query(page) -> dict[str, list[str]]:
 
 
 def _trail(founder, marketing):
-    """An invoice's two rows, a lead's, an error, and what the marketing colleague did."""
-    audit_record(
-        AuditEntry(
-            Action.INVOICE_GENERATED,
-            description="Invoice PB-2026-0007 created",
-            entity_type="Invoice",
-            entity_id=7,
-            actor=founder,
-        )
-    )
-    audit_record(
-        AuditEntry(
-            Action.LEAD_CREATED,
-            description="Lead Asha created",
-            entity_type="Lead",
-            entity_id=41,
-            actor=marketing,
-        )
-    )
-    audit_record(
-        AuditEntry(
+    """An invoice's two rows, one of them an error, and the marketing colleague's two."""
+    info, error = Severity.INFO, Severity.ERROR
+    rows = [
+        (Action.INVOICE_GENERATED, info, "Invoice PB-2026-0007 created", "Invoice", 7, founder),
+        (Action.LEAD_CREATED, info, "Lead Asha created", "Lead", 41, marketing),
+        (
             Action.LEAD_TO_STUDENT_CONVERSION,
-            description="Lead Asha became student PB-S-0001",
-            entity_type="Lead",
-            entity_id=41,
-            actor=marketing,
+            info,
+            "Lead Asha became student PB-S-0001",
+            "Lead",
+            41,
+            marketing,
+        ),
+        (Action.PAYMENT_RECEIVED, error, "Payment for PB-2026-0007 failed", "Invoice", 7, None),
+    ]
+    for action, severity, description, entity_type, entity_id, actor in rows:
+        entry = AuditEntry(
+            action,
+            description=description,
+            severity=severity,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            actor=actor,
         )
-    )
-    audit_record(
-        AuditEntry(
-            Action.PAYMENT_RECEIVED,
-            severity=Severity.ERROR,
-            description="Payment for PB-2026-0007 failed",
-            entity_type="Invoice",
-            entity_id=7,
-            error=RuntimeError("gateway said no"),
-        )
-    )
+        audit_record(entry)
 
 
 def _descriptions(page):
     return page.locator("#feed .description")
+
+
+def _dashboard(live_server, sized_page, founder, marketing, count=5):
+    """The founder's dashboard over the trail, loaded: the page and its entries."""
+    from playwright.sync_api import expect
+
+    _trail(founder, marketing)
+    page = sized_page()
+    _log_in(page, live_server.url, founder.email, next_path=DASHBOARD)
+    entries = page.locator("#feed > li.entry")
+    expect(entries).to_have_count(count)  # the trail and the login
+    return page, entries
 
 
 def test_all_or_errors_only_lives_in_the_address_survives_a_reload_and_back_returns(
@@ -76,11 +75,7 @@ def test_all_or_errors_only_lives_in_the_address_survives_a_reload_and_back_retu
 ):
     from playwright.sync_api import expect
 
-    _trail(founder, marketing)
-    page = sized_page()
-    _log_in(page, live_server.url, founder.email, next_path=DASHBOARD)
-    entries = page.locator("#feed > li.entry")
-    expect(entries).to_have_count(5)  # the four and the login
+    page, entries = _dashboard(live_server, sized_page, founder, marketing)
     errors_btn = page.locator("button[data-view=errors]")
     all_btn = page.locator("button[data-view=all]")
     expect(all_btn).to_have_attribute("aria-pressed", "true")
@@ -109,12 +104,8 @@ def test_an_entity_history_has_a_heading_a_way_back_an_address_to_share_and_back
 ):
     from playwright.sync_api import expect
 
-    _trail(founder, marketing)
-    page = sized_page()
-    _log_in(page, live_server.url, founder.email, next_path=DASHBOARD)
-    entries = page.locator("#feed > li.entry")
+    page, entries = _dashboard(live_server, sized_page, founder, marketing)
     heading = page.locator("#entity-filter h2")
-    expect(entries).to_have_count(5)
     expect(heading).to_be_hidden()
 
     entries.filter(has_text="Invoice PB-2026-0007 created").locator(".entity-link").click()
@@ -153,12 +144,8 @@ def test_a_person_s_timeline_shows_what_they_did_by_name_also_after_a_reload(
 ):
     from playwright.sync_api import expect
 
-    _trail(founder, marketing)
-    page = sized_page()
-    _log_in(page, live_server.url, founder.email, next_path=DASHBOARD)
-    entries = page.locator("#feed > li.entry")
+    page, entries = _dashboard(live_server, sized_page, founder, marketing)
     heading = page.locator("#entity-filter h2")
-    expect(entries).to_have_count(5)
 
     entries.filter(has_text="Lead Asha created").locator(".user-link").click()
     expect(heading).to_have_text("Activity of Manu Marketing")
@@ -188,13 +175,9 @@ def test_action_codes_read_as_words_in_the_feed_and_the_top_actions(
 ):
     from playwright.sync_api import expect
 
-    _trail(founder, marketing)
     # A code the page has no words for (written before a label existed, say) shows as it is.
     audit_record(AuditEntry("LEGACY_THING", description="An old row"))
-    page = sized_page()
-    _log_in(page, live_server.url, founder.email, next_path=DASHBOARD)
-    entries = page.locator("#feed > li.entry")
-    expect(entries).to_have_count(6)
+    page, entries = _dashboard(live_server, sized_page, founder, marketing, count=6)
 
     conversion = entries.filter(has_text="Lead Asha became student").locator(".action")
     expect(conversion).to_have_text("Lead converted to student")
@@ -210,11 +193,7 @@ def test_action_codes_read_as_words_in_the_feed_and_the_top_actions(
 def test_download_csv_exports_the_view_shown(live_server, sized_page, founder, marketing):
     from playwright.sync_api import expect
 
-    _trail(founder, marketing)
-    page = sized_page()
-    _log_in(page, live_server.url, founder.email, next_path=DASHBOARD)
-    entries = page.locator("#feed > li.entry")
-    expect(entries).to_have_count(5)
+    page, entries = _dashboard(live_server, sized_page, founder, marketing)
     download = page.get_by_role("link", name="Download CSV")
     expect(download).to_be_visible()
 
