@@ -414,8 +414,11 @@
   // The view lives in the page's address (?type=errors&entityType=Invoice&entityId=7, or
   // &userId=3): a link to it opens the same view, a reload keeps it, and Back goes to the one
   // before. Each change the user makes is a history entry of its own.
-  // A person's name is not in the address: the history entry keeps it (the server gives it for
-  // the address the page was opened with).
+  // A person's name is not in the address: the history entry keeps it, and the server gives it
+  // for the address the page was opened with (no replaceState for that: a history change is a
+  // breadcrumb of the browser Sentry, and loading the page is not one).
+  var OPENED_WITH_USER = new URLSearchParams(window.location.search).get("userId");
+
   function readAddress(userLabel) {
     var q = new URLSearchParams(window.location.search);
     state.view = q.get("type") === "errors" ? "errors" : "all";
@@ -424,7 +427,7 @@
     state.entity = type && id ? { type: type, id: id } : null;
     var user = q.get("userId");
     state.user = !state.entity && user && /^[0-9]+$/.test(user)
-      ? { id: user, label: userLabel || "user #" + user }
+      ? { id: user, label: userLabel || (user === OPENED_WITH_USER && root.dataset.userLabel) || "user #" + user }
       : null;
   }
 
@@ -505,8 +508,7 @@
     else if (autoRefresh.checked) refresh(true);
   });
 
-  readAddress(root.dataset.userLabel);
-  window.history.replaceState({ userLabel: state.user ? state.user.label : null }, "", window.location.href);
+  readAddress(null);
   showView();
   setStatus("Loading…");
   refresh(true);
