@@ -38,3 +38,8 @@ def user_token_get(user: User, token_id: int) -> ApiToken:
 def active_founders() -> QuerySet[User]:
     """Whom to ask for access: the founders who can log in."""
     return User.objects.filter(role=Role.FOUNDER, is_active=True).order_by("name")
+
+
+def user_name_or_none(user_id: int) -> str | None:
+    """The user's name for a heading, or None when there is no such user (any more)."""
+    return User.objects.filter(pk=user_id).values_list("name", flat=True).first()

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -7,8 +9,11 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from accounts.permissions import founder_required
+from accounts.selectors import user_name_or_none
 from alerts.checks import NO_CHANNEL_HINT, NO_CHANNEL_MESSAGE, channel_kinds
 from alerts.selectors import notification_list, open_alert_list
+from audit.models import Action
+from core.fields import MAX_ID
 
 
 @founder_required
@@ -17,9 +22,21 @@ def activity_dashboard(request: HttpRequest) -> HttpResponse:
     """The founders' live feed. The page is a shell; static/js/activity.js fills it from the API."""
     context = {
         "api_url": reverse("api-audit-logs"),
+        "export_url": reverse("api-audit-logs-export"),
+        # Action codes in words, one mapping for the whole page (audit.Action's labels).
+        "action_labels": json.dumps(dict(Action.choices), separators=(",", ":")),
+        "user_label": _user_label(request.GET.get("userId", "")),
         "poll_ms": int(settings.ACTIVITY_POLL_SECONDS * 1000),
         "open_alerts": list(open_alert_list()),
         "deliveries": list(notification_list(limit=10)),
         "no_alert_channel": "" if channel_kinds() else f"{NO_CHANNEL_MESSAGE} {NO_CHANNEL_HINT}",
     }
     return render(request, "monitoring/activity.html", context)
+
+
+def _user_label(user_id: str) -> str:
+    """The name for the heading of a per-user timeline opened from its address (a reload, a shared
+    link); the page fills it in itself when the timeline is opened by a click."""
+    if not user_id.isascii() or not user_id.isdigit() or not 0 < int(user_id) <= MAX_ID:
+        return ""
+    return user_name_or_none(int(user_id)) or ""

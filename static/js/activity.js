@@ -8,6 +8,10 @@
   if (!root) return;
 
   var API = root.dataset.apiUrl;
+  var EXPORT = root.dataset.exportUrl;
+  // Action codes in words, from the server (audit.Action's labels); a code it does not know
+  // shows as it is.
+  var ACTION_LABELS = JSON.parse(root.dataset.actionLabels || "{}");
   var POLL_MS = parseInt(root.dataset.pollMs, 10) || 10000;
   var PAGE = 50;
   var POLL_PAGE = 200;
@@ -25,11 +29,14 @@
   var autoRefresh = document.getElementById("auto-refresh");
   var loadOlderBtn = document.getElementById("load-older");
   var entityBox = document.getElementById("entity-filter");
+  var entityKind = document.getElementById("entity-filter-kind");
   var entityLabel = document.getElementById("entity-filter-label");
+  var downloadCsv = document.getElementById("download-csv");
 
   var state = {
     view: "all",
     entity: null, // {type, id}
+    user: null, // {id, label}: a per-user timeline
     lastId: null, // highest id shown; polls start OVERLAP_IDS below it. null: newest not read yet
     shown: new Set(), // ids in the feed, so that the overlap shows nothing twice
     oldestId: null, // lowest id shown
@@ -57,15 +64,34 @@
     return node;
   }
 
-  function url(params) {
+  // The view's filters, by the API's names: the page's own address, its reads and its export
+  // all carry the same ones.
+  function filters() {
     var q = new URLSearchParams();
     if (state.view === "errors") q.set("type", "errors");
     if (state.entity) {
       q.set("entityType", state.entity.type);
       q.set("entityId", state.entity.id);
     }
+    if (state.user) q.set("userId", state.user.id);
+    return q;
+  }
+
+  function url(params) {
+    var q = filters();
     Object.keys(params).forEach(function (k) { q.set(k, params[k]); });
     return API + "?" + q.toString();
+  }
+
+  function actionLabel(code) {
+    return Object.prototype.hasOwnProperty.call(ACTION_LABELS, code) ? ACTION_LABELS[code] : code;
+  }
+
+  function actionNode(code) {
+    var node = el("span", "action", actionLabel(code));
+    node.dataset.action = code;
+    node.title = code;
+    return node;
   }
 
   function getJSON(address) {
@@ -114,7 +140,7 @@
 
     var head = el("div", "entry-head");
     head.appendChild(el("span", "badge sev-" + log.severity, log.severity));
-    head.appendChild(el("span", "action", log.action));
+    head.appendChild(actionNode(log.action));
     var when = el("time", "when", dateFormat.format(new Date(log.createdAt)));
     when.dateTime = log.createdAt;
     head.appendChild(when);
@@ -137,7 +163,18 @@
       meta.appendChild(link);
     }
     var who = log.userName || log.userEmail ? (log.userName || "") + (log.userEmail ? " <" + log.userEmail + ">" : "") : "system";
-    meta.appendChild(el("span", "who", who));
+    if (log.userId) {
+      var userLink = el("a", "who user-link", who);
+      userLink.href = "#";
+      userLink.title = "Show what this person did";
+      userLink.addEventListener("click", function (ev) {
+        ev.preventDefault();
+        filterUser(log.userId, log.userName || log.userEmail);
+      });
+      meta.appendChild(userLink);
+    } else {
+      meta.appendChild(el("span", "who", who));
+    }
     if (log.ipAddress) meta.appendChild(el("span", "ip", "IP " + log.ipAddress));
     li.appendChild(meta);
 
@@ -294,7 +331,7 @@
       list.textContent = "";
       s.topActions.forEach(function (item) {
         var li = el("li");
-        li.appendChild(el("span", "action", item.action));
+        li.appendChild(actionNode(item.action));
         li.appendChild(el("span", "count", item.count));
         list.appendChild(li);
       });
@@ -374,21 +411,77 @@
     refresh(false);
   }
 
-  function setView(view) {
-    state.view = view;
+  // The view lives in the page's address (?type=errors&entityType=Invoice&entityId=7, or
+  // &userId=3): a link to it opens the same view, a reload keeps it, and Back goes to the one
+  // before. Each change the user makes is a history entry of its own.
+  // A person's name is not in the address: the history entry keeps it, and the server gives it
+  // for the address the page was opened with (no replaceState for that: a history change is a
+  // breadcrumb of the browser Sentry, and loading the page is not one).
+  var OPENED_WITH_USER = new URLSearchParams(window.location.search).get("userId");
+
+  function readAddress(userLabel) {
+    var q = new URLSearchParams(window.location.search);
+    state.view = q.get("type") === "errors" ? "errors" : "all";
+    var type = q.get("entityType");
+    var id = q.get("entityId");
+    state.entity = type && id ? { type: type, id: id } : null;
+    var user = q.get("userId");
+    state.user = !state.entity && user && /^[0-9]+$/.test(user)
+      ? { id: user, label: userLabel || (user === OPENED_WITH_USER && root.dataset.userLabel) || "user #" + user }
+      : null;
+  }
+
+  function writeAddress() {
+    var q = filters().toString();
+    var address = window.location.pathname + (q ? "?" + q : "");
+    if (address !== window.location.pathname + window.location.search) {
+      window.history.pushState({ userLabel: state.user ? state.user.label : null }, "", address);
+    }
+  }
+
+  // The controls say which view is shown: the pressed button, the heading over a history, the
+  // export's filters.
+  function showView() {
     document.querySelectorAll(".view-btn").forEach(function (btn) {
-      var on = btn.dataset.view === view;
+      var on = btn.dataset.view === state.view;
       btn.classList.toggle("active", on);
       btn.setAttribute("aria-pressed", on ? "true" : "false");
     });
+    if (state.entity) {
+      entityKind.textContent = "History of";
+      entityLabel.textContent = state.entity.type + " #" + state.entity.id;
+    } else if (state.user) {
+      entityKind.textContent = "Activity of";
+      entityLabel.textContent = state.user.label;
+    }
+    entityBox.hidden = !state.entity && !state.user;
+    var q = filters();
+    q.set("format", "csv");
+    downloadCsv.href = EXPORT + "?" + q.toString();
+  }
+
+  function changeView() {
+    writeAddress();
+    showView();
     restart();
   }
 
+  function setView(view) {
+    state.view = view;
+    changeView();
+  }
+
+  // A history is of one entity or one person, never both at once.
   function filterEntity(type, id) {
     state.entity = { type: type, id: id };
-    entityLabel.textContent = type + (id ? " #" + id : "");
-    entityBox.hidden = false;
-    restart();
+    state.user = null;
+    changeView();
+  }
+
+  function filterUser(id, label) {
+    state.user = { id: String(id), label: label || "user #" + id };
+    state.entity = null;
+    changeView();
   }
 
   document.querySelectorAll(".view-btn").forEach(function (btn) {
@@ -396,7 +489,12 @@
   });
   document.getElementById("entity-filter-clear").addEventListener("click", function () {
     state.entity = null;
-    entityBox.hidden = true;
+    state.user = null;
+    changeView();
+  });
+  window.addEventListener("popstate", function (ev) {
+    readAddress(ev.state && ev.state.userLabel);
+    showView();
     restart();
   });
   loadOlderBtn.addEventListener("click", loadOlder);
@@ -410,6 +508,8 @@
     else if (autoRefresh.checked) refresh(true);
   });
 
+  readAddress(null);
+  showView();
   setStatus("Loading…");
   refresh(true);
 })();

@@ -179,7 +179,7 @@ def test_founder_watches_the_feed_update_live(live_server, new_page, founder, se
     entries = page.locator("#feed > li.entry")
     # The login itself is in the feed, newest first, above the lead.
     expect(entries).to_have_count(2)
-    expect(entries.nth(0).locator(".action")).to_have_text("LOGIN")
+    expect(entries.nth(0).locator(".action")).to_have_text("Logged in")
     expect(entries.nth(1).locator(".description")).to_have_text(
         f"Lead {XSS_NAME} created (source META_ADS)"
     )
@@ -206,14 +206,14 @@ def test_founder_watches_the_feed_update_live(live_server, new_page, founder, se
         )
     )
     expect(entries).to_have_count(3)
-    expect(entries.nth(0).locator(".action")).to_have_text("PAYMENT_RECEIVED")
+    expect(entries.nth(0).locator(".action")).to_have_text("Payment received")
     expect(entries.nth(0).locator(".badge")).to_have_text("ERROR")
     expect(entries.nth(0).locator(".error-message")).to_have_text("RuntimeError: gateway said no")
     assert page.evaluate("window.__notReloaded") is True
     expect(page.locator("#stat-errors")).to_have_text("1")
     top = page.locator("#top-actions li")
     expect(top).to_have_count(3)
-    expect(top.nth(0)).to_have_text("LEAD_CREATED1")  # ties by name: 1 each
+    expect(top.nth(0)).to_have_text("Lead created1")  # ties by code: 1 each
 
     page.click("button[data-view=errors]")
     expect(entries).to_have_count(1)
@@ -422,7 +422,7 @@ def test_load_older_brings_older_entries_below_once_and_then_hides(live_server, 
     _idle(page)
     assert _reads(page, POLL) == 1
     expect(entries).to_have_count(50)
-    expect(entries.nth(0).locator(".action")).to_have_text("LOGIN")
+    expect(entries.nth(0).locator(".action")).to_have_text("Logged in")
 
     older.click()
     expect(entries).to_have_count(61)

@@ -131,10 +131,15 @@ def test_an_error_on_the_dashboard_reaches_sentry_tagged_and_without_private_dat
     }
     assert "extra" not in event
     assert event["sdk"]["settings"] == {"infer_ip": "never"}  # Sentry stores no IP address
-    # The feed (?limit=50), the stats (?type=stats) and the errors view (?type=errors&limit=50)
-    # were fetched: paths only. The click on "Errors only" left no breadcrumb.
-    assert [(c["category"], c.get("data")) for c in event["breadcrumbs"]] == 3 * [
-        ("fetch", {"method": "GET", "status_code": 200, "url": "/api/system/audit-logs"})
+    # The feed (?limit=50), the stats (?type=stats), the errors view's address (?type=errors)
+    # and its feed (?type=errors&limit=50): paths only. The click itself left no breadcrumb.
+    fetch = ("fetch", {"method": "GET", "status_code": 200, "url": "/api/system/audit-logs"})
+    view = ("navigation", {"from": "/dashboard/activity", "to": "/dashboard/activity"})
+    assert [(c["category"], c.get("data")) for c in event["breadcrumbs"]] == [
+        fetch,
+        fetch,
+        view,
+        fetch,
     ]
     _assert_nothing_private_left(ingest, watched, founder, "Qx7QueryValue", "Fx7Frag")
     assert watched.page_errors == ["dashboard exploded"]

@@ -97,8 +97,9 @@ def test_a_payment_whose_audit_row_never_came_is_named(founder, owner_connection
     with owner_connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO payments_payment (student_id, invoice_id, amount, currency, method, "
-            "transaction_id, status, paid_at, idempotency_key, created_at) VALUES "
-            "(%s, %s, 20.00, 'EUR', 'CASH', '', 'COMPLETED', now(), 'raw-sql-1', now()) "
+            "transaction_id, status, paid_at, paid_on, idempotency_key, created_at) VALUES "
+            "(%s, %s, 20.00, 'EUR', 'CASH', '', 'COMPLETED', now(), current_date, 'raw-sql-1', "
+            "now()) "
             "RETURNING id",
             [student.pk, invoice.pk],
         )
