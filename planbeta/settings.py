@@ -281,6 +281,7 @@ SPECTACULAR_SETTINGS = {
         "SeverityEnum": "audit.models.Severity",
         "ProbeStatusEnum": ["healthy", "unhealthy"],
         "HealthStatusEnum": ["healthy", "degraded", "unhealthy"],
+        "IetfHealthStatusEnum": ["pass", "warn", "fail"],
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -375,9 +376,14 @@ HEALTH_QUERY_TIMEOUT_MS = env.int("HEALTH_QUERY_TIMEOUT_MS", default=1000)
 # One budget for all database checks after the connection check.
 HEALTH_DB_BUDGET_MS = env.int("HEALTH_DB_BUDGET_MS", default=2000)
 HEALTH_ERROR_RATE_DEGRADED = env.float("HEALTH_ERROR_RATE_DEGRADED", default=5.0)  # percent
-HEALTH_ERROR_RATE_UNHEALTHY = env.float("HEALTH_ERROR_RATE_UNHEALTHY", default=15.0)  # percent
 HEALTH_ERROR_RATE_MIN_EVENTS = env.int("HEALTH_ERROR_RATE_MIN_EVENTS", default=20)
 HEALTH_EXACT_COUNT_BELOW = env.int("HEALTH_EXACT_COUNT_BELOW", default=10_000)
+# Money operations (the `moneyOperations` check, /api/system/health/money): failures within this
+# window make it degraded, this many in a row with no success since unhealthy.
+HEALTH_MONEY_WINDOW_MINUTES = env.int("HEALTH_MONEY_WINDOW_MINUTES", default=60)
+HEALTH_MONEY_FAILURES_UNHEALTHY = env.int("HEALTH_MONEY_FAILURES_UNHEALTHY", default=2)
+# `serviceId` of the application/health+json answer.
+HEALTH_SERVICE_ID = env("HEALTH_SERVICE_ID", default="planbeta-backoffice")
 # Where the Celery heartbeat is expected (a worker and beat run).
 HEALTH_EXPECT_HEARTBEAT = env.bool("HEALTH_EXPECT_HEARTBEAT", default=not CELERY_TASK_ALWAYS_EAGER)
 HEALTH_HEARTBEAT_STALE_SECONDS = env.int("HEALTH_HEARTBEAT_STALE_SECONDS", default=180)

@@ -61,6 +61,32 @@ def owner_connection(db):
     return database.owner_connection()
 
 
+@pytest.fixture
+def payment_insert_fails(owner_connection):
+    """A trigger that makes the payment insert fail: a real database error after the student
+    row was written in the same transaction. Installed by the owner: the app role may not.
+    Yields a function that lifts it again."""
+
+    def lift() -> None:
+        with owner_connection.cursor() as cursor:
+            cursor.execute(
+                "DROP TRIGGER IF EXISTS test_refuse_payment ON payments_payment;"
+                "DROP FUNCTION IF EXISTS test_refuse_payment();"
+            )
+
+    with owner_connection.cursor() as cursor:
+        cursor.execute(
+            """
+            CREATE FUNCTION test_refuse_payment() RETURNS trigger AS $$
+            BEGIN RAISE EXCEPTION 'injected: payments are refused'; END $$ LANGUAGE plpgsql;
+            CREATE TRIGGER test_refuse_payment BEFORE INSERT ON payments_payment
+            FOR EACH ROW EXECUTE FUNCTION test_refuse_payment();
+            """
+        )
+    yield lift
+    lift()
+
+
 def pytest_terminal_summary(terminalreporter):
     if line := database.summary():
         terminalreporter.write_line(line)
