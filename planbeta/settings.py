@@ -384,6 +384,12 @@ HEALTH_MONEY_WINDOW_MINUTES = env.int("HEALTH_MONEY_WINDOW_MINUTES", default=60)
 HEALTH_MONEY_FAILURES_UNHEALTHY = env.int("HEALTH_MONEY_FAILURES_UNHEALTHY", default=2)
 # `serviceId` of the application/health+json answer.
 HEALTH_SERVICE_ID = env("HEALTH_SERVICE_ID", default="planbeta-backoffice")
+# Beat runs the checks this often on a worker (recording each check's state changes for /status)
+# and then pings the dead man's switch: DEADMAN_PING_URL, or DEADMAN_PING_URL + "/fail" when the
+# run found the site or the money operations unhealthy. Empty: no ping.
+HEALTH_CHECK_RUN_SECONDS = env.float("HEALTH_CHECK_RUN_SECONDS", default=60.0)
+DEADMAN_PING_URL = env("DEADMAN_PING_URL", default="")
+DEADMAN_PING_TIMEOUT = env.float("DEADMAN_PING_TIMEOUT", default=5.0)
 # Where the Celery heartbeat is expected (a worker and beat run).
 HEALTH_EXPECT_HEARTBEAT = env.bool("HEALTH_EXPECT_HEARTBEAT", default=not CELERY_TASK_ALWAYS_EAGER)
 HEALTH_HEARTBEAT_STALE_SECONDS = env.int("HEALTH_HEARTBEAT_STALE_SECONDS", default=180)
