@@ -62,29 +62,11 @@ def owner_connection(db):
 
 
 @pytest.fixture
-def payment_insert_fails(owner_connection):
-    """A trigger that makes the payment insert fail: a real database error after the student
-    row was written in the same transaction. Installed by the owner: the app role may not.
-    Yields a function that lifts it again."""
-
-    def lift() -> None:
-        with owner_connection.cursor() as cursor:
-            cursor.execute(
-                "DROP TRIGGER IF EXISTS test_refuse_payment ON payments_payment;"
-                "DROP FUNCTION IF EXISTS test_refuse_payment();"
-            )
-
-    with owner_connection.cursor() as cursor:
-        cursor.execute(
-            """
-            CREATE FUNCTION test_refuse_payment() RETURNS trigger AS $$
-            BEGIN RAISE EXCEPTION 'injected: payments are refused'; END $$ LANGUAGE plpgsql;
-            CREATE TRIGGER test_refuse_payment BEFORE INSERT ON payments_payment
-            FOR EACH ROW EXECUTE FUNCTION test_refuse_payment();
-            """
-        )
-    yield lift
-    lift()
+def payment_insert_fails(db):
+    """The payment insert fails: a real database error after the student row was written in the
+    same transaction. Yields a function that lifts it again."""
+    with database.inserts_refused("payments_payment", "injected: payments are refused") as lift:
+        yield lift
 
 
 def pytest_terminal_summary(terminalreporter):
