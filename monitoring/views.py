@@ -71,9 +71,10 @@ def status_page(request: HttpRequest) -> HttpResponse:
             ("Money operations", "api-health-money", MONEY),
         )
     ]
-    changes = list(recent_check_changes(limit=STATUS_CHANGES))
-    for change in changes:
-        change.label = LABELS.get(change.name, change.name)
+    changes = [
+        {"label": LABELS.get(c.name, c.name), "change": c}
+        for c in recent_check_changes(limit=STATUS_CHANGES)
+    ]
     context = {
         "reports": reports,
         "rows": status_rows(report, check_states()),
