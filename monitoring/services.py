@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from audit.models import Action, Severity
-from audit.services import audit_record_independent
+from audit.services import AuditEntry, audit_record_independent
 from monitoring import deadman
 from monitoring.checks import HEALTHY, MONEY, SITE, UNHEALTHY, HealthReport, run_checks
 from monitoring.models import CheckChange, CheckState
@@ -72,10 +72,12 @@ def run_scheduled_checks() -> CheckRun:
         logger.error("health: the scheduled check run failed (%s)", type(exc).__name__)
         # The row (it never raises) also takes the error to Sentry.
         audit_record_independent(
-            Action.SYSTEM_ERROR,
-            severity=Severity.ERROR,
-            description=f"The scheduled health check run failed ({type(exc).__name__})",
-            error=exc,
+            AuditEntry(
+                Action.SYSTEM_ERROR,
+                severity=Severity.ERROR,
+                description=f"The scheduled health check run failed ({type(exc).__name__})",
+                error=exc,
+            )
         )
         summary, failed = {"error": f"The check run failed ({type(exc).__name__})"}, True
     deadman.ping(fail=failed, summary=summary)

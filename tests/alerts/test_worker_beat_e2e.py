@@ -154,7 +154,7 @@ def test_beat_pings_the_dead_mans_switch_until_it_stops(celery_processes, webhoo
     # Two failed payments in a row: money operations are unhealthy, the run pings /fail.
     for _ in range(2):
         audit_record_independent(
-            Action.PAYMENT_RECEIVED, severity=Severity.CRITICAL, description="failed"
+            AuditEntry(Action.PAYMENT_RECEIVED, severity=Severity.CRITICAL, description="failed")
         )
     [first_fail, *_] = _wait_for(
         lambda: webhooks.received(DEADMAN_PING + "/fail"), what="a fail ping"
