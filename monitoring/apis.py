@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import DatabaseError
@@ -149,10 +150,11 @@ class _HealthNegotiation(DefaultContentNegotiation):
     the default JSON too, not a 406: a monitor sending `text/html` must still see the status."""
 
     def select_renderer(
-        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
     ) -> tuple[BaseRenderer, str]:
-        preferred = request._request.get_preferred_type([r.media_type for r in renderers])
-        renderer = next((r for r in renderers if r.media_type == preferred), renderers[0])
+        choices = list(renderers)
+        preferred = request._request.get_preferred_type([r.media_type for r in choices])
+        renderer = next((r for r in choices if r.media_type == preferred), choices[0])
         return renderer, renderer.media_type
 
 
