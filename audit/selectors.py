@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
@@ -230,6 +230,55 @@ def activity_counts(*, now: datetime, window: timedelta, using: str = DEFAULT_DB
     return Activity(
         conversions=per_action.get(Action.LEAD_TO_STUDENT_CONVERSION, 0),
         payments=per_action.get(Action.PAYMENT_RECEIVED, 0),
+    )
+
+
+# The actions of the two money operations (pay-and-convert, a later payment). A failed request
+# writes one ERROR/CRITICAL row of its action that survives the rollback; a successful one writes
+# INFO rows of them in its own transaction.
+MONEY_ACTIONS = (Action.LEAD_TO_STUDENT_CONVERSION, Action.PAYMENT_RECEIVED)
+_FAILED = (Severity.ERROR, Severity.CRITICAL)
+
+
+@dataclass(frozen=True)
+class MoneyOutcomes:
+    """Failed money operations of a window, and how many of them came after the last success."""
+
+    failures: int
+    failed_in_a_row: int
+    last_failure: datetime | None
+    last_success: datetime | None
+
+
+def money_outcomes(
+    *, now: datetime, window: timedelta, using: str = DEFAULT_DB_ALIAS
+) -> MoneyOutcomes:
+    """Failed money operations (their ERROR/CRITICAL rows) in the window; WARNING rows (a refused
+    second conversion, a COMMIT that did commit) are not failures. Two grouped queries at most,
+    both on the covering index of created_at."""
+    rows = in_window(AuditLog.objects.using(using), now=now, window=window).filter(
+        action__in=MONEY_ACTIONS
+    )
+    per_severity = {
+        severity: (n, last)
+        for severity, n, last in rows.values_list("severity")
+        .annotate(n=Count("*"), last=Max("created_at"))
+        .order_by()
+    }
+    failed = [per_severity[s] for s in _FAILED if s in per_severity]
+    last_success = per_severity[Severity.INFO][1] if Severity.INFO in per_severity else None
+    failures = sum(n for n, _ in failed)
+    in_a_row = 0
+    if failures:
+        since_success = rows.filter(severity__in=_FAILED)
+        if last_success is not None:
+            since_success = since_success.filter(created_at__gt=last_success)
+        in_a_row = since_success.count()
+    return MoneyOutcomes(
+        failures=failures,
+        failed_in_a_row=in_a_row,
+        last_failure=max((last for _, last in failed), default=None),
+        last_success=last_success,
     )
 
 

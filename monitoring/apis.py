@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import DatabaseError
 from django.http import StreamingHttpResponse
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
+from djangorestframework_camel_case.render import CamelCaseJSONRenderer
 from djangorestframework_camel_case.settings import api_settings as camel_settings
 from djangorestframework_camel_case.util import camelize
 from drf_spectacular.types import OpenApiTypes
@@ -27,7 +30,9 @@ from drf_spectacular.utils import (
 )
 from rest_framework import exceptions, serializers
 from rest_framework.authentication import SessionAuthentication
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -45,8 +50,18 @@ from core.fields import (
     StrictRegexField,
     TimestampField,
 )
-from monitoring.checks import check_readiness, collect_health, is_health_token
+from monitoring.checks import (
+    MONEY,
+    SITE,
+    UNHEALTHY,
+    check_readiness,
+    health_report,
+    http_status,
+    is_health_token,
+    report_body,
+)
 from monitoring.export import FORMATS, stream
+from monitoring.health_format import HEALTH_JSON, STATUS_HEADER, ietf_body
 
 
 class _SessionIfAvailable(SessionAuthentication):
@@ -122,21 +137,108 @@ class ReadyzApi(_ProbeApi):
         )
 
 
+class HealthJSONRenderer(JSONRenderer):
+    """The IETF health check format: its keys are spelled as the draft spells them."""
+
+    media_type = HEALTH_JSON
+    format = "health+json"
+
+
+class _HealthNegotiation(DefaultContentNegotiation):
+    """Accept with its q-values (Django's `get_preferred_type`): `application/health+json;q=1,
+    */*` gets health+json, `*/*` and no Accept the default JSON. An Accept that names neither gets
+    the default JSON too, not a 406: a monitor sending `text/html` must still see the status."""
+
+    def select_renderer(
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        choices = list(renderers)
+        preferred = request._request.get_preferred_type([r.media_type for r in choices])
+        renderer = next((r for r in choices if r.media_type == preferred), choices[0])
+        return renderer, renderer.media_type
+
+
+class IetfCheckSerializer(serializers.Serializer):
+    component_id = serializers.CharField(required=False)
+    component_type = serializers.CharField()
+    observed_value = serializers.JSONField(required=False)
+    observed_unit = serializers.CharField(required=False, allow_null=True)
+    status = serializers.ChoiceField(choices=["pass", "warn", "fail"])
+    time = serializers.DateTimeField()
+    output = serializers.CharField(required=False)
+
+
+class IetfHealthSerializer(serializers.Serializer):
+    """application/health+json; `checks` and `releaseId` for founders and the health token."""
+
+    status = serializers.ChoiceField(choices=["pass", "warn", "fail"])
+    service_id = serializers.CharField()
+    description = serializers.CharField()
+    release_id = serializers.CharField(required=False)
+    output = serializers.CharField(required=False)
+    checks = serializers.DictField(
+        child=IetfCheckSerializer(many=True),
+        required=False,
+        help_text='"component:measurement" → its measurements',
+    )
+
+
+def _health_responses() -> dict[Any, Any]:
+    responses: dict[Any, Any] = {}
+    for code, description in ((200, "healthy or degraded"), (503, _UNHEALTHY)):
+        for media_type, serializer in (
+            ("application/json", HealthSerializer),
+            (HEALTH_JSON, IetfHealthSerializer),
+        ):
+            responses[(code, media_type)] = OpenApiResponse(
+                response=serializer, description=description
+            )
+    return responses
+
+
 class HealthApi(_ProbeApi):
-    """Overall status for everyone; the detailed body for founders and the health-check token."""
+    """Overall status for everyone; the detailed body for founders and the health-check token.
+
+    Every answer says the status in `X-Health-Status` too (healthy, degraded, unhealthy), for
+    monitors that can only match a header or a status code.
+    """
 
     authentication_classes = [_SessionIfAvailable]
+    renderer_classes = [CamelCaseJSONRenderer, HealthJSONRenderer]
+    content_negotiation_class = _HealthNegotiation
+    scope = SITE
 
+    # DRF's `?format=` is not read here (Accept alone chooses), so the schema does not offer it.
     @extend_schema(
-        responses={
-            200: HealthSerializer,
-            503: OpenApiResponse(response=HealthSerializer, description=_UNHEALTHY),
-        },
+        responses=_health_responses(),
+        parameters=[OpenApiParameter("format", exclude=True)],
         tags=["system"],
     )
     def get(self, request: Request) -> Response:
-        body, status_code = collect_health(detailed=_may_see_details(request))
-        return Response(body, status=status_code)
+        report = health_report()
+        detailed = _may_see_details(request)
+        status = report.status(self.scope)
+        if request.accepted_media_type == HEALTH_JSON:
+            body = ietf_body(report, scope=self.scope, detailed=detailed)
+        else:
+            body = report_body(report, scope=self.scope, detailed=detailed)
+        response = Response(body, status=http_status(status))
+        response[STATUS_HEADER] = status
+        return response
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        # An error in the view itself (a 500) still tells a header-matching monitor something.
+        if STATUS_HEADER not in response and response.status_code >= 500:
+            response[STATUS_HEADER] = UNHEALTHY
+        patch_vary_headers(response, ["Accept"])
+        return response
+
+
+class MoneyHealthApi(HealthApi):
+    """Money operations only: the database and the `moneyOperations` check. Page on its 503."""
+
+    scope = MONEY
 
 
 def _may_see_details(request: Request) -> bool:

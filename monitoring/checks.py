@@ -7,13 +7,16 @@ them into one status and caches the result for a few seconds.
 
 Which failure means what (also in the README):
 * unhealthy (HTTP 503): the database cannot be reached or does not answer `SELECT 1` within its
-  statement timeout; or more than 15 % of the last hour's audit events are ERROR/CRITICAL (server
-  side failures only: a client's mistakes are never errors). Either
-  way money operations are failing, so the uptime monitor must page someone. Also a Celery
-  heartbeat older than 10 minutes: beat or the workers are dead, and the alerts with them.
+  statement timeout: nothing works. Also a Celery heartbeat older than 10 minutes: beat or the
+  workers are dead, and the alerts with them.
 * degraded (HTTP 200): the database is slow (query above the 1 s threshold or timed out), the
-  error rate is above 5 %, Redis (cache and Celery broker) does not answer, or the Celery heartbeat
-  is stale (over 3 minutes). Payments still commit; e-mails, alerts and caching lag behind.
+  error rate is above 5 %, money operations failed recently, Redis (cache and Celery broker) does
+  not answer, or the Celery heartbeat is stale (over 3 minutes). The site serves.
+
+Money operations have a report of their own (scope MONEY: the database and `moneyOperations`),
+which is unhealthy when they keep failing while the site itself is up; on the site's report the
+same check counts as degraded at worst (SITE_CEILING), so that an uptime monitor does not call a
+site that serves "down".
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -37,7 +40,7 @@ from django.utils import timezone
 
 from alerts.checks import NO_CHANNEL_HINT, NO_CHANNEL_MESSAGE, channel_kinds
 from audit.models import Action, Severity
-from audit.selectors import activity_counts, error_rate, latest_row
+from audit.selectors import activity_counts, error_rate, latest_row, money_outcomes
 from core import db_deadline
 
 logger = logging.getLogger(__name__)
@@ -165,15 +168,14 @@ def check_error_rate(*, now: datetime | None = None) -> CheckResult:
     The rate is `audit.selectors.error_rate`, the one the error-rate alert reads too.
     """
     degraded_above = settings.HEALTH_ERROR_RATE_DEGRADED
-    unhealthy_above = settings.HEALTH_ERROR_RATE_UNHEALTHY
     min_events = settings.HEALTH_ERROR_RATE_MIN_EVENTS
     with _bounded_cursor(db_alias(), settings.HEALTH_QUERY_TIMEOUT_MS):
         counts = error_rate(now=now or timezone.now(), using=db_alias())
     rate, total = counts.percent, counts.total
+    # Never unhealthy: failing e-mails or a buggy page raise the rate while the site serves and
+    # payments commit; money operations that fail are judged by check_money_operations.
     if total < min_events:
         status = HEALTHY  # 1 error in 2 events is noise, not an outage
-    elif rate > unhealthy_above:
-        status = UNHEALTHY
     elif rate > degraded_above:
         status = DEGRADED
     else:
@@ -238,6 +240,40 @@ def check_reconciliation(*, now: datetime | None = None) -> CheckResult:
     if settings.HEALTH_EXPECT_HEARTBEAT and age > 3 * settings.RECONCILIATION_SECONDS:
         return CheckResult(DEGRADED, {"message": "The latest reconciliation is old", **fields})
     return CheckResult(HEALTHY, {"message": "Money rows and audit trail agree", **fields})
+
+
+def check_money_operations(*, now: datetime | None = None) -> CheckResult:
+    """Failed money operations in the window; `value` is how many failed.
+
+    degraded: at least one failed in the window. unhealthy: the last HEALTH_MONEY_FAILURES_UNHEALTHY
+    in a row failed, none succeeding since (money operations are failing now, not once).
+    WARNING rows (a refused second conversion, a COMMIT that did commit) are not failures.
+    """
+    minutes = settings.HEALTH_MONEY_WINDOW_MINUTES
+    in_a_row_limit = settings.HEALTH_MONEY_FAILURES_UNHEALTHY
+    with _bounded_cursor(db_alias(), settings.HEALTH_QUERY_TIMEOUT_MS):
+        outcomes = money_outcomes(
+            now=now or timezone.now(), window=timedelta(minutes=minutes), using=db_alias()
+        )
+    failures, in_a_row = outcomes.failures, outcomes.failed_in_a_row
+    last_failure, last_success = outcomes.last_failure, outcomes.last_success
+    fields: dict[str, Any] = {
+        "failures": failures,
+        "failedInARow": in_a_row,
+        "threshold": f"{in_a_row_limit} in a row",
+        "lastFailure": last_failure.isoformat() if last_failure else None,
+        "lastSuccess": last_success.isoformat() if last_success else None,
+        "period": f"last {minutes} minutes",
+    }
+    if in_a_row >= in_a_row_limit:
+        status, message = UNHEALTHY, f"The last {in_a_row} money operations failed"
+    elif failures:
+        status, message = DEGRADED, f"{failures} money operation(s) failed"
+        if last_success is not None and last_failure is not None and last_success > last_failure:
+            message += "; the latest succeeded"
+    else:
+        status, message = HEALTHY, "No money operation failed"
+    return CheckResult(status, {"message": message, **fields}, failures)
 
 
 # --- entity counts ----------------------------------------------------------------------------
@@ -371,6 +407,7 @@ def _check_audit_chain() -> CheckResult:
 _DB_CHECKS: list[tuple[str, Callable[[], CheckResult]]] = [
     ("databasePerformance", check_database_performance),
     ("errorRate", check_error_rate),
+    ("moneyOperations", check_money_operations),
     ("systemMetrics", check_system_metrics),
     ("recentActivity", check_recent_activity),
     ("auditChain", _check_audit_chain),
@@ -382,14 +419,48 @@ _OTHER_CHECKS: list[tuple[str, Callable[[], CheckResult]]] = [
     ("alerting", check_alerting),
 ]
 
+# The two reports: the site (/api/system/health, every check) and money operations
+# (/api/system/health/money: can a payment be recorded now?).
+SITE = "site"
+MONEY = "money"
+MONEY_CHECKS = ("database", "moneyOperations")
+# On the site's report these count as degraded at worst: the site is up and serves, so an uptime
+# monitor must not report it down; the money report judges them in full.
+SITE_CEILING = {"moneyOperations": DEGRADED}
 
-def run_checks(*, durations: dict[str, float] | None = None) -> dict[str, Any]:
-    """Run every check now, uncached, and return the full body.
 
-    `durations`, when given, receives each check's run time in seconds (for /metrics), which
-    the body leaves out.
-    """
-    durations = {} if durations is None else durations
+@dataclass(frozen=True)
+class HealthReport:
+    """One run of every check: the raw results (before any ceiling), when it ran, and each
+    check's run time in seconds (for /metrics; checks skipped are left out)."""
+
+    results: dict[str, CheckResult]
+    checked_at: datetime
+    response_time_ms: float
+    durations: dict[str, float] = field(default_factory=dict)
+
+    def scoped(self, scope: str) -> dict[str, CheckResult]:
+        """The checks of one report, with the site's ceilings applied to the site's."""
+        if scope == MONEY:
+            return {name: self.results[name] for name in MONEY_CHECKS}
+        return {
+            name: _at_most(result, SITE_CEILING.get(name, UNHEALTHY))
+            for name, result in self.results.items()
+        }
+
+    def status(self, scope: str) -> str:
+        return worst([r.status for r in self.scoped(scope).values()])
+
+
+def _at_most(result: CheckResult, ceiling: str) -> CheckResult:
+    if _RANK[result.status] <= _RANK[ceiling]:
+        return result
+    return replace(result, status=ceiling)
+
+
+def run_checks() -> HealthReport:
+    """Run every check now, uncached."""
+    durations: dict[str, float] = {}
     started = time.perf_counter()
     results: dict[str, CheckResult] = {"database": _guarded("database", check_database, durations)}
     db_up = results["database"].status == HEALTHY
@@ -404,20 +475,18 @@ def run_checks(*, durations: dict[str, float] | None = None) -> dict[str, Any]:
         _budget.deadline = None
     for name, fn in _OTHER_CHECKS:
         results[name] = _guarded(name, fn, durations)
-    return {
-        "status": worst([r.status for r in results.values()]),
-        "timestamp": timezone.now().isoformat(),
-        "responseTime": f"{(time.perf_counter() - started) * 1000:.0f}ms",
-        "checks": {name: r.as_dict() for name, r in results.items()},
-        "version": settings.APP_VERSION,
-        "environment": settings.SENTRY_ENVIRONMENT,
-    }
+    return HealthReport(
+        results=results,
+        checked_at=timezone.now(),
+        response_time_ms=(time.perf_counter() - started) * 1000,
+        durations=durations,
+    )
 
 
 def _guarded(name: str, fn: Callable[[], CheckResult], durations: dict[str, float]) -> CheckResult:
     # A check that breaks (a timeout, a missing table) makes the system degraded, not the endpoint
-    # a 500: the uptime monitor must still get a body. Only a failed connection check or a measured
-    # error rate above the threshold make it unhealthy.
+    # a 500: the uptime monitor must still get a body. Only a failed connection check (or a
+    # measured failure, such as a dead heartbeat) makes it unhealthy.
     started = time.perf_counter()
     try:
         return fn()
@@ -432,27 +501,44 @@ _cache_lock = threading.Lock()
 _cached: dict[str, Any] = {}
 
 
-def collect_health(*, detailed: bool) -> tuple[dict[str, Any], int]:
-    """The health body and HTTP status, computed at most once per HEALTH_CACHE_SECONDS per process.
+def health_report() -> HealthReport:
+    """The latest report, computed at most once per HEALTH_CACHE_SECONDS per process.
 
     The lock makes a burst of requests wait for one computation instead of each running the checks.
     """
-    body, _ = health_report()
-    status_code = 503 if body["status"] == UNHEALTHY else 200
-    if not detailed:
-        return {"status": body["status"], "timestamp": body["timestamp"]}, status_code
-    return body, status_code
-
-
-def health_report() -> tuple[dict[str, Any], dict[str, float]]:
-    """The full body and each check's duration in seconds, from the same per-process cache."""
     ttl = settings.HEALTH_CACHE_SECONDS
     with _cache_lock:
-        if "body" not in _cached or time.time() - _cached["at"] >= ttl:
-            durations: dict[str, float] = {}
-            body = run_checks(durations=durations)
-            _cached.update(body=body, durations=durations, at=time.time())
-        return _cached["body"], _cached["durations"]
+        report = _cached.get("report")
+        if report is None or time.time() - _cached["at"] >= ttl:
+            report = run_checks()
+            _cached.update(report=report, at=time.time())
+    return report
+
+
+def http_status(status: str) -> int:
+    return 503 if status == UNHEALTHY else 200
+
+
+def report_body(report: HealthReport, *, scope: str, detailed: bool) -> dict[str, Any]:
+    """The body of GET /api/system/health (or /health/money) in this project's own JSON."""
+    status = report.status(scope)
+    timestamp = report.checked_at.isoformat()
+    if not detailed:
+        return {"status": status, "timestamp": timestamp}
+    return {
+        "status": status,
+        "timestamp": timestamp,
+        "responseTime": f"{report.response_time_ms:.0f}ms",
+        "checks": {name: r.as_dict() for name, r in report.scoped(scope).items()},
+        "version": settings.APP_VERSION,
+        "environment": settings.SENTRY_ENVIRONMENT,
+    }
+
+
+def collect_health(*, detailed: bool, scope: str = SITE) -> tuple[dict[str, Any], int]:
+    """The health body and HTTP status of one report, from the cached run of the checks."""
+    report = health_report()
+    return report_body(report, scope=scope, detailed=detailed), http_status(report.status(scope))
 
 
 def reset_health_cache() -> None:

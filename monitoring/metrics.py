@@ -53,7 +53,15 @@ from prometheus_client.registry import Collector
 from alerts.models import AlertState, AlertStatus, Notification, NotificationStatus
 from audit.models import AuditLog
 from core.database import database_unavailable, unavailable_reason
-from monitoring.checks import DEGRADED, HEALTHY, UNHEALTHY, health_report, heartbeat_age_seconds
+from monitoring.checks import (
+    DEGRADED,
+    HEALTHY,
+    MONEY,
+    SITE,
+    UNHEALTHY,
+    health_report,
+    heartbeat_age_seconds,
+)
 from monitoring.models import AuditCount, AuditCountMark
 from payments.models import Payment, Student
 
@@ -315,13 +323,18 @@ def _database_families() -> Iterable[Metric]:
 
 
 def _health_families() -> Iterable[Metric]:
-    body, durations = health_report()
+    report = health_report()
     status = GaugeMetricFamily(
         "planbeta_health_status",
-        "1 for each check's current status (check=overall: the health endpoint's), else 0.",
+        "1 for each check's current status (its own, before the site's ceiling; check=overall: "
+        "the health endpoint's, check=money: the money endpoint's), else 0.",
         labels=["check", "status"],
     )
-    checks = {"overall": body["status"], **{n: c["status"] for n, c in body["checks"].items()}}
+    checks = {
+        "overall": report.status(SITE),
+        "money": report.status(MONEY),
+        **{n: r.status for n, r in report.results.items()},
+    }
     for name, current in checks.items():
         for candidate in HEALTH_STATUSES:
             status.add_metric([name, candidate], 1 if candidate == current else 0)
@@ -331,10 +344,10 @@ def _health_families() -> Iterable[Metric]:
         "How long each health check took in the latest report (checks skipped are left out).",
         labels=["check"],
     )
-    for name, seconds in durations.items():
+    for name, seconds in report.durations.items():
         duration.add_metric([name], seconds)
     yield duration
-    error_rate = body["checks"].get("errorRate", {})
+    error_rate = report.results["errorRate"].fields
     if "total" in error_rate:
         total = error_rate["total"]
         errors = error_rate["errors"] + error_rate["critical"]

@@ -1,4 +1,7 @@
-"""Running totals of the audit trail for the Prometheus counters (monitoring/metrics.py)."""
+"""The monitoring app's own tables: running totals of the audit trail for the Prometheus counters
+(monitoring/metrics.py), and what the health checks have said over time (the status page)."""
+
+from __future__ import annotations
 
 from django.db import models
 
@@ -43,3 +46,37 @@ class AuditCountMark(models.Model):
 
     def __str__(self) -> str:
         return f"audit counted to id {self.counted_to_id}"
+
+
+class CheckState(models.Model):
+    """Where one health check stands and since when (one row per check).
+
+    Written by beat's check run and by the status page when a run finds the status changed; a
+    run older than the one stored (two workers at once) changes nothing.
+    """
+
+    name = models.CharField(max_length=64, unique=True)
+    status = models.CharField(max_length=16)
+    since = models.DateTimeField()
+    checked_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.status}"
+
+
+class CheckChange(models.Model):
+    """One change of a check's status: the record the status page lists."""
+
+    name = models.CharField(max_length=64)
+    old_status = models.CharField(max_length=16, blank=True)  # blank: first seen
+    new_status = models.CharField(max_length=16)
+    changed_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.old_status or '-'} → {self.new_status}"

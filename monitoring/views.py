@@ -14,6 +14,13 @@ from alerts.checks import NO_CHANNEL_HINT, NO_CHANNEL_MESSAGE, channel_kinds
 from alerts.selectors import notification_list, open_alert_list
 from audit.models import Action
 from core.fields import MAX_ID
+from monitoring.checks import MONEY, SITE, health_report, http_status
+from monitoring.selectors import check_states, recent_check_changes
+from monitoring.services import record_check_states
+from monitoring.status import LABELS, status_rows
+
+# The status page lists this many of the latest changes.
+STATUS_CHANGES = 20
 
 
 @founder_required
@@ -40,3 +47,38 @@ def _user_label(user_id: str) -> str:
     if not user_id.isascii() or not user_id.isdigit() or not 0 < int(user_id) <= MAX_ID:
         return ""
     return user_name_or_none(int(user_id)) or ""
+
+
+@founder_required
+@require_GET
+def status_page(request: HttpRequest) -> HttpResponse:
+    """Each check in words: its state, value, threshold and since when; both reports' answers.
+
+    Viewing it records the states the report shows (as beat's check run does every minute), so
+    "since" is known without a worker too (the quick start).
+    """
+    report = health_report()
+    record_check_states(report)
+    reports = [
+        {
+            "label": label,
+            "path": reverse(url_name),
+            "status": report.status(scope),
+            "http_status": http_status(report.status(scope)),
+        }
+        for label, url_name, scope in (
+            ("The site", "api-health", SITE),
+            ("Money operations", "api-health-money", MONEY),
+        )
+    ]
+    changes = [
+        {"label": LABELS.get(c.name, c.name), "change": c}
+        for c in recent_check_changes(limit=STATUS_CHANGES)
+    ]
+    context = {
+        "reports": reports,
+        "rows": status_rows(report, check_states()),
+        "changes": changes,
+        "checked_at": report.checked_at,
+    }
+    return render(request, "monitoring/status.html", context)

@@ -32,6 +32,11 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
             "task": "monitoring.reconcile",
             "schedule": settings.RECONCILIATION_SECONDS,
         },
+        # The checks on a worker: their states for /status, then the dead man's switch.
+        "monitoring-check-run": {
+            "task": "monitoring.check_run",
+            "schedule": settings.HEALTH_CHECK_RUN_SECONDS,
+        },
         # Alert rules every minute.
         "alerts-evaluate-rules": {
             "task": "alerts.tasks.evaluate_alert_rules",

@@ -70,7 +70,7 @@ def _too_large() -> JsonResponse:
 
 
 _UNLIMITED = re.compile(r"^/api/system/livez$")
-_PROBES = re.compile(r"^/api/system/(readyz|health)$")
+_PROBES = re.compile(r"^/api/system/(readyz|health|health/money)$")
 
 
 class ApiRateLimitMiddleware:

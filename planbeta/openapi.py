@@ -225,7 +225,7 @@ _RETRY_AFTER = {
 _UNSAFE = {"post", "put", "patch", "delete"}
 _UNTHROTTLED = {"/api/system/livez"}
 # The probes answer 503 with their own body (the health format), declared on the views.
-_OWN_503 = {"/api/system/readyz", "/api/system/health"}
+_OWN_503 = {"/api/system/readyz", "/api/system/health", "/api/system/health/money"}
 
 
 def _ref(name: str) -> dict[str, Any]:

@@ -281,6 +281,7 @@ SPECTACULAR_SETTINGS = {
         "SeverityEnum": "audit.models.Severity",
         "ProbeStatusEnum": ["healthy", "unhealthy"],
         "HealthStatusEnum": ["healthy", "degraded", "unhealthy"],
+        "IetfHealthStatusEnum": ["pass", "warn", "fail"],
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -375,9 +376,20 @@ HEALTH_QUERY_TIMEOUT_MS = env.int("HEALTH_QUERY_TIMEOUT_MS", default=1000)
 # One budget for all database checks after the connection check.
 HEALTH_DB_BUDGET_MS = env.int("HEALTH_DB_BUDGET_MS", default=2000)
 HEALTH_ERROR_RATE_DEGRADED = env.float("HEALTH_ERROR_RATE_DEGRADED", default=5.0)  # percent
-HEALTH_ERROR_RATE_UNHEALTHY = env.float("HEALTH_ERROR_RATE_UNHEALTHY", default=15.0)  # percent
 HEALTH_ERROR_RATE_MIN_EVENTS = env.int("HEALTH_ERROR_RATE_MIN_EVENTS", default=20)
 HEALTH_EXACT_COUNT_BELOW = env.int("HEALTH_EXACT_COUNT_BELOW", default=10_000)
+# Money operations (the `moneyOperations` check, /api/system/health/money): failures within this
+# window make it degraded, this many in a row with no success since unhealthy.
+HEALTH_MONEY_WINDOW_MINUTES = env.int("HEALTH_MONEY_WINDOW_MINUTES", default=60)
+HEALTH_MONEY_FAILURES_UNHEALTHY = env.int("HEALTH_MONEY_FAILURES_UNHEALTHY", default=2)
+# `serviceId` of the application/health+json answer.
+HEALTH_SERVICE_ID = env("HEALTH_SERVICE_ID", default="planbeta-backoffice")
+# Beat runs the checks this often on a worker (recording each check's state changes for /status)
+# and then pings the dead man's switch: DEADMAN_PING_URL, or DEADMAN_PING_URL + "/fail" when the
+# run found the site or the money operations unhealthy. Empty: no ping.
+HEALTH_CHECK_RUN_SECONDS = env.float("HEALTH_CHECK_RUN_SECONDS", default=60.0)
+DEADMAN_PING_URL = env("DEADMAN_PING_URL", default="")
+DEADMAN_PING_TIMEOUT = env.float("DEADMAN_PING_TIMEOUT", default=5.0)
 # Where the Celery heartbeat is expected (a worker and beat run).
 HEALTH_EXPECT_HEARTBEAT = env.bool("HEALTH_EXPECT_HEARTBEAT", default=not CELERY_TASK_ALWAYS_EAGER)
 HEALTH_HEARTBEAT_STALE_SECONDS = env.int("HEALTH_HEARTBEAT_STALE_SECONDS", default=180)

@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from accounts.views import admin_login
 from monitoring.metrics import metrics_view
+from monitoring.views import status_page
 from planbeta.views import home
 
 # Every login, the admin's included, goes through our login page so that it is rate-limited and
@@ -19,6 +20,7 @@ urlpatterns = [
     path("invoices/", include("invoices.urls")),
     path("payments/", include("payments.urls")),
     path("dashboard/", include("monitoring.urls")),
+    path("status", status_page, name="status"),
     path("alerts/", include("alerts.urls")),
     # Prometheus' conventional path, outside /api/: no session, no API rate limit.
     path("metrics", metrics_view, name="metrics"),

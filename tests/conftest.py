@@ -61,6 +61,14 @@ def owner_connection(db):
     return database.owner_connection()
 
 
+@pytest.fixture
+def payment_insert_fails(db):
+    """The payment insert fails: a real database error after the student row was written in the
+    same transaction. Yields a function that lifts it again."""
+    with database.inserts_refused("payments_payment", "injected: payments are refused") as lift:
+        yield lift
+
+
 def pytest_terminal_summary(terminalreporter):
     if line := database.summary():
         terminalreporter.write_line(line)

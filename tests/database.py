@@ -144,6 +144,35 @@ def owner_connection():
         return owner
 
 
+@contextlib.contextmanager
+def inserts_refused(table: str, message: str):
+    """Every INSERT into `table` fails with a real database error (a trigger that raises
+    `message`) until the block ends, or until the `lift()` it yields is called. Installed by the
+    owner, since the application role may not create triggers: use it in transactional tests."""
+    owner = owner_connection()
+    name = f"test_refuse_{table}"
+
+    def lift() -> None:
+        with owner.cursor() as cursor:
+            cursor.execute(
+                f"DROP TRIGGER IF EXISTS {name} ON {table}; DROP FUNCTION IF EXISTS {name}();"
+            )
+
+    with owner.cursor() as cursor:
+        cursor.execute(
+            f"""
+            CREATE FUNCTION {name}() RETURNS trigger AS $$
+            BEGIN RAISE EXCEPTION '{message}'; END $$ LANGUAGE plpgsql;
+            CREATE TRIGGER {name} BEFORE INSERT ON {table}
+            FOR EACH ROW EXECUTE FUNCTION {name}();
+            """
+        )
+    try:
+        yield lift
+    finally:
+        lift()
+
+
 def summary() -> str:
     if ROLES is None or not ROLES.connected_as:
         return ""

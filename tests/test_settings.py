@@ -173,6 +173,7 @@ def test_the_beat_schedule_is_one_dict_with_intervals_from_the_settings(settings
     assert celery_app.conf.beat_schedule == {
         "monitoring-heartbeat": {"task": "monitoring.heartbeat", "schedule": 60.0},
         "monitoring-reconcile": {"task": "monitoring.reconcile", "schedule": 3600.0},
+        "monitoring-check-run": {"task": "monitoring.check_run", "schedule": 60.0},
         "alerts-evaluate-rules": {"task": "alerts.tasks.evaluate_alert_rules", "schedule": 60.0},
         "alerts-sweep-outbox": {"task": "alerts.tasks.sweep_outbox", "schedule": 30.0},
         "audit-replay-spool": {"task": "audit.replay_spool", "schedule": 30.0},

@@ -135,42 +135,43 @@ def test_a_system_younger_than_48_hours_is_not_called_quiet(channels, evaluate, 
 
 @pytest.mark.django_db
 def test_unhealthy_health_alerts_every_channel_and_recovery_is_announced(
-    channels, evaluate, no_digest
+    channels, evaluate, no_digest, settings
 ):
-    # Above 15 % errors among at least 20 events of the hour, health is unhealthy (and the
-    # e-mail-only error-rate rule fires as well, inhibited by it: recorded, not sent).
+    # A heartbeat older than ten minutes makes health unhealthy (and fires the beat rule with
+    # it). The e-mail-only error-rate rule fires at the same time and is inhibited by it:
+    # recorded, not sent. (A high error rate alone no longer makes health unhealthy.)
+    settings.HEALTH_EXPECT_HEARTBEAT = True
+    record_heartbeat(now=T0 - timedelta(seconds=601))
     audit_rows(16, at=T0 - timedelta(minutes=10))
     audit_rows(4, at=T0 - timedelta(minutes=10), severity="ERROR", action="API_ERROR")
+    every_channel = ["discord", "email", "json", "slack"]
     assert evaluate(T0) == [
         ("error_rate", "FIRING", "email"),
-        ("health_unhealthy", "FIRING", "discord"),
-        ("health_unhealthy", "FIRING", "email"),
-        ("health_unhealthy", "FIRING", "json"),
-        ("health_unhealthy", "FIRING", "slack"),
+        *[("health_unhealthy", "FIRING", channel) for channel in every_channel],
+        *[("heartbeat_stale", "FIRING", channel) for channel in every_channel],
     ]
-    [slack] = channels["webhooks"].received("/slack")
-    assert slack["text"] == "Health is unhealthy (HTTP 503)"
+    texts = [hit["text"] for hit in channels["webhooks"].received("/slack")]
+    assert "Health is unhealthy (HTTP 503)" in texts
     assert Notification.objects.get(rule="health_unhealthy", channel="email").facts == {
         "status": "unhealthy",
         "httpStatus": 503,
-        "checks": "errorRate",
+        "checks": "celery, errorRate",
     }
     assert Notification.objects.get(rule="error_rate").status == "INHIBITED"
-    assert len(channels["mail"].messages) == 1
+    assert len(channels["mail"].messages) == 2  # health and heartbeat, not the error rate
 
     audit_rows(100, at=T0 + timedelta(minutes=2))
+    record_heartbeat(now=T0 + timedelta(minutes=2))
     assert evaluate(T0 + timedelta(minutes=3)) == []
-    # Both resolve: nobody heard of the error rate, so nobody hears that it is over.
+    record_heartbeat(now=T0 + timedelta(minutes=7))
+    # All resolve: nobody heard of the error rate, so nobody hears that it is over.
     assert evaluate(T0 + timedelta(minutes=8)) == [
-        ("health_unhealthy", "RESOLVED", "discord"),
-        ("health_unhealthy", "RESOLVED", "email"),
-        ("health_unhealthy", "RESOLVED", "json"),
-        ("health_unhealthy", "RESOLVED", "slack"),
+        *[("health_unhealthy", "RESOLVED", channel) for channel in every_channel],
+        *[("heartbeat_stale", "RESOLVED", channel) for channel in every_channel],
     ]
-    assert channels["webhooks"].received("/slack")[1]["text"] == (
-        "Resolved: Health is unhealthy (HTTP 503)"
-    )
-    assert channels["webhooks"].received("/hook")[1]["status"] == "resolved"
+    texts = [hit["text"] for hit in channels["webhooks"].received("/slack")]
+    assert "Resolved: Health is unhealthy (HTTP 503)" in texts
+    assert {hit["status"] for hit in channels["webhooks"].received("/hook")[2:]} == {"resolved"}
 
 
 @pytest.mark.django_db

@@ -3,6 +3,8 @@
 Proves, end to end: a CRITICAL event's alert reaches a webhook through the worker, and beat runs
 the periodic evaluation on its schedule (a critical event whose on-commit enqueue was lost is
 delivered by it), and the monitoring heartbeat advances (when monitoring.tasks is installed).
+Beat's check run pings the dead man's switch (a local HTTP server) through the worker, /fail when
+money operations fail, and the pings stop when beat stops.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from monitoring.checks import heartbeat_age_seconds
 
 ROOT = Path(__file__).resolve().parents[2]
 DEADLINE_SECONDS = 45
+DEADMAN_PING = "/ping/0c1d2e3f"
 
 
 def _wait_for(predicate, *, timeout: float = DEADLINE_SECONDS, what: str):
@@ -56,6 +59,9 @@ def celery_processes(transactional_db, webhooks, tmp_path):
         "ALERT_EVALUATE_SECONDS": "1",
         "ALERT_SWEEP_SECONDS": "1",
         "MONITORING_HEARTBEAT_SECONDS": "1",
+        "HEALTH_CHECK_RUN_SECONDS": "1",
+        "HEALTH_CACHE_SECONDS": "0",
+        "DEADMAN_PING_URL": webhooks.base + DEADMAN_PING,
         "ALERT_CRITICAL_GROUP_SECONDS": "1",
         "ALERT_DIGEST_HOUR": "24",
         "FOUNDER_ALERT_EMAILS": "",
@@ -135,3 +141,39 @@ def test_worker_and_beat_deliver_critical_alerts_end_to_end(
         lambda: heartbeat_age_seconds() < first_age + (time.monotonic() - seen_at) - 0.5,
         what="the heartbeat to advance",
     )
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_beat_pings_the_dead_mans_switch_until_it_stops(celery_processes, webhooks):
+    # Success pings, through beat, the broker and a worker.
+    _wait_for(lambda: len(webhooks.received(DEADMAN_PING)) >= 2, what="two success pings")
+    assert webhooks.received(DEADMAN_PING)[0]["money"] == "healthy"
+
+    # Two failed payments in a row: money operations are unhealthy, the run pings /fail.
+    for _ in range(2):
+        audit_record_independent(
+            AuditEntry(Action.PAYMENT_RECEIVED, severity=Severity.CRITICAL, description="failed")
+        )
+    [first_fail, *_] = _wait_for(
+        lambda: webhooks.received(DEADMAN_PING + "/fail"), what="a fail ping"
+    )
+    assert (first_fail["money"], first_fail["notHealthy"]) == ("unhealthy", ["moneyOperations"])
+
+    # Beat stops (the host's scheduler is dead): once the queued runs are done, no ping comes.
+    beat = celery_processes["beat"]
+    beat.send_signal(signal.SIGTERM)
+    beat.wait(timeout=15)
+
+    def pings() -> int:
+        return len(webhooks.received(DEADMAN_PING)) + len(webhooks.received(DEADMAN_PING + "/fail"))
+
+    def quiet_for(seconds: float) -> bool:
+        before = pings()
+        time.sleep(seconds)  # another process's schedule: there is no clock to move
+        return pings() == before
+
+    _wait_for(lambda: quiet_for(3), what="the pings to stop")
+    assert quiet_for(4)  # four run intervals without a ping
+    assert celery_processes["worker"].poll() is None  # the worker lives; only beat is gone

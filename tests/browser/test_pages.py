@@ -418,6 +418,7 @@ PAGES = {
         "/accounts/users/",
         "/accounts/users/new/",
         "/accounts/users/{user}/",
+        "/status",
     ],
 }
 

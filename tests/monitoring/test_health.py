@@ -21,6 +21,7 @@ CHECK_NAMES = [
     "database",
     "databasePerformance",
     "errorRate",
+    "moneyOperations",
     "systemMetrics",
     "recentActivity",
     "auditChain",
@@ -287,24 +288,21 @@ def test_error_rate_above_five_percent_is_degraded(founder_client, audit_rows):
     assert (check["status"], check["errorRate"], check["errors"]) == ("degraded", "6.0%", 6)
 
 
-def test_error_rate_of_fifteen_percent_is_still_only_degraded(founder_client, audit_rows):
-    audit_rows(INFO=85, ERROR=10, CRITICAL=5)
+def test_a_high_error_rate_is_degraded_not_503_because_the_site_still_serves(
+    founder_client, audit_rows
+):
+    # Once 16 %, 15 % and above made the whole endpoint 503: an uptime monitor then said "down"
+    # about a site that answered. Failing money operations have their own report now.
+    audit_rows(INFO=4, WARNING=0, ERROR=60, CRITICAL=36)
     response = founder_client.get(HEALTH)
     assert response.status_code == 200
-    assert response.json()["checks"]["errorRate"]["status"] == "degraded"
-
-
-def test_error_rate_above_fifteen_percent_is_unhealthy_503(founder_client, audit_rows):
-    audit_rows(INFO=84, WARNING=0, ERROR=10, CRITICAL=6)
-    response = founder_client.get(HEALTH)
-    assert response.status_code == 503
     body = response.json()
-    assert body["status"] == "unhealthy"
+    assert (body["status"], response["X-Health-Status"]) == ("degraded", "degraded")
     assert body["checks"]["errorRate"] == {
-        "status": "unhealthy",
-        "errorRate": "16.0%",
-        "errors": 10,
-        "critical": 6,
+        "status": "degraded",
+        "errorRate": "96.0%",
+        "errors": 60,
+        "critical": 36,
         "total": 100,
         "period": "last 1 hour",
     }
@@ -500,7 +498,7 @@ def test_the_cached_result_expires_after_a_few_seconds(anon_client, audit_rows, 
         clock.shift(4)
         assert anon_client.get(HEALTH).json()["status"] == "healthy"
         clock.shift(2)
-        assert anon_client.get(HEALTH).status_code == 503
+        assert anon_client.get(HEALTH).json()["status"] == "degraded"
 
 
 @pytest.mark.postgres

@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from alerts.models import AlertState, Notification
 from audit.models import Action, AuditLog, Severity
 from audit.services import AuditEntry, audit_record
-from monitoring.checks import collect_health, record_heartbeat
+from monitoring.checks import MONEY, collect_health, record_heartbeat
 from monitoring.metrics import _writers_ended
 from monitoring.models import AuditCountMark
 from payments.models import Payment, Student
@@ -190,6 +190,7 @@ def test_after_a_scripted_day_the_metrics_hold_what_the_database_holds(
     with time_machine.travel(timezone.now(), tick=False):
         metrics = scrape()
         health, _ = collect_health(detailed=True)
+        money, _ = collect_health(detailed=True, scope=MONEY)
 
     assert metrics["planbeta_audit_events_total"] == audit_counts_in_db()
     assert (
@@ -225,7 +226,7 @@ def test_after_a_scripted_day_the_metrics_hold_what_the_database_holds(
     assert metrics["planbeta_error_rate_events"][()] == total
     assert metrics["planbeta_error_rate_ratio"][()] == pytest.approx(errors / total)
     status = metrics["planbeta_health_status"]
-    for check, current in [("overall", health["status"])] + [
+    for check, current in [("overall", health["status"]), ("money", money["status"])] + [
         (name, body["status"]) for name, body in health["checks"].items()
     ]:
         assert {
@@ -269,6 +270,7 @@ def test_with_the_database_away_a_scrape_still_says_what_is_wrong_and_writes_not
     assert "planbeta_payments_total" not in metrics
     assert metrics["planbeta_health_status"][(("check", "database"), ("status", "unhealthy"))] == 1
     assert metrics["planbeta_health_status"][(("check", "overall"), ("status", "unhealthy"))] == 1
+    assert metrics["planbeta_health_status"][(("check", "money"), ("status", "unhealthy"))] == 1
     assert AuditLog.objects.count() == 1
     spool = Path(settings.AUDIT_SPOOL_DIR)
     assert not spool.exists() or list(spool.iterdir()) == []

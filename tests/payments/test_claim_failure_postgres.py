@@ -2,7 +2,6 @@
 the whole request (CONTRACT §5: never a bare error without entity, amount or key)."""
 
 import json
-from contextlib import contextmanager
 
 import pytest
 
@@ -10,32 +9,15 @@ from audit.models import AuditLog
 from core.timefmt import school_today
 from invoices.models import Invoice
 from payments.models import IdempotencyRecord, Payment, Student
+from tests import database
 from tests.money_factories import make_converted_invoice, make_invoice
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, databases="__all__")]
 
 
-@contextmanager
-def claims_refused(owner):
-    """Every claim INSERT fails with a real database error (not a unique violation). Installed
-    by the tables' owner: the application role may not create triggers."""
-    with owner.cursor() as cursor:
-        cursor.execute(
-            """
-            CREATE FUNCTION test_refuse_claim() RETURNS trigger AS $$
-            BEGIN RAISE EXCEPTION 'injected: the claim fails'; END $$ LANGUAGE plpgsql;
-            CREATE TRIGGER test_refuse_claim BEFORE INSERT ON payments_idempotencyrecord
-            FOR EACH ROW EXECUTE FUNCTION test_refuse_claim();
-            """
-        )
-    try:
-        yield
-    finally:
-        with owner.cursor() as cursor:
-            cursor.execute(
-                "DROP TRIGGER test_refuse_claim ON payments_idempotencyrecord;"
-                "DROP FUNCTION test_refuse_claim();"
-            )
+def claims_refused():
+    """Every claim INSERT fails with a real database error (not a unique violation)."""
+    return database.inserts_refused("payments_idempotencyrecord", "injected: the claim fails")
 
 
 def _state():
@@ -55,7 +37,7 @@ CASES = {
 
 @pytest.mark.parametrize("endpoint", list(CASES))
 def test_a_claim_failing_in_the_database_leaves_one_critical_row_with_the_request_context(
-    marketing_client, marketing, owner_connection, endpoint
+    marketing_client, marketing, endpoint
 ):
     amount_field, action, subject = CASES[endpoint]
     if endpoint == "payments":
@@ -65,7 +47,7 @@ def test_a_claim_failing_in_the_database_leaves_one_critical_row_with_the_reques
     before, rows_before = _state(), AuditLog.objects.count()
     body = {amount_field: "60.00", "method": "UPI", "transactionId": "UPI-991"}
 
-    with claims_refused(owner_connection):
+    with claims_refused():
         response = marketing_client.post(
             f"/api/invoices/{invoice.pk}/{endpoint}",
             json.dumps({**body, "idempotencyKey": "claim-fails-01"}),

@@ -59,27 +59,6 @@ def test_twenty_concurrent_requests_same_and_different_keys_give_exactly_one_con
     assert list(IdempotencyRecord.objects.values_list("state", flat=True)) == ["COMPLETED"]
 
 
-@pytest.fixture
-def payment_insert_fails(owner_connection):
-    """A trigger that makes the payment insert fail: a real database error after the student
-    row was written in the same transaction. Installed by the owner: the app role may not."""
-    with owner_connection.cursor() as cursor:
-        cursor.execute(
-            """
-            CREATE FUNCTION test_refuse_payment() RETURNS trigger AS $$
-            BEGIN RAISE EXCEPTION 'injected: payments are refused'; END $$ LANGUAGE plpgsql;
-            CREATE TRIGGER test_refuse_payment BEFORE INSERT ON payments_payment
-            FOR EACH ROW EXECUTE FUNCTION test_refuse_payment();
-            """
-        )
-    yield
-    with owner_connection.cursor() as cursor:
-        cursor.execute(
-            "DROP TRIGGER IF EXISTS test_refuse_payment ON payments_payment;"
-            "DROP FUNCTION IF EXISTS test_refuse_payment();"
-        )
-
-
 def test_a_failure_after_the_student_insert_leaves_no_business_rows_and_one_critical_row(
     marketing_client, marketing, payment_insert_fails
 ):
