@@ -20,6 +20,8 @@ from datetime import timedelta
 from typing import Any
 
 import sentry_sdk
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
@@ -36,7 +38,7 @@ def record_access(
     entity_id: Any,
     what: str,
     via: str,
-    actor: Any = None,
+    actor: AbstractBaseUser | AnonymousUser | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> AuditLog | None:
     """Write the DATA_ACCESSED row of this read unless this user already has one for this entity

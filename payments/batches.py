@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db import transaction
 
+from accounts.actors import Actor
 from audit.models import Action
 from audit.services import AuditEntry, audit_record
 from core.changes import apply_changes, plain
@@ -20,7 +21,7 @@ def _snapshot(batch: Batch) -> dict[str, Any]:
     return {camel(field): plain(getattr(batch, field)) for field in FIELDS}
 
 
-def batch_create(*, batch: Batch, actor: Any) -> Batch:
+def batch_create(*, batch: Batch, actor: Actor) -> Batch:
     with transaction.atomic():
         batch.save(force_insert=True)
         audit_record(
@@ -35,7 +36,7 @@ def batch_create(*, batch: Batch, actor: Any) -> Batch:
     return batch
 
 
-def batch_update(*, batch: Batch, actor: Any) -> Batch:
+def batch_update(*, batch: Batch, actor: Actor) -> Batch:
     """Store the edited `batch`; BATCH_UPDATED holds before and after of each changed field."""
     with transaction.atomic():
         # The row as stored, locked: "before" is what the database held, not what the form
@@ -56,7 +57,7 @@ def batch_update(*, batch: Batch, actor: Any) -> Batch:
     return stored
 
 
-def batch_delete(*, batches: Any, actor: Any) -> int:
+def batch_delete(*, batches: Any, actor: Actor) -> int:
     """Delete the batches (never one with students: protected) with a BATCH_DELETED row each."""
     deleted = 0
     with transaction.atomic():
