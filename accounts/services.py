@@ -12,6 +12,7 @@ from accounts.auth import TOKEN_PREFIX, hash_token, loggable_email
 from accounts.models import ApiToken, Role, User
 from audit.models import Action
 from audit.services import AuditEntry, audit_record
+from core.changes import apply_changes
 from core.errors import ApplicationError, ConflictError
 
 
@@ -153,14 +154,9 @@ def user_update(*, user: User, actor: Actor, name: str, role: str) -> User:
     with transaction.atomic():
         user, founders = _lock_with_founders(user.pk)
         _keep_an_active_founder(user, founders, role=role, active=user.is_active)
-        diff = {}
-        for field, after in (("name", name), ("role", role)):
-            before = getattr(user, field)
-            if before != after:
-                diff[field] = {"before": before, "after": after}
-                setattr(user, field, after)
+        diff = apply_changes(user, {"name": name, "role": role})
         if diff:
-            user.save(update_fields=list(diff))
+            user.save(update_fields=["name", "role"])
             audit_record(
                 AuditEntry(
                     Action.USER_UPDATED,
