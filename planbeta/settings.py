@@ -478,6 +478,15 @@ AUDIT_VERIFY_SECONDS = env.float("AUDIT_VERIFY_SECONDS", default=3600.0)
 AUDIT_VERIFY_STALE_SECONDS = env.float(
     "AUDIT_VERIFY_STALE_SECONDS", default=2 * AUDIT_VERIFY_SECONDS + 600
 )
+# How many years each class of audit row is kept before its monthly partition is archived and
+# leaves the database (audit.retention; README, "Retention and archives"). Money records follow
+# German and Indian bookkeeping (8-10 years); logins and reads of personal data are kept a year.
+AUDIT_RETENTION_YEARS = {
+    "money": env.int("AUDIT_RETENTION_MONEY_YEARS", default=10),
+    "errors": env.int("AUDIT_RETENTION_ERRORS_YEARS", default=2),
+    "access": env.int("AUDIT_RETENTION_ACCESS_YEARS", default=1),
+    "other": env.int("AUDIT_RETENTION_OTHER_YEARS", default=3),
+}
 
 LOGGING = {
     "version": 1,
