@@ -233,7 +233,7 @@ BEGIN
         USING ERRCODE = 'insufficient_privilege';
 END;
 $$ LANGUAGE plpgsql;
-"""
+"""  # noqa: S608 (constants of this module only)
 
 # Internal helpers: the owner's, executable by nobody else (REVOKE below), called by the
 # SECURITY DEFINER function and the migration.
@@ -334,7 +334,9 @@ REVOKE ALL ON FUNCTION audit_guard(regclass), audit_narrow(regclass, boolean),
 _ENSURE = f"""
 CREATE OR REPLACE FUNCTION audit_ensure_partitions(months_ahead integer) RETURNS SETOF text
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, {{schema}}, pg_temp
+-- The trail's schema, where the tables are created (the first listed); pg_catalog is searched
+-- before it anyway, pg_temp last so that nobody's temporary table can stand in for ours.
+SET search_path = {{schema}}, pg_temp
 -- Waiting longer for the locks would make every query of the trail queue behind this one.
 SET lock_timeout = '3s'
 AS $$
