@@ -94,12 +94,14 @@ def list_partitions(*, using: str = DEFAULT_DB_ALIAS) -> list[Partition]:
         return []
     with connections[using].cursor() as cursor:
         cursor.execute(
-            "SELECT c.relname, c.reltuples,"
-            "   EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid)"
+            # Attached: in a month that is itself in the trail.
+            "SELECT c.relname, c.reltuples, EXISTS ("
+            "   SELECT 1 FROM pg_inherits i JOIN pg_inherits m ON m.inhrelid = i.inhparent"
+            "   WHERE i.inhrelid = c.oid AND m.inhparent = %s::regclass)"
             " FROM pg_class c"
             " WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r'"
             "   AND c.relname LIKE %s",
-            [TABLE.replace("_", r"\_") + r"\_y%"],
+            [TABLE, TABLE.replace("_", r"\_") + r"\_y%"],
         )
         rows = cursor.fetchall()
     found = []

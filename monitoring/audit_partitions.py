@@ -1,10 +1,13 @@
 """The `auditPartitions` health check: the trail's monthly partitions are there ahead of time.
 
-Degraded when rows sit in the DEFAULT partition (dated in no created month: beat's daily
-`audit.ensure_partitions` moves them into their month, so rows staying there mean it is not
-running or failing) or when next month is not created yet (its rows would land there). Never
-unhealthy: every write still succeeds. On SQLite there is one table and nothing to report.
-The check reads the catalog and the DEFAULT partition, which is empty in normal operation.
+Degraded when next month is not created yet: from then on rows would land in the DEFAULT
+partition, which means beat's daily `audit.ensure_partitions` has not run, or failed (each
+failure is also an ERROR row), for about AUDIT_PARTITION_MONTHS_AHEAD months. Rows already in
+the DEFAULT (dated in no created month: a clock far off, an old row replayed) are reported as
+`defaultRows` without changing the status: nothing is lost or refused, and the next ensure moves
+them into their months. Never unhealthy: every write still succeeds. On SQLite there is one table
+and nothing to report. The check reads the catalog and the DEFAULT partition, which is empty in
+normal operation.
 """
 
 from __future__ import annotations
@@ -33,22 +36,14 @@ def check_audit_partitions() -> CheckResult:
         ahead = partitions.months_ahead(today=today, using=alias)
         outside = partitions.default_rows(using=alias)
     fields = {"monthsAhead": ahead, "defaultRows": outside}
-    if outside:
-        return CheckResult(
-            DEGRADED,
-            {
-                "message": f"{outside} audit rows are outside every monthly partition: run"
-                " `manage.py audit_partitions ensure`",
-                **fields,
-            },
-            float(outside),
-        )
-    if not ahead:
-        return CheckResult(
-            DEGRADED,
-            {"message": "Next month's audit partition is not created yet", **fields},
-            0.0,
-        )
-    return CheckResult(
-        HEALTHY, {"message": f"Audit partitions ready {ahead} months ahead", **fields}, 0.0
+    waiting = (
+        f"; {outside} rows outside every month wait for the next ensure"
+        " (`manage.py audit_partitions ensure`)"
+        if outside
+        else ""
     )
+    if not ahead:
+        message = "Next month's audit partition is not created yet"
+        return CheckResult(DEGRADED, {"message": message + waiting, **fields}, float(outside))
+    message = f"Audit partitions ready {ahead} months ahead"
+    return CheckResult(HEALTHY, {"message": message + waiting, **fields}, float(outside))

@@ -474,8 +474,14 @@ def test_rows_in_the_default_are_reported_then_moved_into_their_month_with_the_c
     chain.seal_pending()
     assert chain.verify().intact
     body, _ = collect_health(detailed=True)
-    assert body["checks"]["auditPartitions"]["status"] == "degraded"
-    assert body["checks"]["auditPartitions"]["defaultRows"] == 3
+    assert body["checks"]["auditPartitions"] == {
+        "status": "healthy",
+        "message": f"Audit partitions ready {settings.AUDIT_PARTITION_MONTHS_AHEAD} months ahead;"
+        " 3 rows outside every month wait for the next ensure"
+        " (`manage.py audit_partitions ensure`)",
+        "monthsAhead": settings.AUDIT_PARTITION_MONTHS_AHEAD,
+        "defaultRows": 3,
+    }
 
     try:
         created = partitions.ensure_partitions(settings.AUDIT_PARTITION_MONTHS_AHEAD)
@@ -497,7 +503,7 @@ def test_rows_in_the_default_are_reported_then_moved_into_their_month_with_the_c
         assert partitions.ensure_partitions(settings.AUDIT_PARTITION_MONTHS_AHEAD) == []
         reset_health_cache()
         body, _ = collect_health(detailed=True)
-        assert body["checks"]["auditPartitions"]["status"] == "healthy"
+        assert body["checks"]["auditPartitions"]["defaultRows"] == 0
     finally:
         for month in (late_month, date(2099, 1, 1)):
             _owner_run(f"DROP TABLE IF EXISTS {partitions.month_table(month)} CASCADE")
@@ -533,3 +539,24 @@ def test_a_second_insert_of_a_spooled_row_is_refused_by_the_unique_index():
     assert AuditLog.objects.bulk_create([copy], ignore_conflicts=True) == [copy]
 
     assert list(AuditLog.objects.values_list("pk", flat=True)) == [first.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_health_check_is_degraded_when_next_month_is_not_created():
+    # The check reads the database's clock, so next month is taken away for the test.
+    month = retention.next_month(_this_month())
+    name = partitions.month_table(month)
+    bound = _bound(name)
+    _owner_run(f"ALTER TABLE audit_auditlog DETACH PARTITION {name}")
+    try:
+        body, status = collect_health(detailed=True)
+    finally:
+        _owner_run(f"ALTER TABLE audit_auditlog ATTACH PARTITION {name} {bound}")
+
+    assert body["checks"]["auditPartitions"] == {
+        "status": "degraded",
+        "message": "Next month's audit partition is not created yet",
+        "monthsAhead": 0,
+        "defaultRows": 0,
+    }
+    assert (status, body["status"]) == (200, "degraded")
