@@ -134,6 +134,7 @@ def fill() -> int:
     connection.ensure_connection()
     raw = connection.connection
     raw.autocommit = True
+    raw.execute("SET statement_timeout = 0")  # the app's limit is for requests, not VACUUM
     raw.execute("VACUUM ANALYZE audit_auditlog")
     raw.execute(f"VACUUM ANALYZE {PLAIN}")
     return newest
