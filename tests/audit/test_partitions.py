@@ -560,3 +560,20 @@ def test_the_health_check_is_degraded_when_next_month_is_not_created():
         "defaultRows": 0,
     }
     assert (status, body["status"]) == (200, "degraded")
+
+
+@pytest.mark.django_db
+def test_the_ensure_function_runs_as_the_owner_with_a_fixed_path_for_the_application_role_only():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT p.prosecdef, pg_get_userbyid(p.proowner), p.proconfig,"
+            " ARRAY(SELECT pg_get_userbyid(a.grantee) || ':' || a.privilege_type"
+            "       FROM aclexplode(p.proacl) a WHERE a.grantee <> p.proowner ORDER BY 1)"
+            " FROM pg_proc p WHERE p.oid = 'audit_ensure_partitions(integer)'::regprocedure"
+        )
+        definer, owner, config, grants = cursor.fetchone()
+    roles = database.ROLES
+    assert (definer, owner) == (True, roles.owner)
+    assert config == ["search_path=public, pg_temp", "lock_timeout=3s"]
+    # Not PUBLIC (grantee 0): the application role alone.
+    assert grants == [f"{roles.app}:EXECUTE"]
