@@ -14,10 +14,9 @@ Every row is described by one `AuditEntry`; two kinds of write, chosen explicitl
 
 from __future__ import annotations
 
-import functools
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -25,6 +24,7 @@ import sentry_sdk
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils.module_loading import import_string
 
 from audit import spool
@@ -94,44 +94,50 @@ class _InsertPlan:
     """What every INSERT of audit rows needs, worked out once per process and database vendor."""
 
     attnames: tuple[str, ...]
-    # None where the stored value is the attribute itself (the text columns: _build puts a str
-    # there), else the field's own conversion, as Model.save would apply it.
-    preps: tuple[Any, ...]
+    # Per column, the conversion Model.save would apply to the attribute (get_db_prep_save).
+    preps: tuple[Callable[[Any, Any], Any], ...]
     head: str
     one_row: str
     returning: str
 
 
-@functools.cache
-def _plan(vendor: str) -> _InsertPlan:
-    # Every column but the id, created_at included: the trail may be partitioned on it, and
-    # a row must name the value it is routed by rather than leave it to a database default.
+_PLANS: dict[str, _InsertPlan] = {}
+
+
+def _as_text(value: Any, connection: Any) -> Any:
+    # What CharField and TextField do to a value (to_python), without the four calls it takes
+    # them: _build puts a str (or an enum member, a str too) in every text column.
+    return value if value is None or isinstance(value, str) else str(value)
+
+
+def _plan(conn: BaseDatabaseWrapper) -> _InsertPlan:
+    plan = _PLANS.get(conn.vendor)
+    if plan is not None:
+        return plan
+    # Every column but the id, created_at included: the trail may be partitioned on it, and a
+    # row must name the value it is routed by rather than leave it to a database default.
     fields = [f for f in AuditLog._meta.concrete_fields if not f.primary_key]
-    qn = connections[DEFAULT_DB_ALIAS].ops.quote_name
+    qn = conn.ops.quote_name
     # A concrete field always has its column; the stubs allow None for the others.
     table, pk = qn(AuditLog._meta.db_table), qn(cast(str, AuditLog._meta.pk.column))
     columns = ", ".join(qn(cast(str, f.column)) for f in fields)
     text = (models.CharField, models.TextField)
-    return _InsertPlan(
+    plan = _PLANS[conn.vendor] = _InsertPlan(
         attnames=tuple(f.attname for f in fields),
-        preps=tuple(
-            None
-            if isinstance(f, text) and not isinstance(f, models.GenericIPAddressField)
-            else f.get_db_prep_save
-            for f in fields
-        ),
+        preps=tuple(_as_text if isinstance(f, text) else f.get_db_prep_save for f in fields),
         # Identifiers come from the model, values are parameters.
         head=f"INSERT INTO {table} ({columns}) VALUES ",  # noqa: S608
         one_row="(" + ", ".join(["%s"] * len(fields)) + ")",
         returning=f" RETURNING {pk}",
     )
+    return plan
 
 
 def _insert_rows(rows: list[AuditLog], *, using: str) -> None:
     """INSERT the rows with one plain VALUES list and give them their ids.
 
     Not Model.save: its machinery (the field-by-field compiler, signals, the update-or-insert
-    decision) cost more than the round trip itself, for a row that is only ever inserted
+    decision) costs more than the round trip itself, for a row that is only ever inserted
     (bench/audit_peers.py). Not bulk_create: on PostgreSQL it sends several rows as UNNEST
     arrays, whose client-side encoding costs more than the planning it saves for the handful of
     rows one business change writes (bench/pay_and_convert.py). The statement still goes
@@ -139,14 +145,13 @@ def _insert_rows(rows: list[AuditLog], *, using: str) -> None:
     the test suite's query counts see it like any other.
     """
     conn = connections[using]
-    plan = _plan(conn.vendor)
+    plan = _plan(conn)
     sql = plan.head + ", ".join([plan.one_row] * len(rows)) + plan.returning
-    params: list[Any] = []
-    for row in rows:
-        values = row.__dict__
-        for attname, prep in zip(plan.attnames, plan.preps, strict=True):
-            value = values[attname]
-            params.append(value if prep is None else prep(value, conn))
+    params = [
+        prep(row.__dict__[attname], conn)
+        for row in rows
+        for attname, prep in zip(plan.attnames, plan.preps, strict=True)
+    ]
     with conn.cursor() as cursor:
         cursor.execute(sql, params)
         ids = [pk for (pk,) in cursor.fetchall()]

@@ -13,8 +13,10 @@ ours binds the request context as our middleware does (user, IP, user agent, pat
 pghistory's context carries user, url and request id (its middleware's job, here entered per
 write); simple-history reads the user from the request; auditlog's set_actor the user and IP.
 "pghistory, trigger only" is its trigger without any context: it records no who at all.
-"one extra round trip" is not a library: the same write plus a `SELECT 1`, the floor of any
-audit write that is a statement of its own.
+Two references, not ranked: "one extra round trip" is the same write plus a `SELECT 1`, the
+floor of any audit write that is a statement of its own; "our INSERT alone" is the statement
+audit_record sends, built once beforehand, so what is left between it and audit_record is the
+Python work of building each row.
 
 Rounds are interleaved (the order rotates each round) so that load from elsewhere on the machine
 hits every variant alike. For each round and variant the median of BENCH_N writes is taken; the
@@ -57,6 +59,7 @@ from simple_history.models import HistoricalRecords  # noqa: E402
 N = int(os.environ.get("BENCH_N", "200"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "15"))
 ROUND_TRIP = "one extra round trip (SELECT 1)"
+BARE_INSERT = "our INSERT alone, prebuilt"
 NOTES = (
     "+ms/write: median over rounds of (variant - baseline), each a median of N writes.",
     "stmts: statements one write sends, as Django counts them (COMMIT not included).",
@@ -74,7 +77,7 @@ FIELDS = {
 def variants(user, request):
     from audit.context import bind_request, unbind
     from audit.models import Action
-    from audit.services import AuditEntry, audit_record
+    from audit.services import AuditEntry, _build, _plan, audit_record
     from bench.peers.models import (
         AuditlogLead,
         OursLead,
@@ -113,6 +116,24 @@ def variants(user, request):
         finally:
             unbind(token)
 
+    # The statement audit_record sends, built once from an entry written the same way: what a
+    # separate audit INSERT costs with no Python work at all around it.
+    token = bind_request(request)
+    try:
+        row = _build(AuditEntry(Action.LEAD_CREATED, description="Lead created", metadata=FIELDS))
+    finally:
+        unbind(token)
+    plan = _plan(connection)
+    sql = plan.head + plan.one_row + plan.returning
+    columns = zip(plan.attnames, plan.preps, strict=True)
+    params = [prep(row.__dict__[attname], connection) for attname, prep in columns]
+
+    def bare_insert():
+        with transaction.atomic():
+            PlainLead.objects.create(**FIELDS)
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+
     def pghistory_trigger():
         with transaction.atomic():
             PghistoryLead.objects.create(**FIELDS)
@@ -137,6 +158,7 @@ def variants(user, request):
     return {
         "plain save (baseline)": plain,
         ROUND_TRIP: round_trip,
+        BARE_INSERT: bare_insert,
         "ours: audit_record": ours,
         "django-pghistory, trigger only (no who)": pghistory_trigger,
         "django-pghistory + context (who, url)": pghistory_context,
@@ -256,7 +278,11 @@ def main():
         print()
         for note in NOTES:
             print(note)
-        ranked = [label for label in sorted(cost, key=cost.__getitem__) if label != ROUND_TRIP]
+        ranked = [
+            label
+            for label in sorted(cost, key=cost.__getitem__)
+            if label not in (ROUND_TRIP, BARE_INSERT)
+        ]
         print("ranking, cheapest first: " + " < ".join(ranked))
     finally:
         for alias in connections:
