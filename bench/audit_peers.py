@@ -13,9 +13,10 @@ ours binds the request context as our middleware does (user, IP, user agent, pat
 pghistory's context carries user, url and request id (its middleware's job, here entered per
 write); simple-history reads the user from the request; auditlog's set_actor the user and IP.
 "pghistory, trigger only" is its trigger without any context: it records no who at all.
-Two references, not ranked: "one extra round trip" is the same write plus a `SELECT 1`, the
-floor of any audit write that is a statement of its own; "our INSERT alone" is the statement
-audit_record sends, built once beforehand, so what is left between it and audit_record is the
+Three references, not ranked: "ours as before" writes audit_record's row with Model.save, as it
+did until it built its own INSERT; "one extra round trip" is the same write plus a `SELECT 1`,
+the floor of any audit write that is a statement of its own; "our INSERT alone" is the statement
+audit_record sends, built once beforehand: what is left between it and audit_record is the
 Python work of building each row.
 
 Rounds are interleaved (the order rotates each round) so that load from elsewhere on the machine
@@ -60,9 +61,12 @@ N = int(os.environ.get("BENCH_N", "200"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "15"))
 ROUND_TRIP = "one extra round trip (SELECT 1)"
 BARE_INSERT = "our INSERT alone, prebuilt"
+MODEL_SAVE = "ours as before: Model.save"
+REFERENCES = (ROUND_TRIP, BARE_INSERT, MODEL_SAVE)
 NOTES = (
     "+ms/write: median over rounds of (variant - baseline), each a median of N writes.",
     "stmts: statements one write sends, as Django counts them (COMMIT not included).",
+    "idx: indexes on the table(s) its audit or history rows go to (partial ones included).",
     "rows: audit/history rows the variant left (warm-up included); w/ who: of those, rows",
     "naming the user (ours: with IP and request id too; auditlog: with the IP address).",
 )
@@ -116,6 +120,23 @@ def variants(user, request):
         finally:
             unbind(token)
 
+    def ours_model_save():
+        # How audit_record wrote its row until it built its own INSERT: the model's save.
+        token = bind_request(request)
+        try:
+            with transaction.atomic():
+                lead = OursLead.objects.create(**FIELDS)
+                _build(
+                    AuditEntry(
+                        Action.LEAD_CREATED,
+                        description=f"Lead {lead.name} created (Model.save)",
+                        entity=lead,
+                        metadata={"leadName": lead.name, "source": lead.source, "status": "NEW"},
+                    )
+                ).save(force_insert=True)
+        finally:
+            unbind(token)
+
     # The statement audit_record sends, built once from an entry written the same way: what a
     # separate audit INSERT costs with no Python work at all around it.
     token = bind_request(request)
@@ -159,6 +180,7 @@ def variants(user, request):
         "plain save (baseline)": plain,
         ROUND_TRIP: round_trip,
         BARE_INSERT: bare_insert,
+        MODEL_SAVE: ours_model_save,
         "ours: audit_record": ours,
         "django-pghistory, trigger only (no who)": pghistory_trigger,
         "django-pghistory + context (who, url)": pghistory_context,
@@ -183,7 +205,9 @@ def recorded(user):
     from audit.models import AuditLog
     from bench.peers.models import PghistoryLead, SimpleHistoryLead
 
-    ours = AuditLog.objects.filter(entity_type="OursLead")
+    ours = AuditLog.objects.filter(entity_type="OursLead").exclude(
+        description__contains="Model.save"
+    )
     pgh = PghistoryLead.pgh_event_models["insert"].objects
     return {
         "ours: audit_record": (
@@ -207,6 +231,26 @@ def recorded(user):
             LogEntry.objects.filter(actor_id=user.pk, remote_addr__isnull=False).count(),
         ),
     }
+
+
+# The tables each variant's audit or history rows go to: every index on them is written too.
+TABLES = {
+    "ours: audit_record": ["audit_auditlog"],
+    MODEL_SAVE: ["audit_auditlog"],
+    BARE_INSERT: ["audit_auditlog"],
+    "django-pghistory, trigger only (no who)": ["peers_pghistoryleadevent"],
+    "django-pghistory + context (who, url)": ["peers_pghistoryleadevent", "pghistory_context"],
+    "django-simple-history": ["peers_historicalsimplehistorylead"],
+    "django-auditlog": ["auditlog_logentry"],
+}
+
+
+def indexes(tables):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_index WHERE indrelid = ANY(%s::regclass[])", [list(tables)]
+        )
+        return cursor.fetchone()[0]
 
 
 def main():
@@ -264,25 +308,19 @@ def main():
         baseline = statistics.median(base)
         print(f"baseline, plain save without audit: {baseline:.3f} ms per write")
         print()
-        header = ("variant", "+ms/write", "x ours", "stmts", "rows", "w/ who")
-        line = "  {:<40} {:>9} {:>7} {:>5} {:>6} {:>6}"
+        header = ("variant", "+ms/write", "x ours", "stmts", "idx", "rows", "w/ who")
+        line = "  {:<40} {:>9} {:>7} {:>5} {:>3} {:>6} {:>6}"
         print(line.format(*header))
         for label in sorted(cost, key=cost.__getitem__):
             written, with_who = rows.get(label, ("-", "-"))
             ratio = f"{cost[label] / ours:.2f}" if ours > 0 else "-"
-            print(
-                line.format(
-                    label, f"{cost[label]:.3f}", ratio, statements[label], written, with_who
-                )
-            )
+            idx = indexes(TABLES[label]) if label in TABLES else "-"
+            cells = (f"{cost[label]:.3f}", ratio, statements[label], idx, written, with_who)
+            print(line.format(label, *cells))
         print()
         for note in NOTES:
             print(note)
-        ranked = [
-            label
-            for label in sorted(cost, key=cost.__getitem__)
-            if label not in (ROUND_TRIP, BARE_INSERT)
-        ]
+        ranked = [label for label in sorted(cost, key=cost.__getitem__) if label not in REFERENCES]
         print("ranking, cheapest first: " + " < ".join(ranked))
     finally:
         for alias in connections:
