@@ -31,11 +31,13 @@ def student_get(student_id: int) -> Student:
     return get_object_or_404(Student.objects.select_related("batch"), pk=student_id)
 
 
-def payments_received(*, start: datetime.datetime, end: datetime.datetime) -> QuerySet[Payment]:
-    """Payments received in [start, end), the latest first, with their student and invoice."""
+def payments_received(*, day: datetime.date) -> QuerySet[Payment]:
+    """Payments whose money was received on `day` (`paid_on`, not when they were entered: a
+    transfer seen this morning and dated yesterday is yesterday's), the latest entered first,
+    with their student and invoice."""
     return (
         Payment.objects.select_related("student", "invoice")
-        .filter(paid_at__gte=start, paid_at__lt=end)
+        .filter(paid_on=day)
         .order_by("-paid_at", "-pk")
     )
 
@@ -48,10 +50,10 @@ class CurrencyTotal(TypedDict):
     count: int
 
 
-def payment_totals(*, start: datetime.datetime, end: datetime.datetime) -> list[CurrencyTotal]:
-    """[{"currency", "total", "count"}] of the payments received in [start, end), by currency."""
+def payment_totals(*, day: datetime.date) -> list[CurrencyTotal]:
+    """[{"currency", "total", "count"}] of the payments received on `day`, by currency."""
     return list(
-        Payment.objects.filter(paid_at__gte=start, paid_at__lt=end)
+        Payment.objects.filter(paid_on=day)
         .values("currency")
         .annotate(total=Sum("amount"), count=Count("pk"))
         .order_by("currency")
