@@ -18,6 +18,7 @@ from core.timefmt import school_today
 from invoices.selectors import invoices_past_due
 from leads.selectors import follow_ups_due
 from monitoring.checks import HEALTHY, collect_health
+from monitoring.status import LABELS
 from payments.selectors import payment_totals, payments_received
 
 # Each section of the work queue shows this many rows and counts all of them.
@@ -63,7 +64,11 @@ def _health_summary() -> dict[str, Any]:
     monitoring.checks caches for a few seconds (the uptime monitor's own numbers)."""
     body, _ = collect_health(detailed=True)
     problems = [
-        {"name": name, "status": check["status"], "message": check.get("message", "")}
+        {
+            "name": LABELS.get(name, name),
+            "status": check["status"],
+            "message": check.get("message", ""),
+        }
         for name, check in body["checks"].items()
         if check["status"] != HEALTHY
     ]

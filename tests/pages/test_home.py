@@ -223,8 +223,8 @@ def test_founders_see_which_checks_are_not_healthy(clock, founder, settings):
     health = _section(_client(founder).get("/").content.decode(), "health")
 
     assert '<span class="status-pill warn">Degraded</span>' in health
-    assert re.findall(r"<li><strong>(\w+)</strong>", health) == ["celery"]
-    assert "<strong>celery</strong>: degraded — No worker heartbeat recorded" in health
+    assert re.findall(r"<li><strong>([^<]+)</strong>", health) == ["Workers and beat"]
+    assert "<strong>Workers and beat</strong>: degraded — No worker heartbeat recorded" in health
 
 
 def test_no_alert_firing_says_what_that_means(clock, founder):
