@@ -1,14 +1,16 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import TypedDict
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.shortcuts import get_object_or_404
 
+from core.money import format_money
 from leads.validators import phone_search_text
-from payments.models import Payment, Student
+from payments.models import Batch, Payment, Student
 
 
 def student_list(*, q: str = "", payment_status: str = "") -> QuerySet[Student]:
@@ -58,3 +60,34 @@ def payment_totals(*, day: datetime.date) -> list[CurrencyTotal]:
         .annotate(total=Sum("amount"), count=Count("pk"))
         .order_by("currency")
     )
+
+
+def student_labels(ids: Iterable[int]) -> dict[int, str]:
+    """{id: "PB-S-0001 (name)"} of these students, in one query (the audit feed's names)."""
+    rows = (
+        Student.objects.filter(pk__in=list(ids))
+        .order_by()
+        .values_list("pk", "student_code", "name")
+    )
+    return {pk: f"{code} ({name})" for pk, code, name in rows}
+
+
+def payment_labels(ids: Iterable[int]) -> dict[int, str]:
+    """{id: "€100.00 on PB-2026-0007"} of these payments, in one query with their invoices."""
+    rows = (
+        Payment.objects.filter(pk__in=list(ids))
+        .order_by()
+        .values_list("pk", "amount", "currency", "invoice__number")
+    )
+    return {pk: f"{format_money(amount, cur)} on {number}" for pk, amount, cur, number in rows}
+
+
+def batch_codes(ids: Iterable[int]) -> dict[int, str]:
+    """{id: code} of these batches, in one query (the audit feed's entity names)."""
+    return dict(Batch.objects.filter(pk__in=list(ids)).order_by().values_list("pk", "code"))
+
+
+def invoice_payment_ids(invoice_id: int) -> list[int]:
+    """The ids of an invoice's payments (its foreign key's index): an invoice's history in the
+    audit trail includes their rows."""
+    return list(Payment.objects.filter(invoice_id=invoice_id).values_list("pk", flat=True))
