@@ -3,7 +3,10 @@ status, what was paid and what is due now, how to pay (bank transfer, UPI with i
 the same money format as the pages (core.money.format_money), with page numbers.
 
 The font is DejaVu Sans, shipped in invoices/fonts with its licence: the PDF's built-in fonts
-cover Latin-1 only, which has no rupee sign and no Indian script a name may be written in."""
+cover Latin-1 only, which has no rupee sign and no Indian script a name may be written in.
+Letters DejaVu lacks come from the Noto Sans fonts of India's main scripts (invoices/fonts/noto,
+OFL), fpdf2's fallback fonts; HarfBuzz (uharfbuzz) shapes the text, without which Devanagari or
+Tamil letters would stand apart instead of joining into syllables."""
 
 from __future__ import annotations
 
@@ -22,6 +25,20 @@ from leads.validators import format_phone
 
 FONT_DIR = Path(__file__).resolve().parent / "fonts"
 FONT = "DejaVu"
+# The scripts of India's main languages (Hindi, Marathi and Nepali are Devanagari; Assamese is
+# written in the Bengali script; Punjabi in Gurmukhi; Odia in Oriya). Regular only: names and
+# descriptions are set in the regular weight, and a bold heading borrows the regular face.
+FALLBACK_SCRIPTS = (
+    "Devanagari",
+    "Bengali",
+    "Gujarati",
+    "Gurmukhi",
+    "Oriya",
+    "Tamil",
+    "Telugu",
+    "Kannada",
+    "Malayalam",
+)
 SCHOOL_LINES = (
     "Plan Beta - Online German Language School",
     "Thiruvananthapuram, Kerala, India",
@@ -74,6 +91,10 @@ class _InvoiceDocument(FPDF):
         self.number = number
         self.add_font(FONT, "", FONT_DIR / "DejaVuSans.ttf")
         self.add_font(FONT, "B", FONT_DIR / "DejaVuSans-Bold.ttf")
+        for script in FALLBACK_SCRIPTS:
+            self.add_font(f"Noto{script}", "", FONT_DIR / "noto" / f"NotoSans{script}-Regular.ttf")
+        self.set_fallback_fonts([f"Noto{script}" for script in FALLBACK_SCRIPTS], exact_match=False)
+        self.set_text_shaping(True)
         self.set_auto_page_break(auto=True, margin=18)
 
     def footer(self) -> None:

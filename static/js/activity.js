@@ -82,7 +82,7 @@
 
   function formatMoment(moment) {
     var p = parts(moment);
-    return p.day + " " + MONTHS[parseInt(p.month, 10) - 1] + " " + p.year + ", " +
+    return parseInt(p.day, 10) + " " + MONTHS[parseInt(p.month, 10) - 1] + " " + p.year + ", " +
       p.hour + ":" + p.minute + " " + ZONE_LABEL;
   }
 
@@ -418,6 +418,8 @@
     });
     box.textContent = "";
     box.appendChild(chart);
+    // On a phone the box scrolls: show the latest hours, the ones a founder looks for.
+    box.scrollLeft = box.scrollWidth;
   }
 
   // --- controls ------------------------------------------------------------------------------

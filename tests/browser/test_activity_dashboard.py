@@ -321,7 +321,7 @@ def test_a_first_feed_read_that_failed_is_read_again_on_the_next_poll(
 
     page.clock.run_for(10_000)
     expect(entries).to_have_count(1)  # the login, read afresh
-    expect(status).to_have_text(re.compile(r"^Updated \d{2}:\d{2}$"))
+    expect(status).to_have_text(re.compile(r"^Updated \d{2}:\d{2} IST$"))
     expect(status).not_to_have_class(re.compile(r"\berror\b"))
     _idle(page)
     assert _reads(page, "limit=50") == 2

@@ -55,14 +55,14 @@ def test_the_dashboard_shows_india_time_in_a_new_york_browser(live_server, brows
         expect(entry.locator(".when")).to_have_text(format_datetime(moment))
         expect(page.locator("#status")).to_have_text(re.compile(r"^Updated \d{2}:\d{2} IST$"))
         expect(page.locator("#chart svg rect.bar-total")).to_have_count(24)
-        hours = page.locator("#chart svg g > title").all_inner_texts()
+        hours = page.locator("#chart svg g > title").all_text_contents()
         now_hour = timezone.localtime().replace(minute=0, second=0, microsecond=0)
         # The last bar is this hour in India (or the next, should the clock turn meanwhile).
         assert hours[-1].split(":")[0] + ":00 IST" in {
             format_datetime(now_hour),
             format_datetime(now_hour + datetime.timedelta(hours=1)),
         }
-        ticks = page.locator("#chart svg text.tick").all_inner_texts()[1:]
+        ticks = page.locator("#chart svg text.tick").all_text_contents()[1:]
         assert ticks and all(re.fullmatch(r"\d{2}:00", t) for t in ticks), ticks
         # The browser's own clock would say something else.
         browser_hour = page.evaluate(
