@@ -5,13 +5,14 @@ of its payments."""
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import uuid
 from decimal import Decimal
 
 import pytest
 
-from audit.models import Action
+from audit.models import Action, AuditLog
 from audit.services import AuditEntry, audit_record
 from payments.models import Payment, Student
 from payments.services import payment_record
@@ -153,3 +154,20 @@ def test_the_export_of_an_invoice_history_has_its_payments_and_the_names(founder
         ("Invoice", str(invoice.pk), invoice.number),
         ("Payment", str(payment.pk), f"€50.00 on {invoice.number}"),
     ]
+
+
+def test_since_a_date_is_that_day_s_midnight_in_india(founder_client, founder):
+    # The dashboard's "today" for a person: ?userId=3&since=2026-12-01.
+    ist = datetime.timezone(datetime.timedelta(hours=5, minutes=30))
+    midnight = datetime.datetime(2026, 12, 1, tzinfo=ist)
+    for minutes, text in ((-1, "before"), (1, "after")):
+        AuditLog.objects.create(
+            action=Action.LEAD_UPDATED,
+            description=text,
+            user_id=founder.pk,
+            created_at=midnight + datetime.timedelta(minutes=minutes),
+        )
+
+    response = founder_client.get(URL, {"userId": founder.pk, "since": "2026-12-01"})
+
+    assert [e["description"] for e in response.json()["logs"]] == ["after"]
