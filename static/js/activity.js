@@ -502,6 +502,9 @@
     } else if (state.user) {
       entityKind.textContent = "Activity of";
       entityLabel.textContent = state.user.label;
+    } else {
+      entityKind.textContent = "All activity";
+      entityLabel.textContent = "";
     }
     entitySince.textContent = !state.since ? "" : state.since === TODAY ? "today" : "since " + formatDay(state.since);
     entityBox.hidden = !state.entity && !state.user && !state.since;
