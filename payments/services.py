@@ -5,6 +5,7 @@ audited."""
 from __future__ import annotations
 
 import datetime
+import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -27,7 +28,7 @@ from leads.models import Lead, LeadStatus
 from leads.validators import canonical_or_same
 from payments.idempotency import Answer, MoneyRequest, run_exactly_once
 from payments.models import Batch, Payment, PaymentStatus, Student, StudentCounter
-from payments.responses import money_result_body
+from payments.responses import money_result_body, with_student_code
 
 PAY_AND_CONVERT = "pay_and_convert"
 LATER_PAYMENT = "payment"
@@ -205,13 +206,16 @@ def pay_and_convert(
             actor=actor,
             paid_on=paid_on,
         )
-        _audit_conversion(conversion, context=request.context, actor=actor)
-        # The invoice as locked and updated here, with its lead (now holding the new student)
-        # and its items: what GET /api/invoices/{id} shows right after this commit, without
-        # reading it a third time.
-        return 201, money_result_body(
+        # The answer as GET /api/invoices/{id} and /api/students/{id} show these rows right after
+        # this commit, built from the rows held here (the invoice locked and updated, its lead
+        # holding the new student, its items) rather than read again, and before the student
+        # code exists: from the draw on, every other conversion of the year waits for COMMIT.
+        body = money_result_body(
             invoice=conversion.invoice, student=conversion.student, payment=conversion.payment
         )
+        _draw_student_code(conversion.student)
+        _audit_conversion(conversion, context=request.context, actor=actor)
+        return 201, with_student_code(body, conversion.student.student_code)
 
     try:
         return run_exactly_once(request, work)
@@ -252,13 +256,13 @@ def _convert(
     actor: Actor,
     paid_on: datetime.date | None,
 ) -> _Conversion:
-    """The business writes of a conversion, in the frame's transaction.
+    """The business writes of a conversion but its student code, in the frame's transaction.
 
-    Their order is chosen for the per-year student counter: every conversion of the year queues
-    on its row from the moment a code is drawn until COMMIT. So everything that needs no code
-    comes first (the locks, the checks, the invoice and the lead), the draw next, and after it
-    only what carries the code: the student, the payment (it points at the student), the audit
-    rows and the stored answer (tests/payments/test_statements_postgres.py lists them).
+    The code comes last (_draw_student_code) because every conversion of the year queues on the
+    counter's row from the moment a code is drawn until COMMIT: so the student is inserted here
+    under a provisional code, and after the draw only what carries the code is left to write
+    (the code itself, the audit rows, the stored answer; tests/payments/
+    test_statements_postgres.py lists the statements).
     """
     invoice = _locked_invoice(invoice_id)
     lead = invoice.lead
@@ -354,13 +358,13 @@ def _student_create(
     amount: Decimal,
     now: datetime.datetime,
 ) -> Student:
-    """Draw the student code and insert the student: the counter's row lock starts here."""
-    year = timezone.localdate().year
+    """Insert the student under a provisional code, unique and never seen by anyone else: the
+    transaction either replaces it (_draw_student_code) before it commits or rolls back."""
     # The items were loaded with the invoice, by position.
     level = next((item.level for item in invoice.items.all() if item.level), "")
     try:
         return Student.objects.create(
-            student_code=student_code(year, draw_next_number(StudentCounter, year)),
+            student_code=f"~{uuid.uuid4().hex[:19]}",
             lead=lead,
             name=lead.name,
             email=lead.email,
@@ -381,6 +385,14 @@ def _student_create(
         if "whatsapp" not in str(exc):
             raise
         raise _whatsapp_in_use() from exc
+
+
+def _draw_student_code(student: Student) -> None:
+    """Give the student its gapless code. The counter's row stays locked from here to COMMIT."""
+    year = timezone.localdate().year
+    code = student_code(year, draw_next_number(StudentCounter, year))
+    Student.objects.filter(pk=student.pk).update(student_code=code)
+    student.student_code = code
 
 
 def _audit_conversion(conversion: _Conversion, *, context: dict[str, Any], actor: Actor) -> None:
