@@ -22,8 +22,8 @@ conversion through the services. In one run it prints, side by side:
     and during the concurrent rounds how many database connections wait on the student-counter
     row lock (pg_stat_activity sampled every few milliseconds).
 
-Medians of repeated runs; ratios at the end. BENCH_N (default 300) conversions for (a) and (b)
-and for the latency part of (c); BENCH_ROUNDS (5) x BENCH_BURST (160) requests per server for
+Medians of repeated runs; ratios at the end. BENCH_N (default 200) conversions for (a) and (b)
+and for the latency part of (c); BENCH_ROUNDS (5) x BENCH_BURST (120) requests per server for
 the concurrent part.
 """
 
@@ -59,9 +59,9 @@ import psycopg  # noqa: E402
 from django.db import connection, connections  # noqa: E402
 from django.test.utils import setup_databases, teardown_databases  # noqa: E402
 
-N = int(os.environ.get("BENCH_N", "300"))
+N = int(os.environ.get("BENCH_N", "200"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
-BURST = int(os.environ.get("BENCH_BURST", "160"))
+BURST = int(os.environ.get("BENCH_BURST", "120"))
 CLIENTS = 16
 # The last commit of main before pay-and-convert was cut down (issue 11, part 6).
 BASELINE = os.environ.get("BENCH_BASELINE", "f45b042")
