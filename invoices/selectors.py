@@ -45,6 +45,15 @@ def invoice_get(invoice_id: int) -> Invoice:
     return get_object_or_404(invoice_list(), pk=invoice_id)
 
 
+def invoice_for_payment(invoice_id: int) -> Invoice:
+    """The few fields a money request names before it locks the invoice (id, number, lead,
+    currency: its failure rows carry them); Http404 when there is none with that id. The money
+    service reads the rest under its lock."""
+    return get_object_or_404(
+        Invoice.objects.only("id", "number", "lead_id", "currency"), pk=invoice_id
+    )
+
+
 def invoice_item_rows(invoice: Invoice) -> list[dict[str, Any]]:
     """The invoice's items by position, as the rows that invoice_generate, invoice_update and the
     invoice form take."""
