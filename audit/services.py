@@ -140,7 +140,8 @@ def _insert_rows(rows: list[AuditLog], *, using: str) -> None:
     decision) costs more than the round trip itself, for a row that is only ever inserted
     (bench/audit_peers.py). Not bulk_create: on PostgreSQL it sends several rows as UNNEST
     arrays, whose client-side encoding costs more than the planning it saves for the handful of
-    rows one business change writes (bench/pay_and_convert.py). The statement still goes
+    rows one business change writes (a third of a conversion's audit cost when it was measured
+    side by side, with the pay-and-convert benchmark of that time). The statement still goes
     through Django's cursor, so the call deadline, the error translation, query logging and
     the test suite's query counts see it like any other.
     """
