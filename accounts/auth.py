@@ -111,7 +111,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         return self.keyword
 
     def _budget(self) -> tuple[str, int] | None:
-        limit = getattr(settings, self.miss_budget_setting, 0) if self.miss_budget_setting else 0
+        limit = getattr(settings, self.miss_budget_setting) if self.miss_budget_setting else 0
         if not limit:
             return None
         # One counter per minute for every worker; it outlives its minute a little, no more.
