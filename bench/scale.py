@@ -706,7 +706,8 @@ def main() -> None:
     names = {rows: f"planbeta_scale_{label(rows).lower()}" for rows in sizes}
     print(f"\nFill ({ROWS_PER_DAY:,} audit rows a day, {LEADS_PER_DAY} leads a day)")
     for rows, dbname in names.items():
-        if args.reuse and database_exists(dbname) and filled_rows(dbname) == rows:
+        # A measured run adds a few rows of its own (the export's DATA_ACCESSED, a token issued).
+        if args.reuse and database_exists(dbname) and rows <= filled_rows(dbname) < rows + 1000:
             print(f"  {label(rows):>5}: reused {dbname}")
             continue
         t0 = time.perf_counter()
