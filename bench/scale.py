@@ -17,9 +17,9 @@ The data is one school at a steady 5,476 audit rows a day, so 10 million rows ar
 grows. Ids grow with time as in the append-only log. Actions in the mix of a school day (logins,
 lead edits, personal data viewed, invoices, payments, e-mails), severities by action (a refused
 login is a WARNING, a failed e-mail or API call an ERROR, 2 % of money operations fail as CRITICAL;
-about 4 % of the rows are errors). Entities point at real rows: leads (40 a day), their invoices,
-students and payments, each touched while it is recent; 20 staff as users; request ids shared by
-the rows of one request.
+about 2 % of the rows are errors). Entities point at real rows: leads (200 a day), their
+invoices (50), students (25) and payments (37.5), each touched while it is recent; 20 staff as
+users; request ids shared by the rows of one request.
 
 Then, warm, the median of `--runs` runs (default 15, after 2 untimed) of each read, the sizes
 taking turns run by run so that both see the same machine: full requests through Django's test
@@ -82,34 +82,35 @@ NOISE_MS = 5.0
 FOUNDER_ID = 1
 STAFF = 20
 
-# (action, weight per mille of a school day's rows)
+# A school day's 5,476 rows by action: 200 new leads, a quarter of them invoiced, half of those
+# converted (with a first payment; every other student pays a second time), and around them the
+# staff's edits, views of personal data, logins and e-mails, and a few failures. The business
+# rows below follow the same counts, so the entity filters find real rows.
 MIX = [
-    ("LOGIN", 110),
-    ("LOGOUT", 60),
-    ("LOGIN_FAILED", 15),
-    ("LEAD_CREATED", 75),
-    ("LEAD_UPDATED", 240),
-    ("LEAD_DELETED", 4),
-    ("DATA_ACCESSED", 190),
-    ("INVOICE_GENERATED", 40),
-    ("INVOICE_SENT", 35),
-    ("INVOICE_UPDATED", 20),
-    ("INVOICE_CANCELLED", 3),
-    ("PAYMENT_RECEIVED", 30),
-    ("LEAD_TO_STUDENT_CONVERSION", 15),
-    ("STUDENT_CREATED", 15),
-    ("LEAD_CONVERTED", 15),
-    ("EMAIL_SENT", 60),
-    ("EMAIL_FAILED", 8),
-    ("API_ERROR", 20),
-    ("SYSTEM_ERROR", 6),
+    ("LEAD_UPDATED", 2700),
+    ("DATA_ACCESSED", 1500),
+    ("LOGIN", 300),
+    ("LEAD_CREATED", 200),
+    ("LOGOUT", 150),
+    ("EMAIL_SENT", 120),
+    ("API_ERROR", 100),
+    ("INVOICE_GENERATED", 50),
+    ("INVOICE_SENT", 45),
+    ("LOGIN_FAILED", 40),
+    ("PAYMENT_RECEIVED", 38),
+    ("LEAD_TO_STUDENT_CONVERSION", 25),
+    ("STUDENT_CREATED", 25),
+    ("LEAD_CONVERTED", 25),
+    ("RECONCILIATION", 24),
+    ("SYSTEM_ERROR", 15),
+    ("INVOICE_UPDATED", 10),
+    ("EMAIL_FAILED", 5),
+    ("LEAD_DELETED", 5),
+    ("INVOICE_CANCELLED", 2),
     ("DATABASE_ERROR", 2),
-    ("USER_UPDATED", 3),
-    ("RECONCILIATION", 4),
+    ("USER_UPDATED", 1),
 ]
-
-# Per day of history: leads, and the share of them invoiced, converted and paid twice.
-LEADS_PER_DAY = 40
+LEADS_PER_DAY = 200
 
 AUDIT_SQL = """
 INSERT INTO audit_auditlog (
@@ -319,13 +320,13 @@ def fill(dbname: str, rows: int) -> float:
     now = timezone.now()
     start = now - timedelta(seconds=span)
     leads = max(8, int(days * LEADS_PER_DAY))
-    actions = [action for action, weight in MIX for _ in range(weight)]
+    actions = [action for action, per_day in MIX for _ in range(per_day)]
     started = time.perf_counter()
     with psycopg.connect(admin_conninfo(dbname), autocommit=True) as conn:
         conn.execute("SET statement_timeout = 0")
         conn.execute("SET synchronous_commit = off")
         params = {"start": start, "span": span, "leads": leads, "staff": STAFF}
-        # The mix as a table of slots, one per mille: a join draws an action by weight.
+        # The mix as a table of slots, one per row of a day: a join draws an action by weight.
         conn.execute(
             "CREATE TEMP TABLE bench_mix AS SELECT (n - 1)::int AS slot, action"
             " FROM unnest(%s::text[]) WITH ORDINALITY AS u(action, n)",
@@ -398,17 +399,24 @@ def prepare(dbname: str, rows: int) -> Target:
         .values_list("entity_id", flat=True)
         .first()
     )
-    # The roll-up of /metrics' audit counts, as an hour of scrapes would have done it; a
-    # 10-million-row first roll-up needs more than the web statement timeout (see README).
+    # The roll-up of /metrics' audit counts, as an hour of scrapes would have done it. A first
+    # roll-up of 10 million rows needs more than the web's statement timeout and call deadline
+    # (see README), and nobody but this process writes to the bench's database, so the wait for
+    # every older transaction of the server (other databases' included) is skipped.
     with connections["default"].cursor() as cursor:
         cursor.execute("SET statement_timeout = 0")
+    connections["default"].settings_dict["CALL_DEADLINE"] = 0
     old = settings.MONITORING_AUDIT_SETTLE_SECONDS, settings.MONITORING_AUDIT_ROLLUP_SECONDS
     settings.MONITORING_AUDIT_SETTLE_SECONDS = settings.MONITORING_AUDIT_ROLLUP_SECONDS = 0
+    writers_ended = metrics._writers_ended
+    metrics._writers_ended = lambda xmax: True
     try:
-        for _ in range(4):
-            metrics.advance_audit_counts()
+        moved = any(metrics.advance_audit_counts() for _ in range(4))
+        assert moved, "the audit counts of /metrics were not rolled up"
     finally:
         settings.MONITORING_AUDIT_SETTLE_SECONDS, settings.MONITORING_AUDIT_ROLLUP_SECONDS = old
+        metrics._writers_ended = writers_ended
+        connections["default"].settings_dict["CALL_DEADLINE"] = settings.DB_CALL_DEADLINE
     connections["default"].close()
     facts = {
         "newest": newest,
@@ -428,6 +436,8 @@ class Read:
     name: str
     call: Callable[[Target], Any]
     before: Callable[[Target], Any] | None = None
+    # Why this one grows with the data by design (then it is shown, not judged).
+    grows: str = ""
 
 
 def get(path: str, *, expect: tuple[int, ...] = (200,), **headers: str) -> Callable[[Target], Any]:
@@ -543,7 +553,7 @@ READS = [
     Read("rule health_unhealthy", rule("health_unhealthy"), cold_health),
     Read("rule heartbeat_stale", rule("heartbeat_stale")),
     Read("rule critical_event", critical_rule),
-    Read("reconcile()", reconcile),
+    Read("reconcile()", reconcile, grows="compares every money row"),
 ]
 
 
@@ -745,12 +755,15 @@ def main() -> None:
     header = f"  {'read':<46}" + "".join(f"{label(s):>10}" for s in sizes) + "     ratio"
     print(header)
     failed = 0
+    grows = {read.name: read.grows for read in READS if read.grows and read.name in results}
     for name, per_size in results.items():
         ratio, ok = verdict(per_size[small], per_size[big])
+        if name in grows:
+            ok = f"grows: {grows[name]}"
         failed += ok == "FAIL"
         cells = "".join(cell(per_size[s]) for s in sizes)
         print(f"  {name:<46}{cells}  {ratio:>8}  {ok}")
-    print(f"\n{len(results) - failed} OK, {failed} FAIL")
+    print(f"\n{len(results) - failed - len(grows)} OK, {failed} FAIL, {len(grows)} not judged")
 
 
 if __name__ == "__main__":
