@@ -203,3 +203,51 @@ class ChainVerification(models.Model):
     def __str__(self) -> str:
         outcome = "intact" if self.intact else "BROKEN"
         return f"{self.runner} {self.verified_at:%Y-%m-%d %H:%M} {outcome}"
+
+
+class AuditMinuteCount(models.Model):
+    """Audit rows of one UTC minute, action and severity whose id is at most
+    `AuditRollupState.folded_to_id` (audit.rollup): the 24 h stats, the hourly chart, the error
+    rate and the activity counts read these instead of every row of their window.
+
+    Business data derived from the trail, not evidence: the fold job writes it, and a reader adds
+    the rows above the fold mark, counted live, so a lagging fold makes reads slower, never wrong.
+    """
+
+    minute = models.DateTimeField()
+    action = models.CharField(max_length=64)
+    severity = models.CharField(max_length=8)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["minute", "action", "severity"], name="audit_minutecount_uniq"
+            )
+        ]
+        indexes = [
+            # The activity counts read two actions over 24 or 48 hours: this index gives them
+            # those actions' minutes only, not every minute's every action.
+            models.Index(
+                fields=["action", "minute"],
+                include=["severity", "count"],
+                name="audit_minutecount_action_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.minute:%Y-%m-%d %H:%M} {self.severity} {self.action}: {self.count}"
+
+
+class AuditRollupState(models.Model):
+    """The fold job's mark (one row): every audit row with an id up to `folded_to_id` is counted
+    in AuditMinuteCount (its minute at or after `complete_from`, when that is set: older minutes
+    are pruned and read from the trail itself)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    folded_to_id = models.BigIntegerField(default=0)
+    complete_from = models.DateTimeField(null=True, blank=True)
+    folded_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"audit rolled up to id {self.folded_to_id}"
