@@ -30,6 +30,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
@@ -37,7 +38,13 @@ from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import TruncHour, TruncMinute
 from django.utils import timezone
 
-from audit.models import AuditLog, AuditMinuteCount, AuditRollupState, ChainState
+from audit.models import (
+    AuditHourCount,
+    AuditLog,
+    AuditMinuteCount,
+    AuditRollupState,
+    ChainState,
+)
 
 MINUTE = timedelta(minutes=1)
 # A read is retried when a fold commits between reading the mark and the counts (see
@@ -90,10 +97,13 @@ def fold_batch(*, using: str = DEFAULT_DB_ALIAS, now: datetime | None = None) ->
     state = states.get(pk=1)
     horizon = ChainState.objects.using(using).filter(pk=1).values_list("horizon_id", flat=True)
     reachable = horizon.first() or 0
-    upto = min(reachable, state.folded_to_id + settings.AUDIT_ROLLUP_FOLD_IDS)
+    upto = max(
+        state.folded_to_id, min(reachable, state.folded_to_id + settings.AUDIT_ROLLUP_FOLD_IDS)
+    )
     keep_from = _floor_minute(now - timedelta(days=settings.AUDIT_ROLLUP_KEEP_DAYS))
     prune = state.complete_from is None or keep_from - state.complete_from >= timedelta(hours=1)
-    if upto <= state.folded_to_id and not prune:
+    zone = settings.TIME_ZONE
+    if upto == state.folded_to_id and not prune and state.hour_zone == zone:
         return FoldRun(state.folded_to_id, 0, 0)
     complete_from = keep_from if prune else state.complete_from
     with transaction.atomic(using=using):
@@ -101,14 +111,30 @@ def fold_batch(*, using: str = DEFAULT_DB_ALIAS, now: datetime | None = None) ->
         # SQLite it takes the database's write lock; a concurrent fold waits and then finds the
         # mark moved.
         claimed = states.filter(
-            pk=1, folded_to_id=state.folded_to_id, complete_from=state.complete_from
-        ).update(
-            folded_to_id=max(upto, state.folded_to_id),
-            complete_from=complete_from,
-            folded_at=now,
-        )
+            pk=1,
+            folded_to_id=state.folded_to_id,
+            complete_from=state.complete_from,
+            hour_zone=state.hour_zone,
+        ).update(folded_to_id=upto, complete_from=complete_from, folded_at=now, hour_zone=zone)
         if not claimed:
             return FoldRun(state.folded_to_id, 0, 0)
+        minutes = AuditMinuteCount.objects.using(using)
+        hours = AuditHourCount.objects.using(using)
+        deleted = 0
+        if prune:
+            deleted, _ = minutes.filter(minute__lt=complete_from).delete()
+            hours.filter(hour__lt=complete_from).delete()
+        if state.hour_zone != zone:
+            # Hours of another zone start at other instants (Kolkata's at half past UTC's):
+            # count them again from the minutes, which every zone's hours are made of.
+            hours.all().delete()
+            _upsert(
+                AuditHourCount,
+                minutes.annotate(bucket=TruncHour("minute", tzinfo=ZoneInfo(zone))),
+                Sum("count"),
+                zone=zone,
+                using=using,
+            )
         rows = 0
         if upto > state.folded_to_id:
             # Rows older than the kept minutes are left out (a spooled row can be days old):
@@ -116,61 +142,68 @@ def fold_batch(*, using: str = DEFAULT_DB_ALIAS, now: datetime | None = None) ->
             new = AuditLog.objects.using(using).filter(
                 id__gt=state.folded_to_id, id__lte=upto, created_at__gte=complete_from
             )
-            rows = _add_counts(new, using=using)
-        deleted = 0
-        if prune:
-            deleted, _ = AuditMinuteCount.objects.using(using).filter(minute__lt=keep_from).delete()
-    return FoldRun(max(upto, state.folded_to_id), rows, deleted, more=upto < reachable)
+            rows = _upsert(
+                AuditMinuteCount,
+                new.annotate(bucket=TruncMinute("created_at", tzinfo=UTC)),
+                Count("*"),
+                zone="UTC",
+                using=using,
+            )
+            _upsert(
+                AuditHourCount,
+                new.annotate(bucket=TruncHour("created_at", tzinfo=ZoneInfo(zone))),
+                Count("*"),
+                zone=zone,
+                using=using,
+            )
+    return FoldRun(upto, rows, deleted, more=upto < reachable)
 
 
-def _add_counts(rows: QuerySet[AuditLog], *, using: str) -> int:
-    """Add the rows' counts to their minutes; how many rows that was."""
+def _upsert(
+    model: type[AuditMinuteCount] | type[AuditHourCount],
+    rows: QuerySet[Any],
+    n: Count | Sum,
+    *,
+    zone: str,
+    using: str,
+) -> int:
+    """Add the counts of `rows` (annotated with their `bucket`, truncated in `zone`) to
+    `model`; how many rows that was."""
+    grouped = rows.values_list("bucket", "action", "severity").annotate(n=n).order_by()
+    bucket = "minute" if model is AuditMinuteCount else "hour"
     if connections[using].vendor == "postgresql":
         # One statement: the grouped rows go straight into the upsert, with no round trip per
-        # minute (a first fold over a long trail folds millions of rows).
-        sql, params = (
-            rows.annotate(m=TruncMinute("created_at", tzinfo=UTC))
-            .values("m", "action", "severity")
-            .annotate(n=Count("*"))
-            .order_by()
-            .query.sql_with_params()
-        )
-        table = AuditMinuteCount._meta.db_table
+        # bucket (a first fold over a long trail folds millions of rows).
+        sql, params = grouped.query.sql_with_params()
         with connections[using].cursor() as cursor:
             cursor.execute(
-                f"WITH grouped AS ({sql}),"  # noqa: S608 - the table name is the model's
-                f" added AS (INSERT INTO {table} AS t (minute, action, severity, count)"
-                " SELECT * FROM grouped"
-                " ON CONFLICT (minute, action, severity)"
+                f"WITH grouped AS ({sql}),"  # noqa: S608 - the names are the model's
+                f" added AS (INSERT INTO {model._meta.db_table} AS t"
+                f" ({bucket}, action, severity, count)"
+                # DATE_TRUNC gives the zone's wall time; back to an instant in that zone.
+                " SELECT bucket AT TIME ZONE %s, action, severity, n FROM grouped"
+                f" ON CONFLICT ({bucket}, action, severity)"
                 " DO UPDATE SET count = t.count + EXCLUDED.count)"
                 " SELECT COALESCE(SUM(n), 0) FROM grouped",
-                params,
+                (*params, zone),
             )
             return int(cursor.fetchone()[0])
-    # SQLite: its writers are serialised by the claim above, so read-then-write is safe here.
-    grouped = {
-        (row["m"], row["action"], row["severity"]): row["n"]
-        for row in rows.annotate(m=TruncMinute("created_at", tzinfo=UTC))
-        .values("m", "action", "severity")
-        .annotate(n=Count("*"))
-        .order_by()
-    }
-    if not grouped:
+    # SQLite: writers are serialised by the claim above, so read-then-write is safe here.
+    counts = {(b, a, s): int(c) for b, a, s, c in grouped}
+    if not counts:
         return 0
-    existing = AuditMinuteCount.objects.using(using).filter(
-        minute__in={minute for minute, _, _ in grouped}
-    )
-    have = {(c.minute, c.action, c.severity): c.count for c in existing}
-    AuditMinuteCount.objects.using(using).bulk_create(
+    existing = model.objects.using(using).filter(**{f"{bucket}__in": {b for b, _, _ in counts}})
+    have = {(getattr(c, bucket), c.action, c.severity): c.count for c in existing}
+    model.objects.using(using).bulk_create(
         [
-            AuditMinuteCount(minute=m, action=a, severity=s, count=have.get((m, a, s), 0) + n)
-            for (m, a, s), n in grouped.items()
+            model(**{bucket: b}, action=a, severity=s, count=have.get((b, a, s), 0) + c)
+            for (b, a, s), c in counts.items()
         ],
         update_conflicts=True,
-        unique_fields=["minute", "action", "severity"],
+        unique_fields=[bucket, "action", "severity"],
         update_fields=["count"],
     )
-    return sum(grouped.values())
+    return sum(counts.values())
 
 
 # --- the read -----------------------------------------------------------------------------------
@@ -184,26 +217,35 @@ def window_counts(
     actions: tuple[str, ...] | None = None,
 ) -> HourCounts:
     """Rows per (local hour, action, severity) with `now - window < created_at <= now`, exact:
-    the same numbers as a COUNT over the rows (audit.selectors.in_window), read from the minute
-    counts for the window's whole minutes. `actions`: only these actions (None: all)."""
+    the same numbers as a COUNT over the rows (audit.selectors.in_window), read from the hour
+    and minute counts for the window's whole hours and minutes. `actions`: only these (None:
+    all)."""
     start = now - window
     # Whole minutes [lo, hi) from the rollup; the window's partial first minute (start, lo) and
     # its last one [hi, now] from the rows (at most two minutes of them).
     lo, hi = _floor_minute(start) + MINUTE, _floor_minute(now)
     for _ in range(READ_ATTEMPTS):
         mark = _mark(using)
-        folded_to_id, complete_from = mark
+        folded_to_id, complete_from, zone = mark
         band_lo = max(lo, complete_from) if complete_from else lo
         if band_lo >= hi:
             return _hour_counts([_raw(using, actions, gt=start, lte=now)])
-        parts = [
+        parts: list[QuerySet[Any]] = [
             _raw(using, actions, gt=start, lt=band_lo),
             _raw(using, actions, gte=hi, lte=now),
-            _rolled_up(using, actions, band_lo, hi),
-            # The tail: rows not folded yet. By id, through the primary key (a few seconds of rows
+            # The tail: rows not folded yet. By id, through the primary key (seconds of rows
             # while the fold runs), then their time; the literal mark lets the planner see that.
             _raw(using, actions, gte=band_lo, lt=hi).filter(id__gt=folded_to_id),
         ]
+        whole = _whole_hours(band_lo, hi, zone)
+        if whole is None:
+            parts.append(_counted(AuditMinuteCount, using, actions, band_lo, hi))
+        else:
+            # The whole local hours from the hour counts, the minutes before and after them from
+            # the minute counts.
+            parts.append(_counted(AuditMinuteCount, using, actions, band_lo, whole[0]))
+            parts.append(_counted(AuditHourCount, using, actions, *whole))
+            parts.append(_counted(AuditMinuteCount, using, actions, whole[1], hi))
         counts = _hour_counts(parts)
         # The counts and the mark must come from the same fold: one that committed in between
         # would have counted the rows above the old mark twice. Folds commit a few times a
@@ -213,14 +255,26 @@ def window_counts(
     return _hour_counts([_raw(using, actions, gt=start, lte=now)])
 
 
-def _mark(using: str) -> tuple[int, datetime | None]:
+def _whole_hours(lo: datetime, hi: datetime, zone: str) -> tuple[datetime, datetime] | None:
+    """The local hours that lie wholly in [lo, hi), as [first hour's start, last one's end), if
+    the hour counts are of the time zone the read is in and there is at least one."""
+    if zone != timezone.get_current_timezone_name():
+        return None
+    first = timezone.localtime(lo).replace(minute=0, second=0, microsecond=0)
+    if first < lo:
+        first = (first.astimezone(UTC) + timedelta(hours=1)).astimezone(first.tzinfo)
+    end = timezone.localtime(hi).replace(minute=0, second=0, microsecond=0)
+    return (first, end) if first < end else None
+
+
+def _mark(using: str) -> tuple[int, datetime | None, str]:
     row = (
         AuditRollupState.objects.using(using)
         .filter(pk=1)
-        .values_list("folded_to_id", "complete_from")
+        .values_list("folded_to_id", "complete_from", "hour_zone")
         .first()
     )
-    return row if row is not None else (0, None)
+    return row if row is not None else (0, None, "")
 
 
 def _raw(using: str, actions: tuple[str, ...] | None, **bounds: datetime) -> QuerySet[AuditLog]:
@@ -230,27 +284,32 @@ def _raw(using: str, actions: tuple[str, ...] | None, **bounds: datetime) -> Que
     return rows if actions is None else rows.filter(action__in=actions)
 
 
-def _rolled_up(
-    using: str, actions: tuple[str, ...] | None, lo: datetime, hi: datetime
-) -> QuerySet[AuditMinuteCount]:
-    rows = AuditMinuteCount.objects.using(using).filter(minute__gte=lo, minute__lt=hi)
+def _counted(
+    model: type[AuditMinuteCount] | type[AuditHourCount],
+    using: str,
+    actions: tuple[str, ...] | None,
+    lo: datetime,
+    hi: datetime,
+) -> QuerySet[Any]:
+    bucket = "minute" if model is AuditMinuteCount else "hour"
+    rows = model.objects.using(using).filter(**{f"{bucket}__gte": lo, f"{bucket}__lt": hi})
     return rows if actions is None else rows.filter(action__in=actions)
 
 
 def _hour_counts(parts: list[QuerySet[Any]]) -> HourCounts:
     grouped = []
     for part in parts:
-        column = "minute" if part.model is AuditMinuteCount else "created_at"
-        n = Sum("count") if part.model is AuditMinuteCount else Count("*")
+        column = {AuditLog: "created_at", AuditMinuteCount: "minute"}.get(part.model, "hour")
+        # The hour counts' hours are local already, but truncated like the others all parts give
+        # the same column type (PostgreSQL would otherwise read local times as UTC ones).
+        hour = TruncHour(column)
+        n = Count("*") if part.model is AuditLog else Sum("count")
         grouped.append(
-            part.annotate(hour=TruncHour(column))
-            .values_list("hour", "action", "severity")
-            .annotate(n=n)
-            .order_by()
+            part.annotate(h=hour).values_list("h", "action", "severity").annotate(n=n).order_by()
         )
     # One statement (UNION ALL), so one snapshot: the rollup and the tail are read together.
     first, *rest = grouped
     counts: HourCounts = Counter()
     for hour, action, severity, n in first.union(*rest, all=True) if rest else first:
-        counts[(hour, action, severity)] += int(n)
+        counts[(timezone.localtime(hour), action, severity)] += int(n)
     return counts

@@ -14,7 +14,13 @@ from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from audit import rollup
-from audit.models import AuditLog, AuditMinuteCount, AuditRollupState, ChainState
+from audit.models import (
+    AuditHourCount,
+    AuditLog,
+    AuditMinuteCount,
+    AuditRollupState,
+    ChainState,
+)
 from audit.selectors import activity_counts, audit_log_stats, error_rate, in_window
 
 pytestmark = pytest.mark.django_db
@@ -231,3 +237,23 @@ def test_a_fold_that_commits_during_a_read_makes_it_read_again_not_count_twice(m
     monkeypatch.setattr(rollup, "_hour_counts", fold_in_between)
     assert sum(rollup.window_counts(now=NOW, window=timedelta(hours=1)).values()) == 6
     assert len(calls) == 2
+
+
+def test_the_hour_counts_follow_a_changed_time_zone_and_reads_stay_exact_meanwhile(settings):
+    a_day_of_rows(NOW)
+    settle_all()
+    rollup.fold()
+    # Kolkata's hours start at half past UTC's.
+    assert {
+        h.astimezone(UTC).minute for h in AuditHourCount.objects.values_list("hour", flat=True)
+    } == {30}
+    settings.TIME_ZONE = "Europe/Berlin"
+    day = timedelta(hours=24)
+    assert rollup.window_counts(now=NOW, window=day) == counted_from_the_rows(NOW, day)
+    rollup.fold()
+    assert AuditRollupState.objects.get().hour_zone == "Europe/Berlin"
+    assert {
+        h.astimezone(UTC).minute for h in AuditHourCount.objects.values_list("hour", flat=True)
+    } == {0}
+    assert AuditHourCount.objects.aggregate(n=Sum("count"))["n"] == AuditLog.objects.count()
+    assert rollup.window_counts(now=NOW, window=day) == counted_from_the_rows(NOW, day)
