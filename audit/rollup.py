@@ -309,7 +309,24 @@ def _hour_counts(parts: list[QuerySet[Any]]) -> HourCounts:
         )
     # One statement (UNION ALL), so one snapshot: the rollup and the tail are read together.
     first, *rest = grouped
+    union = first.union(*rest, all=True) if rest else first
+    sql, params = union.query.sql_with_params()
     counts: HourCounts = Counter()
-    for hour, action, severity, n in first.union(*rest, all=True) if rest else first:
-        counts[(timezone.localtime(hour), action, severity)] += int(n)
+    hours: dict[Any, datetime] = {}
+    # Through the cursor rather than the queryset: Django would convert the hour of each of the
+    # ~1,500 rows of a busy day (half the read's time); there are only 25 distinct hours.
+    with connections[union.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        for raw, action, severity, n in cursor.fetchall():
+            hour = hours.get(raw)
+            if hour is None:
+                hour = hours[raw] = _local_hour(raw)
+            counts[(hour, action, severity)] += int(n)
     return counts
+
+
+def _local_hour(raw: datetime | str) -> datetime:
+    # What TruncHour's own conversion does: the database gives the wall time of the current
+    # zone's hour (PostgreSQL a naive datetime, SQLite its text).
+    wall = datetime.fromisoformat(raw) if isinstance(raw, str) else raw
+    return timezone.make_aware(wall.replace(tzinfo=None), timezone.get_current_timezone())
