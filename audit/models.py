@@ -257,6 +257,9 @@ class AuditRollupState(models.Model):
     `complete_from`, when that is set: older ones are pruned and read from the trail itself)."""
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    # One more at every fold that changed anything: a read compares it before and with its
+    # counts to know that no fold committed in between (audit.rollup.window_counts).
+    version = models.BigIntegerField(default=0)
     folded_to_id = models.BigIntegerField(default=0)
     complete_from = models.DateTimeField(null=True, blank=True)
     folded_at = models.DateTimeField(null=True, blank=True)

@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, F, QuerySet, Sum
 from django.db.models.functions import TruncHour, TruncMinute
 from django.utils import timezone
 
@@ -110,12 +110,13 @@ def fold_batch(*, using: str = DEFAULT_DB_ALIAS, now: datetime | None = None) ->
         # The claim is the first write: on PostgreSQL it locks the mark's row until COMMIT, on
         # SQLite it takes the database's write lock; a concurrent fold waits and then finds the
         # mark moved.
-        claimed = states.filter(
-            pk=1,
-            folded_to_id=state.folded_to_id,
-            complete_from=state.complete_from,
-            hour_zone=state.hour_zone,
-        ).update(folded_to_id=upto, complete_from=complete_from, folded_at=now, hour_zone=zone)
+        claimed = states.filter(pk=1, version=state.version).update(
+            version=F("version") + 1,
+            folded_to_id=upto,
+            complete_from=complete_from,
+            folded_at=now,
+            hour_zone=zone,
+        )
         if not claimed:
             return FoldRun(state.folded_to_id, 0, 0)
         minutes = AuditMinuteCount.objects.using(using)
@@ -225,11 +226,10 @@ def window_counts(
     # its last one [hi, now] from the rows (at most two minutes of them).
     lo, hi = _floor_minute(start) + MINUTE, _floor_minute(now)
     for _ in range(READ_ATTEMPTS):
-        mark = _mark(using)
-        folded_to_id, complete_from, zone = mark
+        version, folded_to_id, complete_from, zone = _mark(using)
         band_lo = max(lo, complete_from) if complete_from else lo
         if band_lo >= hi:
-            return _hour_counts([_raw(using, actions, gt=start, lte=now)])
+            return _hour_counts([_raw(using, actions, gt=start, lte=now)])[0]
         parts: list[QuerySet[Any]] = [
             _raw(using, actions, gt=start, lt=band_lo),
             _raw(using, actions, gte=hi, lte=now),
@@ -246,13 +246,13 @@ def window_counts(
             parts.append(_counted(AuditMinuteCount, using, actions, band_lo, whole[0]))
             parts.append(_counted(AuditHourCount, using, actions, *whole))
             parts.append(_counted(AuditMinuteCount, using, actions, whole[1], hi))
-        counts = _hour_counts(parts)
-        # The counts and the mark must come from the same fold: one that committed in between
-        # would have counted the rows above the old mark twice. Folds commit a few times a
-        # minute and only ever move the mark up, so an unchanged mark after the read proves it.
-        if _mark(using) == mark:
+        counts, version_read = _hour_counts(parts)
+        # The counts must come from the fold whose mark this read used: one that committed in
+        # between would have counted the rows above the old mark twice. Every fold moves the
+        # version up, and the counts' statement reads it too, so an equal version proves it.
+        if version_read == version:
             return counts
-    return _hour_counts([_raw(using, actions, gt=start, lte=now)])
+    return _hour_counts([_raw(using, actions, gt=start, lte=now)])[0]
 
 
 def _whole_hours(lo: datetime, hi: datetime, zone: str) -> tuple[datetime, datetime] | None:
@@ -267,14 +267,14 @@ def _whole_hours(lo: datetime, hi: datetime, zone: str) -> tuple[datetime, datet
     return (first, end) if first < end else None
 
 
-def _mark(using: str) -> tuple[int, datetime | None, str]:
+def _mark(using: str) -> tuple[int, int, datetime | None, str]:
     row = (
         AuditRollupState.objects.using(using)
         .filter(pk=1)
-        .values_list("folded_to_id", "complete_from", "hour_zone")
+        .values_list("version", "folded_to_id", "complete_from", "hour_zone")
         .first()
     )
-    return row if row is not None else (0, None, "")
+    return row if row is not None else (0, 0, None, "")
 
 
 def _raw(using: str, actions: tuple[str, ...] | None, **bounds: datetime) -> QuerySet[AuditLog]:
@@ -296,7 +296,9 @@ def _counted(
     return rows if actions is None else rows.filter(action__in=actions)
 
 
-def _hour_counts(parts: list[QuerySet[Any]]) -> HourCounts:
+def _hour_counts(parts: list[QuerySet[Any]]) -> tuple[HourCounts, int]:
+    """The parts' rows per (local hour, action, severity), and the rollup's version in the same
+    snapshot (0 before the first fold)."""
     grouped = []
     for part in parts:
         column = {AuditLog: "created_at", AuditMinuteCount: "minute"}.get(part.model, "hour")
@@ -307,22 +309,31 @@ def _hour_counts(parts: list[QuerySet[Any]]) -> HourCounts:
         grouped.append(
             part.annotate(h=hour).values_list("h", "action", "severity").annotate(n=n).order_by()
         )
-    # One statement (UNION ALL), so one snapshot: the rollup and the tail are read together.
     first, *rest = grouped
     union = first.union(*rest, all=True) if rest else first
     sql, params = union.query.sql_with_params()
+    # One statement (UNION ALL), so one snapshot: the rollup, the tail and the version that says
+    # which fold they are of are read together. The version's row has no hour.
+    sql += (
+        f" UNION ALL SELECT NULL, NULL, NULL, version"  # noqa: S608 - the model's table
+        f" FROM {AuditRollupState._meta.db_table} WHERE id = 1"
+    )
     counts: HourCounts = Counter()
     hours: dict[Any, datetime] = {}
+    version = 0
     # Through the cursor rather than the queryset: Django would convert the hour of each of the
     # ~1,500 rows of a busy day (half the read's time); there are only 25 distinct hours.
     with connections[union.db].cursor() as cursor:
         cursor.execute(sql, params)
         for raw, action, severity, n in cursor.fetchall():
+            if raw is None:
+                version = int(n)
+                continue
             hour = hours.get(raw)
             if hour is None:
                 hour = hours[raw] = _local_hour(raw)
             counts[(hour, action, severity)] += int(n)
-    return counts
+    return counts, version
 
 
 def _local_hour(raw: datetime | str) -> datetime:

@@ -17,7 +17,7 @@ lag plus one fold interval) and VACUUM ANALYZEs.
 Then, side by side in one run, the median of BENCH_RUNS (default 25) calls after a warm-up, of
 the selectors themselves (server round trips and Python, no HTTP):
   * raw:    the former queries, one grouped COUNT over the window's rows (covering index);
-  * rollup: audit.selectors as they are now (mark, one UNION ALL, mark);
+  * rollup: audit.selectors as they are now (the fold's mark, then one UNION ALL);
 and checks on every volume that both give the same numbers. Last the growth from the smallest
 to the largest volume (largest / smallest; 1.0 is flat) and the target: rollup < 20 ms at the
 largest. No trigger is added to the audit table, so an audit INSERT costs what it did; the
@@ -154,9 +154,7 @@ def raw_activity(now) -> tuple[int, int]:
 
     rows = in_window(AuditLog.objects.all(), now=now, window=timedelta(hours=24))
     per = dict(
-        rows.filter(
-            action__in=["LEAD_TO_STUDENT_CONVERSION", "PAYMENT_RECEIVED"], severity="INFO"
-        )
+        rows.filter(action__in=["LEAD_TO_STUDENT_CONVERSION", "PAYMENT_RECEIVED"], severity="INFO")
         .values_list("action")
         .annotate(n=Count("*"))
         .order_by()
@@ -240,6 +238,8 @@ def measure(per_day: int) -> dict[str, tuple[float, float]]:
             median_ms(lambda: activity_counts(now=now, window=day)),
         ),
     }
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"  machine load average while measuring: {load} ({os.cpu_count()} CPUs)")
     print(f"  {'median of ' + str(RUNS):<28} {'raw':>10} {'rollup':>10} {'raw/rollup':>11}")
     for label, (raw, rolled) in results.items():
         print(f"  {label:<28} {raw:7.2f} ms {rolled:7.2f} ms {raw / rolled:10.1f}x")
