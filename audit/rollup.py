@@ -195,11 +195,12 @@ def _upsert(
         return 0
     existing = model.objects.using(using).filter(**{f"{bucket}__in": {b for b, _, _ in counts}})
     have = {(getattr(c, bucket), c.action, c.severity): c.count for c in existing}
+    added: list[Any] = [
+        model(**{bucket: b}, action=a, severity=s, count=have.get((b, a, s), 0) + c)
+        for (b, a, s), c in counts.items()
+    ]
     model.objects.using(using).bulk_create(
-        [
-            model(**{bucket: b}, action=a, severity=s, count=have.get((b, a, s), 0) + c)
-            for (b, a, s), c in counts.items()
-        ],
+        added,
         update_conflicts=True,
         unique_fields=[bucket, "action", "severity"],
         update_fields=["count"],
@@ -304,10 +305,12 @@ def _hour_counts(parts: list[QuerySet[Any]]) -> tuple[HourCounts, int]:
         column = {AuditLog: "created_at", AuditMinuteCount: "minute"}.get(part.model, "hour")
         # The hour counts' hours are local already, but truncated like the others all parts give
         # the same column type (PostgreSQL would otherwise read local times as UTC ones).
-        hour = TruncHour(column)
         n = Count("*") if part.model is AuditLog else Sum("count")
         grouped.append(
-            part.annotate(h=hour).values_list("h", "action", "severity").annotate(n=n).order_by()
+            part.annotate(h=TruncHour(column))
+            .values_list("h", "action", "severity")
+            .annotate(n=n)
+            .order_by()
         )
     first, *rest = grouped
     union = first.union(*rest, all=True) if rest else first

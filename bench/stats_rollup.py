@@ -37,6 +37,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "planbeta.settings")
 os.environ.setdefault("DEBUG", "1")
+# Filling 1.6 M rows takes longer than a request may: no statement timeout or call deadline.
+os.environ.setdefault("DB_STATEMENT_TIMEOUT", "0")
+os.environ.setdefault("DB_CALL_DEADLINE", "0")
 
 import django
 
@@ -52,7 +55,7 @@ RUNS = int(os.environ.get("BENCH_RUNS", "25"))
 PER_DAY = [int(n) for n in os.environ.get("BENCH_PER_DAY", "5000,82000,800000").split(",")]
 DAYS = float(os.environ.get("BENCH_DAYS", "2"))
 TAIL_SECONDS = 45
-CHUNK = 100_000
+CHUNK = 50_000
 TARGET_MS = 20.0
 
 # The mix of bench/audit_feed.py: (action, weight); severities INFO 90 %, WARNING 6 %,

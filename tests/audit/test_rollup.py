@@ -257,3 +257,12 @@ def test_the_hour_counts_follow_a_changed_time_zone_and_reads_stay_exact_meanwhi
     } == {0}
     assert AuditHourCount.objects.aggregate(n=Sum("count"))["n"] == AuditLog.objects.count()
     assert rollup.window_counts(now=NOW, window=day) == counted_from_the_rows(NOW, day)
+
+
+def test_beats_fold_task_folds_up_to_the_horizon():
+    from audit.tasks import fold_rollup
+
+    rows(NOW - timedelta(minutes=3), 4)
+    top = settle_all()
+    assert fold_rollup.delay().get() == 4
+    assert AuditRollupState.objects.get().folded_to_id == top
