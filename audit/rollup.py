@@ -87,9 +87,9 @@ def fold(*, using: str = DEFAULT_DB_ALIAS, budget_seconds: float = 20.0) -> Fold
 def fold_batch(*, using: str = DEFAULT_DB_ALIAS, now: datetime | None = None) -> FoldRun:
     """One step of the fold: at most AUDIT_ROLLUP_FOLD_IDS ids, in one transaction.
 
-    Idempotent and safe to run concurrently: the mark is claimed with a conditional UPDATE
-    (filter on the old mark), so of two folds that read the same mark one folds and the other
-    finds nothing claimed and writes nothing.
+    Idempotent and safe to run concurrently: the mark is claimed with a conditional UPDATE on
+    the version it was read at, so of two folds that read the same mark one folds and the other
+    claims nothing and writes nothing.
     """
     now = now or timezone.now()
     states = AuditRollupState.objects.using(using)
@@ -107,9 +107,14 @@ def fold_batch(*, using: str = DEFAULT_DB_ALIAS, now: datetime | None = None) ->
         return FoldRun(state.folded_to_id, 0, 0)
     complete_from = keep_from if prune else state.complete_from
     with transaction.atomic(using=using):
-        # The claim is the first write: on PostgreSQL it locks the mark's row until COMMIT, on
-        # SQLite it takes the database's write lock; a concurrent fold waits and then finds the
-        # mark moved.
+        if connections[using].vendor == "postgresql":
+            # Another fold holds the mark: it is folding these rows; do not wait for it (a long
+            # first fold would outlast DB_LOCK_TIMEOUT).
+            mine = states.select_for_update(skip_locked=True).filter(pk=1)
+            if mine.values_list("pk", flat=True).first() is None:
+                return FoldRun(state.folded_to_id, 0, 0)
+        # The claim: on PostgreSQL under the row lock taken above, on SQLite its first write takes
+        # the database's write lock; either way a fold that read an older version claims nothing.
         claimed = states.filter(pk=1, version=state.version).update(
             version=F("version") + 1,
             folded_to_id=upto,
