@@ -208,7 +208,8 @@ class ChainVerification(models.Model):
 class AuditMinuteCount(models.Model):
     """Audit rows of one UTC minute, action and severity whose id is at most
     `AuditRollupState.folded_to_id` (audit.rollup): the 24 h stats, the hourly chart, the error
-    rate and the activity counts read these instead of every row of their window.
+    rate and the activity counts read these (and AuditHourCount) instead of every row of their
+    window.
 
     Business data derived from the trail, not evidence: the fold job writes it, and a reader adds
     the rows above the fold mark, counted live, so a lagging fold makes reads slower, never wrong.

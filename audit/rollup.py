@@ -1,17 +1,19 @@
-"""Counts of the audit trail per minute, action and severity, for reads of a time window.
+"""Counts of the audit trail per hour and per minute, action and severity, for reads of a window.
 
 The 24 h stats, the hourly chart, the error rate and the activity counts need COUNT(*) over
 every row of their window; at 800 k rows a day that is 600 ms. Instead a fold job (beat, every
-AUDIT_ROLLUP_SECONDS) adds the rows above its mark to `AuditMinuteCount`, and a read of the
-window `now - window < created_at <= now` is, in one statement:
+AUDIT_ROLLUP_SECONDS) adds the rows above its mark to `AuditHourCount` (hours of TIME_ZONE, the
+chart's) and `AuditMinuteCount` (UTC minutes), and a read of the window
+`now - window < created_at <= now` is, in one statement:
 
-* the whole minutes of the window from the rollup,
-* plus the rows of those minutes above the fold mark (the tail), found by primary key,
-* plus the rows of the two partial minutes at the edges, counted through the covering index on
+* the whole local hours of the window from the hour counts (24 per action and severity a day),
+* the whole minutes before the first and after the last of those hours from the minute counts,
+* the rows of those hours and minutes above the fold mark (the tail), found by primary key,
+* the rows of the two partial minutes at the edges, counted through the covering index on
   created_at (at most two minutes of rows),
 
-so it equals a COUNT over the rows themselves, to the microsecond, and costs the same at 5 k or
-800 k rows a day.
+so it equals a COUNT over the rows themselves, to the microsecond, and costs about the same at
+5 k or 800 k rows a day.
 
 Which rows the fold may take: ids are drawn at INSERT and become visible at COMMIT, so a row of a
 longer transaction can appear below ids already visible. The fold never passes the hash chain's
@@ -20,7 +22,7 @@ committed, so no row is missed when transactions commit out of id order, and eac
 exactly once because the mark moves in the same transaction as the counts. The sealer moves the
 horizon every few seconds; when beat is down neither moves, the tail grows and reads get slower,
 but they stay exact. The trail's rows are never updated or deleted in place (audit.append_only),
-so a folded count never goes stale; minutes older than AUDIT_ROLLUP_KEEP_DAYS are pruned and a
+so a folded count never goes stale; counts older than AUDIT_ROLLUP_KEEP_DAYS are pruned and a
 read that reaches back that far counts those rows from the trail.
 """
 

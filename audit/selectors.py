@@ -118,8 +118,8 @@ def data_access_list(*, entities: list[tuple[str, Any]], limit: int = 20) -> lis
 def audit_log_stats(*, now: datetime | None = None, hours: int = 24) -> dict[str, Any]:
     """Totals per severity, the top 10 actions and hourly counts for the last `hours` hours.
 
-    Read from the minute counts (audit.rollup): the same numbers as a COUNT over the window's
-    rows, at a cost that does not grow with the rows a day.
+    Read from the hour and minute counts (audit.rollup): the same numbers as a COUNT over the
+    window's rows, at a cost that does not grow with the rows a day.
     """
     now = now or timezone.now()
     per_severity: Counter[str] = Counter()
@@ -190,7 +190,7 @@ def error_rate(
 
     Client mistakes (4xx, throttling, invalid input) write no row or a WARNING one, so they are
     never errors; see CLIENT_MISTAKE_ACTIONS for the rows that are not events either. Read from
-    the minute counts (audit.rollup), exact like a COUNT over the window's rows.
+    the hour and minute counts (audit.rollup), exact like a COUNT over the window's rows.
     """
     per_severity: Counter[str] = Counter()
     for (_, action, severity), n in window_counts(now=now, window=window, using=using).items():
