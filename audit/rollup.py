@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
-from django.db.models import Count, F, QuerySet, Sum
+from django.db.models import Count, F, Min, QuerySet, Sum
 from django.db.models.functions import TruncHour, TruncMinute
 from django.utils import timezone
 
@@ -99,9 +99,13 @@ def fold_batch(*, using: str = DEFAULT_DB_ALIAS, now: datetime | None = None) ->
     state = states.get(pk=1)
     horizon = ChainState.objects.using(using).filter(pk=1).values_list("horizon_id", flat=True)
     reachable = horizon.first() or 0
-    upto = max(
-        state.folded_to_id, min(reachable, state.folded_to_id + settings.AUDIT_ROLLUP_FOLD_IDS)
-    )
+    # A batch starts at the next visible id, not at the mark: a first fold (mark 0) or one after
+    # a gap in the ids would otherwise walk empty ranges one batch at a time. Skipping is safe up
+    # to the horizon, below which an id not visible now never will be.
+    following = AuditLog.objects.using(using).filter(id__gt=state.folded_to_id)
+    first = following.aggregate(first=Min("id"))["first"]
+    start = state.folded_to_id if first is None else max(state.folded_to_id, first - 1)
+    upto = max(state.folded_to_id, min(reachable, start + settings.AUDIT_ROLLUP_FOLD_IDS))
     keep_from = _floor_minute(now - timedelta(days=settings.AUDIT_ROLLUP_KEEP_DAYS))
     prune = state.complete_from is None or keep_from - state.complete_from >= timedelta(hours=1)
     zone = settings.TIME_ZONE

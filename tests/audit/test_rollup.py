@@ -266,3 +266,18 @@ def test_beats_fold_task_folds_up_to_the_horizon():
     top = settle_all()
     assert fold_rollup.delay().get() == 4
     assert AuditRollupState.objects.get().folded_to_id == top
+
+
+def test_a_fold_starts_at_the_next_row_not_at_the_mark_across_a_gap_in_the_ids(settings):
+    settings.AUDIT_ROLLUP_FOLD_IDS = 5
+    rows(NOW - timedelta(minutes=2))
+    settle_all()
+    rollup.fold()
+    # Ids 1,000 above the last one (a sequence that jumped, or archived months): one batch of 5
+    # ids still reaches the new row.
+    gap = AuditLog.objects.order_by("-id").values_list("id", flat=True)[0] + 1000
+    AuditLog.objects.create(id=gap, action="LOGIN", description="x", created_at=NOW)
+    settle_all()
+    run = rollup.fold_batch()
+    assert (run.rows, run.folded_to_id, run.more) == (1, gap, False)
+    assert AuditMinuteCount.objects.filter(action="LOGIN").get().count == 1
