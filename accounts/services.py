@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.actors import Actor
-from accounts.auth import TOKEN_PREFIX, hash_token, loggable_email
+from accounts.auth import TOKEN_PREFIX, forget_unknown, hash_token, loggable_email
 from accounts.models import ApiToken, Role, User
 from audit.models import Action
 from audit.services import AuditEntry, audit_record
@@ -48,6 +48,9 @@ def api_token_issue(*, user: User, name: str = "", actor: Actor = None) -> str:
                 actor=actor,
             ),
         )
+        # After the commit: a lookup running meanwhile cannot see the row yet and would
+        # remember the miss again.
+        transaction.on_commit(lambda: forget_unknown(token.key_hash))
     return raw
 
 

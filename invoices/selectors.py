@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import Prefetch, Q, QuerySet
@@ -44,6 +45,15 @@ def invoice_get(invoice_id: int) -> Invoice:
     return get_object_or_404(invoice_list(), pk=invoice_id)
 
 
+def invoice_for_payment(invoice_id: int) -> Invoice:
+    """The few fields a money request names before it locks the invoice (id, number, lead,
+    currency: its failure rows carry them); Http404 when there is none with that id. The money
+    service reads the rest under its lock."""
+    return get_object_or_404(
+        Invoice.objects.only("id", "number", "lead_id", "currency"), pk=invoice_id
+    )
+
+
 def invoice_item_rows(invoice: Invoice) -> list[dict[str, Any]]:
     """The invoice's items by position, as the rows that invoice_generate, invoice_update and the
     invoice form take."""
@@ -73,3 +83,8 @@ def invoice_with_payments_get(invoice_id: int) -> Invoice:
 def invoices_past_due(*, today: datetime.date) -> QuerySet[Invoice]:
     """Invoices sent and not paid at all whose due date has passed, the longest overdue first."""
     return invoice_list(past_due_on=today, with_items=False).order_by("due_date", "pk")
+
+
+def invoice_numbers(ids: Iterable[int]) -> dict[int, str]:
+    """{id: invoice number} of these invoices, in one query (the audit feed's entity names)."""
+    return dict(Invoice.objects.filter(pk__in=list(ids)).order_by().values_list("pk", "number"))

@@ -28,7 +28,7 @@ from core.pagination import (
     query_param,
     search_param,
 )
-from invoices.selectors import invoice_get
+from invoices.selectors import invoice_for_payment
 from payments import selectors, services
 from payments.idempotency import KEY_PATTERN, Answer
 from payments.models import PaymentMethod, PaymentStatus
@@ -114,7 +114,7 @@ def _pay(
 ) -> Response:
     """Validate the body (after the invoice is found) and hand its fields to the money service,
     with the idempotency key from the body or the header."""
-    invoice = invoice_get(invoice_id)
+    invoice = invoice_for_payment(invoice_id)
     serializer = serializer_class(data=request.data)
     serializer.is_valid(raise_exception=True)
     data = dict(serializer.validated_data)

@@ -9,6 +9,14 @@ The design, chosen for PostgreSQL's READ COMMITTED:
    the committed record — COMPLETED → replay its stored answer; IN_FLIGHT → 409; bound to
    another invoice or payload → 422. Because the claim is already committed, no second request
    can start the same work while the first runs, and none waits for the whole conversion.
+   The claim is one INSERT outside any transaction (autocommit), so it commits in one round
+   trip. It is deliberately not merged into the work's transaction: a claim that is not yet
+   committed is invisible to everyone else, so (a) after a lost COMMIT reply (step 6) there would
+   be no row to lock and wait on, and "not found" could not tell "rolled back" from "COMMIT still
+   running"; (b) a request whose connection stalled mid-work would leave no visible claim, and
+   its retry would block on the unique index for as long as the stalled transaction lives,
+   instead of being told at once that the key is in flight. tests/payments/
+   test_lost_commit_reply_postgres.py and tests/resilience/test_stalled_database.py hold both.
 3. The work runs in a second transaction, which ends by marking the record COMPLETED with the
    status code and body, so the business rows and the stored answer commit together.
 4. If the work fails for any reason, the claim is deleted (released), so a retry with the same
@@ -171,15 +179,14 @@ def _claim(
     for _ in range(3):
         token = uuid.uuid4().hex
         try:
-            with transaction.atomic():
-                return IdempotencyRecord.objects.create(
-                    key=key,
-                    operation=operation,
-                    invoice_id=invoice_id,
-                    request_hash=fingerprint,
-                    state=IdempotencyState.IN_FLIGHT,
-                    claim_token=token,
-                )
+            return _insert_claim(
+                key=key,
+                operation=operation,
+                invoice_id=invoice_id,
+                request_hash=fingerprint,
+                state=IdempotencyState.IN_FLIGHT,
+                claim_token=token,
+            )
         except IntegrityError:
             existing = IdempotencyRecord.objects.filter(key=key).first()
         if existing is None:
@@ -206,6 +213,18 @@ def _claim(
                 return existing
         raise _in_flight()
     raise _in_flight()
+
+
+def _insert_claim(**fields: Any) -> IdempotencyRecord:
+    """INSERT the claim and commit it at once (step 2)."""
+    if transaction.get_connection().get_autocommit():
+        # Outside any transaction the INSERT is a transaction of its own: it commits in one round
+        # trip, where atomic() would add a BEGIN and a COMMIT of their own.
+        return IdempotencyRecord.objects.create(**fields)
+    # Inside a caller's transaction (a test's): a savepoint, so that the unique violation of a
+    # key already claimed leaves that transaction usable.
+    with transaction.atomic():
+        return IdempotencyRecord.objects.create(**fields)
 
 
 def _complete(record: IdempotencyRecord, *, status_code: int, body: dict[str, Any]) -> None:

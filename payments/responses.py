@@ -69,3 +69,11 @@ def money_result_body(*, invoice: Invoice, student: Student, payment: Payment) -
         "invoice": invoice_data,
         "invoice_status": invoice_data["status"],
     }
+
+
+def with_student_code(body: dict[str, Any], code: str) -> dict[str, Any]:
+    """`body` (from money_result_body) with the student's code in every place the shape shows
+    it. Pay-and-convert builds its answer before the code is drawn: see payments.services."""
+    for part in (body, body["student"], body["payment"], body["invoice"]):
+        part["student_id"] = code
+    return body

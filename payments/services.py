@@ -5,11 +5,13 @@ audited."""
 from __future__ import annotations
 
 import datetime
+import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError
+from django.db.models import OuterRef, Prefetch, Subquery, prefetch_related_objects
 from django.utils import timezone
 
 from accounts.actors import Actor, acting_user
@@ -18,7 +20,7 @@ from audit.services import AuditEntry, audit_record, audit_record_independent, a
 from core.errors import ApplicationError, ConflictError, invalid_field
 from core.money import money_str
 from core.timefmt import school_today
-from invoices.models import OPEN_STATUSES, Invoice, InvoiceStatus
+from invoices.models import OPEN_STATUSES, Invoice, InvoiceItem, InvoiceStatus
 from invoices.numbering import draw_next_number, student_code
 from invoices.selectors import invoice_get
 from invoices.services import amounts_metadata
@@ -26,7 +28,7 @@ from leads.models import Lead, LeadStatus
 from leads.validators import canonical_or_same
 from payments.idempotency import Answer, MoneyRequest, run_exactly_once
 from payments.models import Batch, Payment, PaymentStatus, Student, StudentCounter
-from payments.responses import money_result_body
+from payments.responses import money_result_body, with_student_code
 
 PAY_AND_CONVERT = "pay_and_convert"
 LATER_PAYMENT = "payment"
@@ -68,7 +70,7 @@ def _status_after(invoice: Invoice) -> str:
     return InvoiceStatus.PAID if invoice.remaining_amount == 0 else InvoiceStatus.PARTIALLY_PAID
 
 
-def _payment_insert(
+def _payment_create(
     *,
     invoice: Invoice,
     student: Student,
@@ -80,8 +82,7 @@ def _payment_insert(
     now: datetime.datetime,
     paid_on: datetime.date | None,
 ) -> Payment:
-    """Create the payment and add it to its invoice. The caller holds the invoice's row lock."""
-    payment = Payment.objects.create(
+    return Payment.objects.create(
         student=student,
         invoice=invoice,
         amount=amount,
@@ -94,10 +95,14 @@ def _payment_insert(
         idempotency_key=idempotency_key,
         created_at=now,
     )
+
+
+def _invoice_takes(invoice: Invoice, amount: Decimal) -> None:
+    """Add the amount to the invoice. The caller holds the invoice's row lock, so the sum
+    computed here is the one stored."""
     invoice.paid_amount += amount
     invoice.status = _status_after(invoice)
     invoice.save(update_fields=["paid_amount", "status", "updated_at"])
-    return payment
 
 
 def _check_paid_on(paid_on: datetime.date | None) -> None:
@@ -201,10 +206,16 @@ def pay_and_convert(
             actor=actor,
             paid_on=paid_on,
         )
-        _audit_conversion(conversion, context=request.context, actor=actor)
-        return 201, _body(
+        # The answer as GET /api/invoices/{id} and /api/students/{id} show these rows right after
+        # this commit, built from the rows held here (the invoice locked and updated, its lead
+        # holding the new student, its items) rather than read again, and before the student
+        # code exists: from the draw on, every other conversion of the year waits for COMMIT.
+        body = money_result_body(
             invoice=conversion.invoice, student=conversion.student, payment=conversion.payment
         )
+        _draw_student_code(conversion.student)
+        _audit_conversion(conversion, context=request.context, actor=actor)
+        return 201, with_student_code(body, conversion.student.student_code)
 
     try:
         return run_exactly_once(request, work)
@@ -245,10 +256,16 @@ def _convert(
     actor: Actor,
     paid_on: datetime.date | None,
 ) -> _Conversion:
-    # Lock order everywhere: invoice, then lead, then counters/batch. Two requests for the same
-    # invoice queue on the invoice row; a second invoice of the same lead queues on the lead row.
-    invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
-    lead = Lead.objects.select_for_update().get(pk=invoice.lead_id)
+    """The business writes of a conversion but its student code, in the frame's transaction.
+
+    The code comes last (_draw_student_code) because every conversion of the year queues on the
+    counter's row from the moment a code is drawn until COMMIT: so the student is inserted here
+    under a provisional code, and after the draw only what carries the code is left to write
+    (the code itself, the audit rows, the stored answer; tests/payments/
+    test_statements_postgres.py lists the statements).
+    """
+    invoice = _locked_invoice(invoice_id)
+    lead = invoice.lead
     # Compared and stored in E.164, as numbers are stored since they are checked with
     # phonenumbers; a lead written before that in another spelling must not slip past the
     # unique index.
@@ -258,10 +275,15 @@ def _convert(
     )
     now = timezone.now()
     status_before = invoice.status
+    _invoice_takes(invoice, amount)
+    lead.converted = True
+    lead.converted_at = now
+    lead.status = LeadStatus.CONVERTED
+    lead.save(update_fields=["converted", "converted_at", "status", "updated_at"])
     student = _student_create(
         invoice=invoice, lead=lead, whatsapp=whatsapp, batch=batch, amount=amount, now=now
     )
-    payment = _payment_insert(
+    payment = _payment_create(
         invoice=invoice,
         student=student,
         amount=amount,
@@ -272,11 +294,30 @@ def _convert(
         now=now,
         paid_on=paid_on,
     )
-    lead.converted = True
-    lead.converted_at = now
-    lead.status = LeadStatus.CONVERTED
-    lead.save(update_fields=["converted", "converted_at", "status", "updated_at"])
     return _Conversion(invoice, lead, student, payment, batch, status_before)
+
+
+def _locked_invoice(invoice_id: int) -> Invoice:
+    """The invoice and its lead, both locked by one SELECT ... FOR UPDATE, with the code of the
+    student who already has the lead's WhatsApp number (if any) and the items by position.
+
+    Lock order everywhere: invoice, then lead, then counters/batch (PostgreSQL locks the rows of
+    a join in the order of its FROM list). Two requests for the same invoice queue on the
+    invoice row; a second invoice of the same lead queues on the lead row, and once it has the
+    lock it reads the lead as the first request left it (converted).
+    """
+    holder = Student.objects.filter(whatsapp=OuterRef("lead__whatsapp")).values("student_code")
+    invoice = (
+        Invoice.objects.select_for_update()
+        .select_related("lead")
+        .annotate(whatsapp_holder=Subquery(holder[:1]))
+        .get(pk=invoice_id)
+    )
+    # After the lock: nobody can change the items of an invoice we hold.
+    prefetch_related_objects(
+        [invoice], Prefetch("items", queryset=InvoiceItem.objects.order_by("position"))
+    )
+    return invoice
 
 
 def _check_convertible(
@@ -291,8 +332,12 @@ def _check_convertible(
     if invoice.status not in OPEN_STATUSES:
         raise _not_payable(invoice)
     _check_amount(amount, invoice, "paidAmount")
-    holder = Student.objects.filter(whatsapp=whatsapp).values_list("student_code", flat=True)
-    if holder_code := holder.first():
+    holder_code = getattr(invoice, "whatsapp_holder", None)
+    if whatsapp != lead.whatsapp:
+        # A lead stored in an older spelling: the lock's query compared that spelling.
+        holder = Student.objects.filter(whatsapp=whatsapp).values_list("student_code", flat=True)
+        holder_code = holder.first()
+    if holder_code:
         raise _whatsapp_in_use(holder_code)
     if batch_id is None:
         return None
@@ -313,11 +358,13 @@ def _student_create(
     amount: Decimal,
     now: datetime.datetime,
 ) -> Student:
-    year = timezone.localdate().year
-    level = invoice.items.exclude(level="").values_list("level", flat=True).first()
+    """Insert the student under a provisional code, unique and never seen by anyone else: the
+    transaction either replaces it (_draw_student_code) before it commits or rolls back."""
+    # The items were loaded with the invoice, by position.
+    level = next((item.level for item in invoice.items.all() if item.level), "")
     try:
         return Student.objects.create(
-            student_code=student_code(year, draw_next_number(StudentCounter, year)),
+            student_code=f"~{uuid.uuid4().hex[:19]}",
             lead=lead,
             name=lead.name,
             email=lead.email,
@@ -340,6 +387,14 @@ def _student_create(
         raise _whatsapp_in_use() from exc
 
 
+def _draw_student_code(student: Student) -> None:
+    """Give the student its gapless code. The counter's row stays locked from here to COMMIT."""
+    year = timezone.localdate().year
+    code = student_code(year, draw_next_number(StudentCounter, year))
+    Student.objects.filter(pk=student.pk).update(student_code=code)
+    student.student_code = code
+
+
 def _audit_conversion(conversion: _Conversion, *, context: dict[str, Any], actor: Actor) -> None:
     """The four rows of a conversion, in the conversion's transaction."""
     invoice, lead, student, payment = (
@@ -349,7 +404,7 @@ def _audit_conversion(conversion: _Conversion, *, context: dict[str, Any], actor
         conversion.payment,
     )
     amount = money_str(payment.amount)
-    # One INSERT for the four rows rather than four: bench/pay_and_convert.py shows the difference.
+    # One INSERT for the four rows rather than four: one round trip while the counter is locked.
     audit_record_many(
         [
             AuditEntry(
@@ -463,7 +518,7 @@ def payment_record(
         _check_amount(amount, locked, "amount")
         student = Student.objects.select_for_update().get(lead_id=locked.lead_id)
         status_before = locked.status
-        payment = _payment_insert(
+        payment = _payment_create(
             invoice=locked,
             student=student,
             amount=amount,
@@ -474,6 +529,7 @@ def payment_record(
             now=timezone.now(),
             paid_on=paid_on,
         )
+        _invoice_takes(locked, amount)
         student.total_paid += amount
         student.payment_status = _student_status(student)
         student.save(update_fields=["total_paid", "payment_status", "updated_at"])

@@ -260,6 +260,9 @@ def _rate(name: str, default: str) -> str:
 API_RATE_LIMIT_PER_TOKEN = _rate("API_RATE_LIMIT_PER_TOKEN", "120/min")
 API_RATE_LIMIT_PER_ADDRESS = _rate("API_RATE_LIMIT_PER_ADDRESS", "600/min")
 API_RATE_LIMIT_PROBES = _rate("API_RATE_LIMIT_PROBES", "120/min")
+# A bearer token that no active token matches (made up, mistyped, revoked) is remembered in the
+# cache, by its hash, for this long: a flood repeating one costs no database round trip. 0: off.
+API_TOKEN_UNKNOWN_CACHE_SECONDS = env.float("API_TOKEN_UNKNOWN_CACHE_SECONDS", default=60.0)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Plan Beta back office API",
     "VERSION": "1",
@@ -366,6 +369,9 @@ HEALTH_CHECK_TOKEN = env("HEALTH_CHECK_TOKEN", default="")
 HEALTH_CHECK_DATABASE = "health"
 # The report is computed at most once per this many seconds per process.
 HEALTH_CACHE_SECONDS = env.float("HEALTH_CACHE_SECONDS", default=5.0)
+# User tokens shown to the health endpoints that match no token, per minute over all workers;
+# past this, user tokens get the summary unread until the minute ends (accounts.auth). 0: off.
+HEALTH_TOKEN_MISSES_PER_MINUTE = env.int("HEALTH_TOKEN_MISSES_PER_MINUTE", default=60)
 HEALTH_DB_CONNECT_CHECK_MS = env.int("HEALTH_DB_CONNECT_CHECK_MS", default=1000)
 # readyz as a whole, connection included (the contract gives it 1 s; monitoring.checks).
 HEALTH_READY_TIMEOUT_MS = env.int("HEALTH_READY_TIMEOUT_MS", default=900)
@@ -511,6 +517,9 @@ LOGGING = {
     "loggers": {
         "django.server": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
+        # fpdf2 subsets each font of an invoice PDF with fontTools, which logs some fifty INFO
+        # lines per font (glyph names of the customer's name among them).
+        "fontTools": {"level": "WARNING"},
     },
 }
 

@@ -8,10 +8,12 @@ import json
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from audit.context import audit_context
 from audit.models import Action, AuditLog
 from audit.services import AuditEntry, audit_record
+from monitoring import export
 
 pytestmark = pytest.mark.django_db
 
@@ -147,14 +149,44 @@ def test_an_export_is_one_data_accessed_row_per_query_and_hour(founder_client, f
 
 
 @pytest.mark.postgres
-def test_rows_come_from_a_server_side_cursor(founder_client, audit_rows, settings):
-    audit_rows(INFO=5)
+def test_rows_are_read_in_short_keyset_chunks_with_no_cursor_left_open(
+    founder_client, audit_rows, monkeypatch
+):
+    # A server-side cursor outside a transaction is kept WITH HOLD, which makes PostgreSQL copy
+    # the whole result before the first row: at 10 million rows, past the statement timeout.
+    monkeypatch.setattr(export, "EXPORT_CHUNK_ROWS", 2)
+    ids = [row.id for row in audit_rows(INFO=2) + audit_rows(ERROR=3)]
     response = founder_client.get(URL, {"format": "jsonl"})
     content = iter(response.streaming_content)
-    next(content)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_cursors WHERE name LIKE '_django_curs_%%'")
-        (open_cursors,) = cursor.fetchone()
-    assert open_cursors == 1
-    assert len(list(content)) == 5  # the other four rows and the export's own row
+
+    with CaptureQueriesContext(connection) as queries:
+        first = next(content)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_cursors")
+            (open_cursors,) = cursor.fetchone()
+        lines = [first, *content]
     response.close()
+
+    assert open_cursors == 0
+    exported = [json.loads(line)["id"] for line in lines]
+    assert exported[:-1] == ids  # and the export's own DATA_ACCESSED row last
+    assert exported == sorted(exported)
+    reads = [q["sql"] for q in queries if 'FROM "audit_auditlog"' in q["sql"]]
+    # Six rows, two a chunk: three full chunks and the empty one that ends it, each "after the
+    # last id" but the first.
+    assert len(reads) == 4
+    assert all(sql.endswith("LIMIT 2") for sql in reads)
+    assert [sql.count('"audit_auditlog"."id" >') for sql in reads] == [0, 1, 1, 1]
+
+
+def test_an_export_with_filters_reads_every_match_across_chunks(
+    founder_client, audit_rows, monkeypatch
+):
+    monkeypatch.setattr(export, "EXPORT_CHUNK_ROWS", 2)
+    audit_rows(INFO=3)
+    errors = [row.id for row in audit_rows(ERROR=5)]
+    audit_rows(INFO=2)
+
+    response = founder_client.get(URL, {"format": "jsonl", "type": "errors"})
+
+    assert [json.loads(line)["id"] for line in _body(response).splitlines()] == errors
