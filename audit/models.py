@@ -207,3 +207,70 @@ class ChainVerification(models.Model):
     def __str__(self) -> str:
         outcome = "intact" if self.intact else "BROKEN"
         return f"{self.runner} {self.verified_at:%Y-%m-%d %H:%M} {outcome}"
+
+
+class AuditMinuteCount(models.Model):
+    """Audit rows of one UTC minute, action and severity whose id is at most
+    `AuditRollupState.folded_to_id` (audit.rollup): the 24 h stats, the hourly chart, the error
+    rate and the activity counts read these (and AuditHourCount) instead of every row of their
+    window.
+
+    Business data derived from the trail, not evidence: the fold job writes it, and a reader adds
+    the rows above the fold mark, counted live, so a lagging fold makes reads slower, never wrong.
+    """
+
+    minute = models.DateTimeField()
+    action = models.CharField(max_length=64)
+    severity = models.CharField(max_length=8)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["minute", "action", "severity"], name="audit_minutecount_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.minute:%Y-%m-%d %H:%M} {self.severity} {self.action}: {self.count}"
+
+
+class AuditHourCount(models.Model):
+    """The same counts per hour of the local time zone (`AuditRollupState.hour_zone`): `hour` is
+    the instant that hour starts. A day's stats read 24 of these per action and severity rather
+    than 1,440 minutes; the minutes serve the partial hours at a window's edges."""
+
+    hour = models.DateTimeField()
+    action = models.CharField(max_length=64)
+    severity = models.CharField(max_length=8)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hour", "action", "severity"], name="audit_hourcount_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H:%M} {self.severity} {self.action}: {self.count}"
+
+
+class AuditRollupState(models.Model):
+    """The fold job's mark (one row): every audit row with an id up to `folded_to_id` is counted
+    in AuditMinuteCount and AuditHourCount (its minute or hour starting at or after
+    `complete_from`, when that is set: older ones are pruned and read from the trail itself)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    # One more at every fold that changed anything: a read compares it before and with its
+    # counts to know that no fold committed in between (audit.rollup.window_counts).
+    version = models.BigIntegerField(default=0)
+    folded_to_id = models.BigIntegerField(default=0)
+    complete_from = models.DateTimeField(null=True, blank=True)
+    folded_at = models.DateTimeField(null=True, blank=True)
+    # The time zone whose hours AuditHourCount holds (TIME_ZONE when they were counted); blank
+    # before the first fold. A fold under another TIME_ZONE counts the hours again.
+    hour_zone = models.CharField(max_length=64, blank=True)
+
+    def __str__(self) -> str:
+        return f"audit rolled up to id {self.folded_to_id}"

@@ -1,6 +1,6 @@
 """Monthly partitions of the audit trail on PostgreSQL, each split by retention class.
 
-Layout (installed by migration 0007):
+Layout (installed by migration 0008):
 
     audit_auditlog                      PARTITION BY RANGE (created_at), one partition per UTC month
       audit_auditlog_y2026m12           PARTITION BY LIST (action)
@@ -226,7 +226,7 @@ def drop_detached(table: str, *, using: str = DEFAULT_DB_ALIAS) -> None:
         cursor.execute(f'DROP TABLE "{table}"')
 
 
-# --- the database objects (migration 0007) ------------------------------------------------------
+# --- the database objects (migration 0008) ------------------------------------------------------
 
 # Statement-level, so one per table: PostgreSQL clones row triggers onto partitions, not these.
 # It binds the owner and every role below; a superuser may switch any trigger off in any case

@@ -4,7 +4,8 @@ Every read is keyset-based on the primary key (ids grow with time): no OFFSET, a
 over the whole table. Indexes behind each query are in migration 0003.
 
 "The last hour" (or any window ending now) means `now - window < created_at <= now`, everywhere:
-`in_window` is its one definition, so the health check and the alert rule count the same rows.
+`in_window` is its one definition, so the health check and the alert rule count the same rows;
+the counts of a window (stats, error rate, activity) come from audit.rollup, which keeps to it.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Count, Max, Q, QuerySet
-from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from audit.models import Action, AuditLog, Severity
+from audit.rollup import window_counts
 
 ERROR_SEVERITIES = (Severity.ERROR, Severity.CRITICAL)
 # Rows that record a client's mistake rather than ours. Refused logins are the only client mistake
@@ -133,27 +134,22 @@ def data_access_list(*, entities: list[tuple[str, Any]], limit: int = 20) -> lis
 def audit_log_stats(*, now: datetime | None = None, hours: int = 24) -> dict[str, Any]:
     """Totals per severity, the top 10 actions and hourly counts for the last `hours` hours.
 
-    One grouped query over the window: it reads only (created_at, severity, action), which the
-    covering index on created_at holds, so PostgreSQL answers it with an index-only scan.
+    Read from the hour and minute counts (audit.rollup): the same numbers as a COUNT over the
+    window's rows, at a cost that does not grow with the rows a day.
     """
     now = now or timezone.now()
-    rows = (
-        in_window(AuditLog.objects.all(), now=now, window=timedelta(hours=hours))
-        .annotate(hour=TruncHour("created_at"))
-        .values("hour", "severity", "action")
-        .annotate(n=Count("*"))
-        .order_by()
-    )
     per_severity: Counter[str] = Counter()
     per_action: Counter[str] = Counter()
     per_hour: dict[datetime, list[int]] = {}
-    for row in rows:
-        per_severity[row["severity"]] += row["n"]
-        per_action[row["action"]] += row["n"]
-        bucket = per_hour.setdefault(row["hour"], [0, 0])
-        bucket[0] += row["n"]
-        if row["severity"] in ERROR_SEVERITIES:
-            bucket[1] += row["n"]
+    for (hour, action, severity), n in window_counts(
+        now=now, window=timedelta(hours=hours)
+    ).items():
+        per_severity[severity] += n
+        per_action[action] += n
+        bucket = per_hour.setdefault(hour, [0, 0])
+        bucket[0] += n
+        if severity in ERROR_SEVERITIES:
+            bucket[1] += n
 
     current = timezone.localtime(now).replace(minute=0, second=0, microsecond=0)
     hourly = []
@@ -209,11 +205,13 @@ def error_rate(
     """ERROR and CRITICAL rows among all rows of the window, client mistakes left out.
 
     Client mistakes (4xx, throttling, invalid input) write no row or a WARNING one, so they are
-    never errors; see CLIENT_MISTAKE_ACTIONS for the rows that are not events either. Grouped by
-    severity rather than filtered aggregates (see `_count_by`).
+    never errors; see CLIENT_MISTAKE_ACTIONS for the rows that are not events either. Read from
+    the hour and minute counts (audit.rollup), exact like a COUNT over the window's rows.
     """
-    rows = in_window(AuditLog.objects.using(using), now=now, window=window)
-    per_severity = _count_by("severity", rows.exclude(action__in=CLIENT_MISTAKE_ACTIONS))
+    per_severity: Counter[str] = Counter()
+    for (_, action, severity), n in window_counts(now=now, window=window, using=using).items():
+        if action not in CLIENT_MISTAKE_ACTIONS:
+            per_severity[severity] += n
     return ErrorRate(
         errors=per_severity.get(Severity.ERROR, 0),
         critical=per_severity.get(Severity.CRITICAL, 0),
@@ -235,14 +233,13 @@ def activity_counts(*, now: datetime, window: timedelta, using: str = DEFAULT_DB
     The failure reports of both operations carry the same actions at WARNING or above; they are
     not activity.
     """
-    rows = in_window(AuditLog.objects.using(using), now=now, window=window)
-    per_action = _count_by(
-        "action",
-        rows.filter(
-            action__in=[Action.LEAD_TO_STUDENT_CONVERSION, Action.PAYMENT_RECEIVED],
-            severity=Severity.INFO,
-        ),
-    )
+    counted = (Action.LEAD_TO_STUDENT_CONVERSION, Action.PAYMENT_RECEIVED)
+    per_action: Counter[str] = Counter()
+    for (_, action, severity), n in window_counts(
+        now=now, window=window, using=using, actions=counted
+    ).items():
+        if severity == Severity.INFO:
+            per_action[action] += n
     return Activity(
         conversions=per_action.get(Action.LEAD_TO_STUDENT_CONVERSION, 0),
         payments=per_action.get(Action.PAYMENT_RECEIVED, 0),
@@ -296,9 +293,3 @@ def money_outcomes(
         last_failure=max((last for _, last in failed), default=None),
         last_success=last_success,
     )
-
-
-def _count_by(column: str, rows: QuerySet[AuditLog]) -> dict[str, int]:
-    # Grouped rather than filtered aggregates: the query then reads only (created_at, severity,
-    # action), which the covering index on created_at holds.
-    return dict(rows.values_list(column).annotate(n=Count("*")).order_by())

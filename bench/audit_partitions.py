@@ -8,7 +8,7 @@ Creates (and drops) its own test database from DATABASE_URL's name and migrates 
 partitioned by month and class, audit.partitions), creates the 24 months before this one, fills
 BENCH_ROWS rows (default 1 million) spread evenly over those 24 months with ids growing with
 time, then copies them into `bench_unpartitioned`: one plain table with the same columns, the
-models' indexes and a primary key on id, as the trail was before migration 0007. Both are
+models' indexes and a primary key on id, as the trail was before migration 0008. Both are
 VACUUM ANALYZEd.
 
 Each query below runs on both tables, alternately, BENCH_RUNS times (default 50) after a

@@ -58,6 +58,11 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
             "task": "audit.checkpoint_chain",
             "schedule": settings.AUDIT_CHECKPOINT_SECONDS,
         },
+        # The minute counts that the 24 h stats and the error rate read, up to the horizon.
+        "audit-fold-rollup": {
+            "task": "audit.fold_rollup",
+            "schedule": settings.AUDIT_ROLLUP_SECONDS,
+        },
         "audit-verify-chain": {
             "task": "audit.verify_chain",
             "schedule": settings.AUDIT_VERIFY_SECONDS,

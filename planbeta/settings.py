@@ -484,6 +484,13 @@ AUDIT_VERIFY_SECONDS = env.float("AUDIT_VERIFY_SECONDS", default=3600.0)
 AUDIT_VERIFY_STALE_SECONDS = env.float(
     "AUDIT_VERIFY_STALE_SECONDS", default=2 * AUDIT_VERIFY_SECONDS + 600
 )
+# The minute counts of the trail (audit.rollup) that the 24 h stats, the error rate and the
+# activity counts read: beat folds the sealed rows into them every AUDIT_ROLLUP_SECONDS, at most
+# AUDIT_ROLLUP_FOLD_IDS ids per transaction, and keeps AUDIT_ROLLUP_KEEP_DAYS days of minutes
+# (reads reaching further back count the rows themselves).
+AUDIT_ROLLUP_SECONDS = env.float("AUDIT_ROLLUP_SECONDS", default=30.0)
+AUDIT_ROLLUP_FOLD_IDS = env.int("AUDIT_ROLLUP_FOLD_IDS", default=100_000)
+AUDIT_ROLLUP_KEEP_DAYS = env.int("AUDIT_ROLLUP_KEEP_DAYS", default=35)
 # How many years each class of audit row is kept before its monthly partition is archived and
 # leaves the database (audit.retention; README, "Retention and archives"). Money records follow
 # German and Indian bookkeeping (8-10 years); logins and reads of personal data are kept a year.

@@ -1,4 +1,4 @@
-"""The trail's monthly partitions (audit.partitions, migration 0007): the layout the migration
+"""The trail's monthly partitions (audit.partitions, migration 0008): the layout the migration
 leaves, where rows land, months created ahead by the application role through the owner's
 function only, the append-only guards on every level, detaching and dropping by the owner, the
 DEFAULT partition's rows moved into their month, and the health check that reports them."""

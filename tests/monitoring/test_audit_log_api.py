@@ -273,9 +273,13 @@ def test_feed_is_one_query_without_offset_or_count(founder_client, rows, django_
         founder_client.get(URL)
 
 
-def test_stats_are_one_grouped_query(founder_client, rows, django_assert_num_queries):
+def test_stats_are_the_fold_mark_and_one_grouped_query(
+    founder_client, rows, django_assert_num_queries
+):
     founder_client.get(URL)
-    with django_assert_num_queries(2):
+    # The token, the fold's mark, then the counts: rollup, tail, edges and the fold's version in
+    # one UNION ALL (audit.rollup.window_counts).
+    with django_assert_num_queries(3):
         founder_client.get(URL + "?type=stats")
 
 

@@ -125,6 +125,6 @@ def partition(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("audit", "0006_chain")]
+    dependencies = [("audit", "0007_rollup")]
 
     operations = [migrations.RunPython(partition)]
