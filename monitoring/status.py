@@ -24,6 +24,7 @@ LABELS = {
     "celery": "Workers and beat",
     "alerting": "Alert channels",
     "auditChain": "Audit chain",
+    "auditPartitions": "Audit partitions",
     "reconciliation": "Money reconciled",
 }
 
@@ -128,6 +129,7 @@ def _threshold(name: str) -> str:
                 else ""
             )
         ),
+        "auditPartitions": "degraded when next month's partition is not created yet",
         "reconciliation": (
             "unhealthy on any mismatch"
             + (
