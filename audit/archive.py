@@ -44,6 +44,7 @@ from django.utils.dateparse import parse_datetime
 from audit import chain, retention
 from audit.models import Action, AuditArchive, AuditLog, AuditSeal, Severity
 from audit.services import AuditEntry, audit_record
+from core.spreadsheet import safe_cell
 
 FORMAT = 1
 JSONL = "rows.jsonl.gz"
@@ -56,7 +57,6 @@ COLUMNS: tuple[str, ...] = chain.CANONICAL_COLUMNS[chain.FORMAT]
 # Unquoted PostgreSQL identifiers only, as db_roles takes role names: these end up in SQL.
 TABLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 T = TypeVar("T")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 class ArchiveError(Exception):
@@ -278,9 +278,7 @@ def _csv_cell(value: Any) -> Any:
         value = json.dumps(value, ensure_ascii=False, sort_keys=True)
     elif isinstance(value, datetime):
         value = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return "" if value is None else value
+    return safe_cell("" if value is None else value)
 
 
 def archive_month(
