@@ -169,14 +169,22 @@ def unit_rows(
     condition, actions = _class_condition(retention_class)
     columns = ", ".join(conn.ops.quote_name(c) for c in COLUMNS)
     # Names come from the model and a checked identifier; values are parameters.
+    where = f"created_at >= %s AND created_at < %s AND {condition}"
+    with conn.cursor() as cursor:
+        # The unit's highest id bounds every chunk: without it the last chunk of an old month
+        # in an unpartitioned table would walk the primary key to the end of the table.
+        cursor.execute(f"SELECT MAX(id) FROM {table} WHERE {where}", [*bounds, *actions])  # noqa: S608
+        (highest,) = cursor.fetchone()
+    if highest is None:
+        return
     query = (
-        f"SELECT {columns} FROM {table} WHERE created_at >= %s AND created_at < %s"  # noqa: S608
-        f" AND {condition} AND id > %s ORDER BY id LIMIT {READ_CHUNK}"
+        f"SELECT {columns} FROM {table} WHERE {where}"  # noqa: S608
+        f" AND id > %s AND id <= %s ORDER BY id LIMIT {READ_CHUNK}"
     )
     after = 0
     while True:
         with conn.cursor() as cursor:
-            cursor.execute(query, [*bounds, *actions, after])
+            cursor.execute(query, [*bounds, *actions, after, highest])
             chunk = cursor.fetchall()
         for raw in chunk:
             yield _canonical_values(raw)
@@ -298,8 +306,13 @@ def archive_month(
     key = unit_key(month, retention_class)
     storage = archive_storage()
     existing = AuditArchive.objects.using(using).filter(key=key).first()
-    if not replace and (existing is not None or storage.exists(f"{key}/{MANIFEST}")):
+    if not replace and existing is not None:
         raise ArchiveError(f"{key} is archived already; audit_archive_verify {key} checks it")
+    if not replace and storage.exists(f"{key}/{MANIFEST}"):
+        raise ArchiveError(
+            f"{key} has a manifest in storage but no record (an interrupted run?): look at it,"
+            " then write it again with --replace"
+        )
     if existing is not None and existing.dropped_at is not None:
         raise ArchiveError(f"{key}: its rows were dropped, the archive is all there is of them")
     chain.seal_pending(using=using, wait=True, budget_seconds=600)

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
-from audit import retention
+from audit import chain, retention
 from audit.archive import (
     ArchiveError,
     archive_month,
@@ -134,6 +134,9 @@ def _take(
     _verify(record, using=using)
     say(f"verified {unit.key}")
     if record.detached_at is None:
+        # Whatever reached the month since it was archived gets its seal first: a row that left
+        # unsealed would be missing from the trail without the chain knowing it ever existed.
+        chain.seal_pending(using=using, wait=True, budget_seconds=600)
         table = partitions.detach_partition(unit.month, unit.retention_class)
         with transaction.atomic(using=using):
             record.detached_at, record.detached_table = timezone.now(), table

@@ -657,3 +657,48 @@ def test_another_row_removed_within_an_archived_range_is_reported_broken(superus
 
     assert not ok
     assert "4 rows are missing within archived id ranges, the archives hold 3" in out
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_row_that_arrived_after_the_archive_keeps_the_detached_table_until_archived_again(
+    superuser,
+):
+    at(datetime(2016, 12, 4, tzinfo=UTC), Action.PAYMENT_RECEIVED)
+    archive.archive_month(DECEMBER, retention.MONEY)
+    # A failure row of December, replayed from a spool after the archive was written.
+    late = at(datetime(2016, 12, 20, tzinfo=UTC), Action.INVOICE_SENT)
+    leaves = LeavesOfOneTable(superuser, [leaf(DECEMBER, "money")])
+    table = leaf(DECEMBER, "money").table
+    said: list[str] = []
+
+    stopped = apply_retention(today=date(2027, 1, 1), partitions=leaves, say=said.append)
+
+    assert stopped == 1
+    assert said[-1].startswith(f"STOPPED {KEY}: {table} holds 4 rows")
+    assert leaves.dropped == []
+    record = AuditArchive.objects.get()
+    assert record.detached_at is not None and record.dropped_at is None
+    refused = AuditLog.objects.filter(action=Action.AUDIT_ARCHIVED, severity=Severity.ERROR)
+    assert [r.metadata["step"] for r in refused] == ["drop_refused"]
+    assert not verify()[0]  # the late rows are out of the trail and in no archive yet
+
+    again = run(
+        "audit_archive",
+        "--month",
+        "2016-12",
+        "--class",
+        "money",
+        "--source-table",
+        table,
+        "--replace",
+    )
+    done = apply_retention(today=date(2027, 1, 1), partitions=leaves, say=said.append)
+
+    assert again[0], again[1]
+    assert done == 0, said
+    assert leaves.dropped == [table]
+    assert [json.loads(line)["id"] for line in jsonl()][-2:] == [r.pk for r in late]
+    ok, out = verify()
+    assert ok, out
+    assert "4 rows are in verified archives, as recorded" in out
