@@ -537,7 +537,22 @@ def verify_archive(key: str, *, using: str = DEFAULT_DB_ALIAS) -> ArchiveCheck:
     if check.problems:
         return check
     _check_rows(check, manifest, using=using)
+    witnessed = archived_row(record, using=using) if record is not None else None
+    if witnessed is not None and witnessed.get("manifestSha256") != manifest_sha256:
+        # The record is an ordinary table; the AUDIT_ARCHIVED row is sealed by the chain.
+        check.problems.append(f"{key}: the manifest differs from the one the trail recorded")
     return check
+
+
+def archived_row(record: AuditArchive, *, using: str = DEFAULT_DB_ALIAS) -> dict[str, Any] | None:
+    """The metadata of the trail's newest `archived` row for this archive (None: not there, e.g.
+    itself archived away after the money years)."""
+    rows = AuditLog.objects.using(using).filter(
+        action=Action.AUDIT_ARCHIVED, entity_type="AuditArchive", entity_id=str(record.pk)
+    )
+    return (
+        rows.filter(metadata__step="archived").order_by("-id").values_list("metadata", flat=True)
+    ).first()
 
 
 def _check_rows(check: ArchiveCheck, manifest: Manifest, *, using: str) -> None:

@@ -468,18 +468,28 @@ class ArchivedRows:
     found: int = 0
     found_sum: int = 0
     first_found: int | None = None
+    forged: list[str] = field(default_factory=list)
 
     @classmethod
     def load(cls, *, using: str) -> ArchivedRows:
         held = cls()
-        archives = AuditArchive.objects.using(using).filter(detached_at__isnull=False)
-        for first_id, last_id, count, total in archives.values_list(
-            "first_id", "last_id", "row_count", "seal_sum"
-        ):
-            held.expected_count += count
-            held.expected_sum = (held.expected_sum + int(total, 16)) % SUM_MODULUS
-            if first_id is not None and last_id is not None:
-                held.ranges.append((first_id, last_id))
+        from audit.archive import archived_row
+
+        for record in AuditArchive.objects.using(using).filter(detached_at__isnull=False):
+            # The record is an ordinary table: what the chain trusts is the sealed AUDIT_ARCHIVED
+            # row written with it (while that row is still in the trail).
+            said = archived_row(record, using=using)
+            if said is not None and (
+                said.get("rowCount"),
+                said.get("firstId"),
+                said.get("lastId"),
+                said.get("sealSum"),
+            ) != (record.row_count, record.first_id, record.last_id, record.seal_sum):
+                held.forged.append(record.key)
+            held.expected_count += record.row_count
+            held.expected_sum = (held.expected_sum + int(record.seal_sum, 16)) % SUM_MODULUS
+            if record.first_id is not None and record.last_id is not None:
+                held.ranges.append((record.first_id, record.last_id))
         return held
 
     def take(self, audit_id: int, seq: int, digest: str) -> bool:
@@ -492,6 +502,13 @@ class ArchivedRows:
         return True
 
     def complete(self, result: Verification) -> None:
+        if self.forged:
+            result.broken(
+                self.first_found,
+                f"the record of archive {self.forged[0]} differs from the AUDIT_ARCHIVED row"
+                " the trail sealed for it",
+            )
+            return
         if (self.found, self.found_sum) == (self.expected_count, self.expected_sum):
             if self.found:
                 result.notes.append(f"{self.found} rows are in verified archives, as recorded")

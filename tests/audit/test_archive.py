@@ -414,6 +414,27 @@ def tamper_everything_but_the_seals():
     )
 
 
+def tamper_a_line_removed_and_everything_rewritten():
+    # Lines, manifest (seals included) and record agree: only the sealed AUDIT_ARCHIVED row of
+    # the trail still says what the manifest was.
+    lines = jsonl()[:-1]
+    body = _manifest_for(lines)
+    tally = archive.SealTally()
+    for line in lines:
+        seal = chain.AuditSeal.objects.get(audit_id=json.loads(line)["id"])
+        tally.add(seal.audit_id, seal.seq, seal.hash)
+    body["seals"] = tally.summary()
+    raw = json.dumps(body).encode()
+    rewrite(KEY, archive.JSONL, gz(lines))
+    rewrite(KEY, archive.MANIFEST, raw)
+    AuditArchive.objects.update(
+        manifest_sha256=hashlib.sha256(raw).hexdigest(),
+        row_count=len(lines),
+        last_id=body["lastId"],
+        seal_sum=tally.summary()["sum"],
+    )
+
+
 @pytest.mark.parametrize(
     ("tamper", "said"),
     [
@@ -421,6 +442,7 @@ def tamper_everything_but_the_seals():
         (tamper_a_line_removed_and_manifest_rewritten, "differs from the one recorded"),
         (tamper_the_manifest, "the manifest differs from the one recorded when archived"),
         (tamper_everything_but_the_seals, ") differs from the sealed row"),
+        (tamper_a_line_removed_and_everything_rewritten, "differs from the one the trail recorded"),
     ],
 )
 @pytest.mark.usefixtures("restore_table")
@@ -702,3 +724,25 @@ def test_a_row_that_arrived_after_the_archive_keeps_the_detached_table_until_arc
     ok, out = verify()
     assert ok, out
     assert "4 rows are in verified archives, as recorded" in out
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_archive_record_rewritten_to_hide_a_removed_row_is_reported_broken(superuser):
+    rows = at(datetime(2016, 12, 4, tzinfo=UTC), Action.PAYMENT_RECEIVED, Action.LEAD_CREATED)
+    leaves = LeavesOfOneTable(superuser, [leaf(DECEMBER, "money")])
+    assert apply_retention(today=date(2027, 1, 1), partitions=leaves, say=lambda _: None) == 0
+    assert verify()[0]
+    # The lead's row removed, and the archive's record made to count it among the archived.
+    hidden = chain.AuditSeal.objects.get(audit_id=rows[1].pk)
+    record = AuditArchive.objects.get()
+    total = int(record.seal_sum, 16) + chain.seal_term(hidden.audit_id, hidden.seq, hidden.hash)
+    AuditArchive.objects.update(row_count=3, seal_sum=f"{total % chain.SUM_MODULUS:064x}")
+    superuser.execute("ALTER TABLE audit_auditlog DISABLE TRIGGER audit_auditlog_append_only")
+    superuser.execute("DELETE FROM audit_auditlog WHERE id = %s", [rows[1].pk])
+    superuser.execute("ALTER TABLE audit_auditlog ENABLE ALWAYS TRIGGER audit_auditlog_append_only")
+
+    ok, out = verify()
+
+    assert not ok
+    assert f"the record of archive {KEY} differs from the AUDIT_ARCHIVED row" in out
