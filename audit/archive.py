@@ -315,6 +315,12 @@ def archive_month(
         )
     if existing is not None and existing.dropped_at is not None:
         raise ArchiveError(f"{key}: its rows were dropped, the archive is all there is of them")
+    if existing is not None and existing.detached_at is not None and not source_table:
+        # Its rows left the audit table: read there, the unit would look empty.
+        raise ArchiveError(
+            f"{key}: its rows are in {existing.detached_table}: --source-table "
+            f"{existing.detached_table}"
+        )
     chain.seal_pending(using=using, wait=True, budget_seconds=600)
     tally = SealTally()
     first_id = last_id = None
