@@ -109,6 +109,10 @@ class AuditLog(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        # On PostgreSQL the table is partitioned by month and class (audit.partitions), and
+        # every unique index there holds the partition keys: the primary key is (id, created_at,
+        # action) and this one (spool_id, created_at, action). Django keeps `id` as the pk; ids
+        # come from one sequence, and a spooled copy carries its row's created_at and action.
         constraints = [
             models.UniqueConstraint(
                 fields=["spool_id"],

@@ -402,6 +402,12 @@ def _check_audit_chain() -> CheckResult:
     return check_audit_chain()
 
 
+def _check_audit_partitions() -> CheckResult:
+    from monitoring.audit_partitions import check_audit_partitions
+
+    return check_audit_partitions()
+
+
 # Checks that read the database are skipped when the connection check fails: each would wait for
 # its own timeout and the report must come back within about two seconds.
 _DB_CHECKS: list[tuple[str, Callable[[], CheckResult]]] = [
@@ -411,6 +417,7 @@ _DB_CHECKS: list[tuple[str, Callable[[], CheckResult]]] = [
     ("systemMetrics", check_system_metrics),
     ("recentActivity", check_recent_activity),
     ("auditChain", _check_audit_chain),
+    ("auditPartitions", _check_audit_partitions),
     ("reconciliation", check_reconciliation),
 ]
 _OTHER_CHECKS: list[tuple[str, Callable[[], CheckResult]]] = [

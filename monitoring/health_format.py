@@ -47,6 +47,7 @@ MEASUREMENTS = {
     "errorRate": Measurement("auditLog:errorRate", "component", "percent"),
     "moneyOperations": Measurement("moneyOperations:failures", "component", "failures"),
     "auditChain": Measurement("auditChain:lastVerification", "component"),
+    "auditPartitions": Measurement("auditPartitions:defaultRows", "component", "rows"),
     "reconciliation": Measurement("reconciliation:lastRun", "component"),
     "systemMetrics": Measurement(
         "systemMetrics:rows", "datastore", "rows", ("students", "leads", "invoices", "payments")

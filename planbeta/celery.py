@@ -62,6 +62,11 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
             "task": "audit.verify_chain",
             "schedule": settings.AUDIT_VERIFY_SECONDS,
         },
+        # The trail's monthly partitions, created a year ahead (audit.partitions).
+        "audit-ensure-partitions": {
+            "task": "audit.ensure_partitions",
+            "schedule": settings.AUDIT_PARTITION_SECONDS,
+        },
     }
 
 

@@ -4,9 +4,14 @@ Run by the owner of the tables (the role that runs migrations), `apply_app_role`
 updates the application role and leaves it exactly this:
 
 * SELECT, INSERT, UPDATE, DELETE on the business tables; USAGE, SELECT on their sequences;
-* SELECT and INSERT only on the append-only tables (APPEND_ONLY_MODELS) and on every partition or
-  inheritance child of them: PostgreSQL checks a query through the parent against the parent's
-  grants, but a query naming a partition against the partition's own;
+* SELECT and INSERT only on the append-only tables (APPEND_ONLY_MODELS), and SELECT only on every
+  partition or inheritance child of them: PostgreSQL checks a query through the parent against
+  the parent's grants, a query naming a partition against the partition's own, and the app
+  writes through the parent only;
+* nothing on a partition of the audit trail once it is detached (audit.partitions: the owner
+  archives and drops it);
+* EXECUTE on the one function that creates the trail's months ahead (audit.partitions), which
+  runs as the owner: the role itself may not create tables;
 * SELECT only on the migration history, so it cannot fake which migrations ran;
 * USAGE on the schema and no CREATE; it owns nothing and is a member of no role that does;
 * LOGIN and none of SUPERUSER, CREATEDB, CREATEROLE, REPLICATION, BYPASSRLS; NOINHERIT.
@@ -36,6 +41,10 @@ READ_ONLY_TABLES = ("django_migrations",)
 
 TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
 APPEND_ONLY_PRIVILEGES = ("SELECT", "INSERT")
+# On a partition or child of an append-only table: reading it is reading the parent's rows.
+PARTITION_PRIVILEGES = ("SELECT",)
+# The owner's SECURITY DEFINER functions the application calls.
+APP_FUNCTIONS = ("audit_ensure_partitions(integer)",)  # audit.partitions.ENSURE_FUNCTION
 READ_ONLY_PRIVILEGES = ("SELECT",)
 SEQUENCE_PRIVILEGES = ("USAGE", "SELECT")
 # Never held on an append-only table, directly or through another role: TRIGGER would let a role
@@ -77,6 +86,8 @@ class RoleSetup:
     read_only: tuple[str, ...]
     append_only: tuple[str, ...]
     sequences: int
+    partitions: int = 0
+    detached: int = 0
 
 
 def apply_app_role(
@@ -115,9 +126,13 @@ def apply_app_role(
             is_superuser=is_superuser,
         )
         _grant_schema(cursor, role=role, owner=owner)
-        business, read_only, append_only, sequences = _grant_relations(cursor, role=role)
+        relations = _grant_relations(cursor, role=role)
+        business, read_only, append_only, children, detached, sequences = relations
+        _grant_functions(cursor, role=role)
         _grant_future_relations(cursor, role=role, owner=owner)
-        problems = _problems(cursor, role=role, append_only=append_only)
+        problems = _problems(
+            cursor, role=role, append_only=append_only, children=children, detached=detached
+        )
         if problems:
             raise RoleSetupError(
                 f"{role} cannot be left with least privilege (nothing was changed): "
@@ -133,6 +148,8 @@ def apply_app_role(
         read_only=tuple(read_only),
         append_only=tuple(append_only),
         sequences=len(sequences),
+        partitions=len(children),
+        detached=len(detached),
     )
 
 
@@ -287,15 +304,18 @@ def _grant_schema(cursor, *, role: str, owner: str) -> None:
         cursor.execute(f"REVOKE CREATE ON DATABASE {_ident(database)} FROM {r}")
 
 
-def _grant_relations(cursor, *, role: str) -> tuple[list[str], list[str], list[str], list[str]]:
+def _grant_relations(cursor, *, role: str) -> tuple[list[str], ...]:
     """Revoke everything on the owner's relations, then grant exactly what the app needs."""
-    business, read_only, append_only, sequences, narrow_sequences = _relations(cursor)
+    business, read_only, append_only, children, detached, sequences, narrow_sequences = _relations(
+        cursor
+    )
     r = _ident(role)
     grants = [
-        ("TABLE", business + read_only + append_only, None),
+        ("TABLE", business + read_only + append_only + children + detached, None),
         ("TABLE", business, TABLE_PRIVILEGES),
         ("TABLE", read_only, READ_ONLY_PRIVILEGES),
         ("TABLE", append_only, APPEND_ONLY_PRIVILEGES),
+        ("TABLE", children, PARTITION_PRIVILEGES),
         ("SEQUENCE", sequences + narrow_sequences, None),
         # The identity sequences of append-only tables stay ungranted: INSERT does not need
         # them, and nextval() by hand would only burn ids.
@@ -309,8 +329,20 @@ def _grant_relations(cursor, *, role: str) -> tuple[list[str], list[str], list[s
         else:
             cursor.execute(f"GRANT {', '.join(privileges)} ON {kind} {', '.join(names)} TO {r}")
     forbidden = ", ".join(FORBIDDEN_ON_APPEND_ONLY)
-    cursor.execute(f"REVOKE {forbidden} ON TABLE {', '.join(append_only)} FROM PUBLIC")
-    return business, read_only, append_only, sequences
+    cursor.execute(f"REVOKE {forbidden} ON TABLE {', '.join(append_only + children)} FROM PUBLIC")
+    if detached:
+        cursor.execute(f"REVOKE ALL ON TABLE {', '.join(detached)} FROM PUBLIC")
+    return business, read_only, append_only, children, detached, sequences
+
+
+def _grant_functions(cursor, *, role: str) -> None:
+    """EXECUTE on the owner's functions the app calls, where the migrations have made them."""
+    for signature in APP_FUNCTIONS:
+        cursor.execute("SELECT to_regprocedure(%s)::text", [signature])
+        (found,) = cursor.fetchone()
+        if found is not None:
+            cursor.execute(f"REVOKE ALL ON FUNCTION {found} FROM PUBLIC")
+            cursor.execute(f"GRANT EXECUTE ON FUNCTION {found} TO {_ident(role)}")
 
 
 def _grant_future_relations(cursor, *, role: str, owner: str) -> None:
@@ -344,7 +376,9 @@ WITH RECURSIVE narrow(oid) AS (
 )
 SELECT c.oid::regclass::text, c.relkind = 'S',
        c.oid IN (SELECT oid FROM narrow UNION ALL SELECT oid FROM narrow_sequences),
-       c.relname = ANY(%(read_only)s), c.relowner = current_user::regrole
+       c.relname = ANY(%(read_only)s), c.relowner = current_user::regrole,
+       c.relname = ANY(%(append_only)s) AND c.relnamespace = current_schema()::regnamespace,
+       c.relkind = 'r' AND c.relname ~ %(detached)s AND c.oid NOT IN (SELECT oid FROM narrow)
 FROM pg_class c
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
   AND (c.relnamespace = current_schema()::regnamespace OR c.oid IN (SELECT oid FROM narrow))
@@ -352,22 +386,33 @@ ORDER BY 1
 """
 
 
-def _relations(cursor) -> tuple[list[str], list[str], list[str], list[str], list[str]]:
+def _relations(cursor) -> tuple[list[str], ...]:
     """The current role's relations in the schema, by what the app may do with them.
 
     Names come as `oid::regclass::text`: quoted where needed, schema-qualified where off the
     search path (a partition may live in another schema).
     """
+    # Imported here: this module is loaded with the app registry, before the models are.
+    from audit import partitions
+
     cursor.execute(
-        _RELATIONS, {"append_only": append_only_tables(), "read_only": list(READ_ONLY_TABLES)}
+        _RELATIONS,
+        {
+            "append_only": append_only_tables(),
+            "read_only": list(READ_ONLY_TABLES),
+            "detached": f"^{partitions.LEAF_NAME.pattern}$",
+        },
     )
     business: list[str] = []
     read_only: list[str] = []
     append_only: list[str] = []
+    children: list[str] = []
+    detached: list[str] = []
     sequences: list[str] = []
     narrow_sequences: list[str] = []
     not_owned: list[str] = []
-    for name, is_sequence, is_narrow, is_read_only, owned in cursor.fetchall():
+    for row in cursor.fetchall():
+        name, is_sequence, is_narrow, is_read_only, owned, is_root, is_detached = row
         if not owned:
             if is_narrow:
                 not_owned.append(name)
@@ -375,7 +420,9 @@ def _relations(cursor) -> tuple[list[str], list[str], list[str], list[str], list
         if is_sequence:
             (narrow_sequences if is_narrow else sequences).append(name)
         elif is_narrow:
-            append_only.append(name)
+            (append_only if is_root else children).append(name)
+        elif is_detached:
+            detached.append(name)
         elif is_read_only:
             read_only.append(name)
         else:
@@ -385,7 +432,7 @@ def _relations(cursor) -> tuple[list[str], list[str], list[str], list[str], list
             "these partitions of an append-only table belong to another role, so their grants"
             f" cannot be narrowed: {', '.join(not_owned)}."
         )
-    return business, read_only, append_only, sequences, narrow_sequences
+    return business, read_only, append_only, children, detached, sequences, narrow_sequences
 
 
 def _ident(name: str) -> str:
@@ -398,15 +445,19 @@ def _ident(name: str) -> str:
 # role itself or a role it may SET ROLE to; has_*_privilege counts PUBLIC's grants and those a
 # role inherits.
 _ACTING = "FROM pg_roles a WHERE pg_has_role(%(role)s, a.oid, 'MEMBER')"
-_PROBLEMS = (
-    "SELECT %(role)s, 'may SET ROLE to the superuser ' || a.rolname"
-    f" {_ACTING} AND a.rolsuper AND a.rolname <> %(role)s",
+_TABLE_PROBLEMS = (
     "SELECT a.rolname, 'may ' || p.privilege || ' ' || t.name"
     " FROM pg_roles a, unnest(%(tables)s::text[]) t(name),"
     "   unnest(%(forbidden)s::text[]) p(privilege)"
     " WHERE pg_has_role(%(role)s, a.oid, 'MEMBER')"
     "   AND (has_table_privilege(a.oid, t.name, p.privilege)"
-    "     OR p.privilege = 'UPDATE' AND has_any_column_privilege(a.oid, t.name, 'UPDATE'))",
+    "     OR p.privilege IN ('UPDATE', 'INSERT', 'SELECT')"
+    "       AND has_any_column_privilege(a.oid, t.name, p.privilege))"
+)
+_PROBLEMS = (
+    "SELECT %(role)s, 'may SET ROLE to the superuser ' || a.rolname"
+    f" {_ACTING} AND a.rolsuper AND a.rolname <> %(role)s",
+    _TABLE_PROBLEMS,
     "SELECT a.rolname, 'may SET ' || p.name"
     " FROM pg_roles a, unnest(%(parameters)s::text[]) p(name)"
     " WHERE pg_has_role(%(role)s, a.oid, 'MEMBER')"
@@ -427,7 +478,14 @@ _PROBLEMS = (
 )
 
 
-def _problems(cursor, *, role: str, append_only: list[str]) -> list[str]:
+def _problems(
+    cursor,
+    *,
+    role: str,
+    append_only: list[str],
+    children: list[str],
+    detached: list[str],
+) -> list[str]:
     """What `role` may still do beyond least privilege, read back from the catalog."""
     cursor.execute(_ATTRIBUTES_OF, [role])
     problems = [f"it has {keyword}" for keyword in _keywords(_wrong(cursor.fetchone()))]
@@ -437,10 +495,40 @@ def _problems(cursor, *, role: str, append_only: list[str]) -> list[str]:
         "forbidden": list(FORBIDDEN_ON_APPEND_ONLY),
         "parameters": list(FORBIDDEN_PARAMETERS),
     }
-    for query in _PROBLEMS:
-        cursor.execute(query, params)
+    # The same question of the table privileges, asked of the partitions (written through the
+    # parent only) and of detached partitions (the owner's alone).
+    checks = [(query, params) for query in _PROBLEMS]
+    checks.append(
+        (
+            _TABLE_PROBLEMS,
+            {
+                **params,
+                "tables": list(children),
+                "forbidden": ["INSERT", *FORBIDDEN_ON_APPEND_ONLY],
+            },
+        )
+    )
+    checks.append(
+        (
+            _TABLE_PROBLEMS,
+            {
+                **params,
+                "tables": list(detached),
+                "forbidden": ["SELECT", "INSERT", *FORBIDDEN_ON_APPEND_ONLY],
+            },
+        )
+    )
+    for query, values in checks:
+        cursor.execute(query, values)
         problems += [
             f"it {what}" + ("" if who == role else f" (as {who})")
             for who, what in cursor.fetchall()
         ]
+    cursor.execute(
+        "SELECT s, 'may not EXECUTE ' || s FROM unnest(%s::text[]) s"
+        " WHERE to_regprocedure(s) IS NOT NULL"
+        "   AND NOT has_function_privilege(%s, to_regprocedure(s), 'EXECUTE')",
+        [list(APP_FUNCTIONS), role],
+    )
+    problems += [f"it {what}" for _, what in cursor.fetchall()]
     return problems

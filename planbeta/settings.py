@@ -488,6 +488,11 @@ AUDIT_RETENTION_YEARS = {
     "access": env.int("AUDIT_RETENTION_ACCESS_YEARS", default=1),
     "other": env.int("AUDIT_RETENTION_OTHER_YEARS", default=3),
 }
+# Monthly partitions of the trail on PostgreSQL (audit.partitions): beat creates the months up
+# to AUDIT_PARTITION_MONTHS_AHEAD after the current one every AUDIT_PARTITION_SECONDS (daily), so
+# a year of beat outages passes before a row would land in the DEFAULT partition.
+AUDIT_PARTITION_MONTHS_AHEAD = env.int("AUDIT_PARTITION_MONTHS_AHEAD", default=12)
+AUDIT_PARTITION_SECONDS = env.float("AUDIT_PARTITION_SECONDS", default=86400.0)
 # Where a unit of old rows goes before it leaves the database (audit.archive): the storage
 # "audit_archive" below, under AUDIT_ARCHIVE_PREFIX. A directory by default; S3-compatible object
 # storage when AUDIT_ARCHIVE_S3_BUCKET is set (keys empty: boto3's own chain, an instance role).

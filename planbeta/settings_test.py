@@ -27,3 +27,7 @@ STORAGES = {
     **STORAGES,
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# Two months of partitions instead of thirteen (audit.partitions): every transactional test ends
+# with a flush that truncates each partition, and its cost grows with their number.
+AUDIT_PARTITION_MONTHS_AHEAD = env.int("AUDIT_PARTITION_MONTHS_AHEAD", default=1)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import psycopg
 from django.conf import settings
 from django.core.management import call_command
-from django.db import connections
+from django.db import connections, transaction
 from django.db.backends.base.creation import TEST_DATABASE_PREFIX
 from django.db.utils import ConnectionDoesNotExist, load_backend
 from django.test import TransactionTestCase
@@ -205,15 +205,32 @@ def _flush_through_the_owner(self: TransactionTestCase) -> None:
     inhibit_post_migrate = self.available_apps is not None or (
         self.serialized_rollback and hasattr(connections["default"], "_test_serialized_contents")
     )
-    call_command(
-        "flush",
-        verbosity=0,
-        interactive=False,
-        database=OWNER_ALIAS,
-        reset_sequences=False,
-        allow_cascade=self.available_apps is not None,
-        inhibit_post_migrate=inhibit_post_migrate,
-    )
+    # The trail's tables refuse TRUNCATE even from the owner (audit.partitions): their triggers
+    # are switched off for this one transaction and back on (ALWAYS) before it commits.
+    with transaction.atomic(using=OWNER_ALIAS), connections[OWNER_ALIAS].cursor() as cursor:
+        cursor.execute(_TRUNCATE_GUARDS.format(state="DISABLE"))
+        call_command(
+            "flush",
+            verbosity=0,
+            interactive=False,
+            database=OWNER_ALIAS,
+            reset_sequences=False,
+            allow_cascade=self.available_apps is not None,
+            inhibit_post_migrate=inhibit_post_migrate,
+        )
+        cursor.execute(_TRUNCATE_GUARDS.format(state="ENABLE ALWAYS"))
+
+
+_TRUNCATE_GUARDS = """
+DO $$
+DECLARE t regclass;
+BEGIN
+    FOR t IN SELECT tgrelid::regclass FROM pg_trigger WHERE tgname = 'audit_auditlog_no_truncate'
+    LOOP
+        EXECUTE format('ALTER TABLE %s {state} TRIGGER audit_auditlog_no_truncate', t);
+    END LOOP;
+END $$
+"""
 
 
 def connect_as_superuser(dbname: str = "postgres") -> psycopg.Connection:

@@ -13,6 +13,7 @@ import io
 import os
 import shutil
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -239,30 +240,31 @@ CHILD = "audit_auditlog_test_child"
 
 @pytest.fixture
 def audit_child(owner_connection):
-    """A child of the audit table, made by the owner as a later migration would (a monthly
-    partition is one). Inheritance children get no trigger from their parent, and through the
-    owner's default privileges the business grants: only db_roles narrows them."""
+    """A partition of the audit table made by the owner by hand, as a later migration might
+    (audit.partitions narrows the months it makes itself). Through the owner's default
+    privileges it gets the business grants: only db_roles narrows them."""
     with owner_connection.cursor() as cursor:
-        cursor.execute(f"CREATE TABLE {CHILD} () INHERITS (audit_auditlog)")
+        cursor.execute(
+            f"CREATE TABLE {CHILD} PARTITION OF audit_auditlog"
+            " FOR VALUES FROM ('2090-01-01 00:00+00') TO ('2090-02-01 00:00+00')"
+        )
     yield CHILD
     with owner_connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {CHILD}")
 
 
 def _write_child_row():
-    # A child gets its parent's columns but not the identity default: the id is given.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO audit_auditlog_test_child (id, action, severity, description, source,"
-            " user_email, user_name, user_role, user_agent, request_path, request_method,"
-            " request_id, entity_type, entity_id, metadata, error_message, error_stack,"
-            " created_at) VALUES (900001, 'PAYMENT_RECEIVED', 'INFO', 'original', 'SYSTEM', '',"
-            " '', '', '', '', '', '', '', '', '{}', '', '', now())"
-        )
+    # Through the parent, as the app writes: it may not insert into a partition by name.
+    AuditLog.objects.create(
+        action="PAYMENT_RECEIVED",
+        description="original",
+        created_at=datetime(2090, 1, 5, tzinfo=UTC),
+    )
 
 
 def _child_refuses_rewrites():
     for statement in (
+        "INSERT INTO audit_auditlog_test_child SELECT * FROM audit_auditlog_test_child",
         "UPDATE audit_auditlog_test_child SET description = 'forged'",
         "DELETE FROM audit_auditlog_test_child",
         "TRUNCATE audit_auditlog_test_child",
@@ -272,17 +274,19 @@ def _child_refuses_rewrites():
             connection.cursor() as cursor,
         ):
             cursor.execute(statement)
-    assert list(AuditLog.objects.values_list("description", flat=True)) == ["original"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT description FROM audit_auditlog_test_child")
+        assert cursor.fetchall() == [("original",)]
 
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_db_roles_narrows_every_child_of_the_audit_table(audit_child, roles):
+def test_db_roles_narrows_every_partition_of_the_audit_table_to_select(audit_child, roles):
     assert _owner_privileges(roles.app)["tables"][CHILD] == "DELETE,INSERT,SELECT,UPDATE"
 
     _as_owner("--app-role", roles.app)
 
-    assert _owner_privileges(roles.app)["tables"][CHILD] == "INSERT,SELECT"
+    assert _owner_privileges(roles.app)["tables"][CHILD] == "SELECT"
     _write_child_row()
     _child_refuses_rewrites()
 
@@ -294,7 +298,7 @@ def test_migrate_by_the_owner_narrows_what_a_migration_added(audit_child, roles)
     call_command("migrate", database=database.OWNER_ALIAS, stdout=out)
 
     assert f"Grants of the application role {roles.app} applied again" in out.getvalue()
-    assert _owner_privileges(roles.app)["tables"][CHILD] == "INSERT,SELECT"
+    assert _owner_privileges(roles.app)["tables"][CHILD] == "SELECT"
     _write_child_row()
     _child_refuses_rewrites()
 
@@ -306,9 +310,21 @@ def _expected_tables() -> dict[str, str]:
     names = set(connection.introspection.django_table_names(only_existing=True))
     expected = dict.fromkeys(names, "DELETE,INSERT,SELECT,UPDATE")
     expected[APPEND_ONLY] = "INSERT,SELECT"
+    # Every partition of the trail (months, their class leaves, the DEFAULT): read only.
+    expected.update(dict.fromkeys(_audit_partitions(), "SELECT"))
     expected["audit_auditseal"] = "INSERT,SELECT"
     expected["django_migrations"] = "SELECT"
     return expected
+
+
+def _audit_partitions() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "WITH RECURSIVE tree(oid) AS (SELECT 'audit_auditlog'::regclass::oid UNION"
+            " SELECT i.inhrelid FROM pg_inherits i JOIN tree ON i.inhparent = tree.oid)"
+            " SELECT oid::regclass::text FROM tree WHERE oid <> 'audit_auditlog'::regclass"
+        )
+        return [name for (name,) in cursor.fetchall()]
 
 
 @pytest.mark.postgres

@@ -180,6 +180,7 @@ def test_the_beat_schedule_is_one_dict_with_intervals_from_the_settings(settings
         "audit-seal-chain": {"task": "audit.seal_chain", "schedule": 5.0},
         "audit-checkpoint-chain": {"task": "audit.checkpoint_chain", "schedule": 3600.0},
         "audit-verify-chain": {"task": "audit.verify_chain", "schedule": 3600.0},
+        "audit-ensure-partitions": {"task": "audit.ensure_partitions", "schedule": 86400.0},
     }
     settings.ALERT_SWEEP_SECONDS = 7.0
     settings.AUDIT_SEAL_SECONDS = 2.0

@@ -9,6 +9,7 @@ import logging
 import shutil
 import socket
 import uuid
+from datetime import datetime
 
 import pytest
 from django.core.management import call_command
@@ -157,9 +158,18 @@ def test_a_replay_that_died_after_inserting_and_before_removing_its_file_writes_
 
 @pytest.mark.django_db
 def test_a_row_whose_first_attempt_did_commit_is_not_written_again():
-    # The reply to COMMIT was lost: the row is in the table and its copy in the spool.
+    # The reply to COMMIT was lost: the row is in the table and its copy in the spool. Both are
+    # the one row audit_record_independent built, created_at and action included: on PostgreSQL
+    # the unique index is on (spool_id, created_at, action), the partitions' keys.
     [spool_id] = _spool_rows(1)
-    AuditLog.objects.create(action=Action.API_ERROR, description="x", spool_id=spool_id)
+    [(path, _)] = spool.pending()
+    fields = json.loads(path.read_text())["fields"]
+    AuditLog.objects.create(
+        action=Action.API_ERROR,
+        description="x",
+        spool_id=spool_id,
+        created_at=datetime.fromisoformat(fields["created_at"]),
+    )
 
     spool.replay()
 

@@ -25,6 +25,7 @@ CHECK_NAMES = [
     "systemMetrics",
     "recentActivity",
     "auditChain",
+    "auditPartitions",
     "reconciliation",
     "redis",
     "celery",
