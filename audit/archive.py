@@ -166,7 +166,9 @@ def unit_rows(
     table = conn.ops.quote_name(check_table_name(source_table or AUDIT_TABLE))
     # As the ORM sends them: SQLite compares the stored text.
     bounds = [conn.ops.adapt_datetimefield_value(b) for b in month_bounds(month)]
-    condition, actions = _class_condition(retention_class)
+    # A partition holds its unit and nothing else: read whole, whatever the action (the
+    # month's `other` leaf also takes a row of a class whose own leaf had already left).
+    condition, actions = ("TRUE", []) if source_table else _class_condition(retention_class)
     columns = ", ".join(conn.ops.quote_name(c) for c in COLUMNS)
     # Names come from the model and a checked identifier; values are parameters.
     where = f"created_at >= %s AND created_at < %s AND {condition}"
@@ -580,7 +582,9 @@ def _check_rows(check: ArchiveCheck, manifest: Manifest, *, using: str) -> None:
                 check.problems.append(f"row {row_id} is out of id order")
             elif stamp is None or not start <= stamp < end:
                 check.problems.append(f"row {row_id} is not of {manifest.month:%Y-%m}")
-            elif retention.class_of(values["action"]) != manifest.retention_class:
+            elif manifest.retention_class != retention.OTHER and (
+                retention.class_of(values["action"]) != manifest.retention_class
+            ):
                 check.problems.append(f"row {row_id} is not of class {manifest.retention_class}")
             else:
                 tally.add(row_id, *seals[row_id][:2])

@@ -4,7 +4,7 @@ For each attached leaf partition (one retention class of one UTC month, audit.pa
 month `retention.is_due`, in this order, each step recorded on its AuditArchive and audited
 (AUDIT_ARCHIVED, metadata `step`):
 
-1. archive the unit (audit.archive.archive_month), unless an earlier run did;
+1. archive the unit from the leaf itself (audit.archive.archive_month), unless an earlier run did;
 2. verify the archive against its manifest and the seals; a mismatch stops this unit;
 3. detach the partition: the rows leave the audit table but stay in a table of their own;
 4. check the detached table against the manifest (count and id range: a row that arrived
@@ -18,7 +18,6 @@ table whose archive verifies is dropped. DDL: run as the owner of the tables.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -38,6 +37,7 @@ from audit.archive import (
     verify_archive,
 )
 from audit.models import AuditArchive, Severity
+from audit.partitions import PartitionError
 
 
 class PartitionInfo(Protocol):
@@ -58,10 +58,10 @@ class Partitions(Protocol):
 
 
 def default_partitions() -> Partitions:
-    try:
-        module: Any = importlib.import_module("audit.partitions")
-    except ImportError:
-        raise ArchiveError("retention needs the partitioned table (audit.partitions)") from None
+    from audit import partitions
+
+    # The module is the API; its functions take `using` too, which retention leaves at default.
+    module: Any = partitions
     return module
 
 
@@ -112,7 +112,7 @@ def apply_retention(
             continue
         try:
             _take(unit, partitions=partitions, keep_detached=keep_detached, say=say, using=using)
-        except ArchiveError as exc:
+        except (ArchiveError, PartitionError) as exc:
             failed += 1
             say(f"STOPPED {unit.key}: {exc}")
     return failed
@@ -128,7 +128,10 @@ def _take(
 ) -> None:
     record = AuditArchive.objects.using(using).filter(key=unit.key).first()
     if record is None:
-        manifest = archive_month(unit.month, unit.retention_class, using=using)
+        # Read from the leaf itself: exactly the rows that its detach and drop take away.
+        manifest = archive_month(
+            unit.month, unit.retention_class, source_table=unit.table, using=using
+        )
         say(f"archived {unit.key}: {manifest.row_count} rows")
         record = AuditArchive.objects.using(using).get(key=unit.key)
     _verify(record, using=using)

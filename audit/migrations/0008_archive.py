@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('audit', '0006_chain'),
+        ('audit', '0007_partitions'),
     ]
 
     operations = [

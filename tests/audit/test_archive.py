@@ -20,7 +20,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.test import RequestFactory
 
-from audit import archive, chain, retention
+from audit import archive, chain, partitions, retention
 from audit.context import bind_request, unbind
 from audit.expiry import apply_retention
 from audit.models import Action, AuditArchive, AuditLog, Severity
@@ -550,15 +550,8 @@ def test_retention_dry_run_lists_the_due_units_and_changes_nothing(settings, arc
     assert not archive_dir.exists()
 
 
-@pytest.mark.django_db
-def test_retention_without_the_partitioned_table_says_so():
-    ok, out = run("audit_retention", "--dry-run", "--today", "2027-01-01")
-
-    assert not ok
-    assert "retention needs the partitioned table (audit.partitions)" in out
-
-
-# --- the chain after rows left through an archive (PostgreSQL: a superuser removes them) -------
+# --- retention on the partitioned trail (PostgreSQL), run as the owner as operators do ---------
+# Each test has a month of its own: a month's partitions outlive the flush after a test.
 
 
 @pytest.fixture
@@ -572,66 +565,81 @@ def superuser(django_db_setup):
         yield conn
 
 
-class LeavesOfOneTable:
-    """Stands in for audit.partitions on an unpartitioned trail, as a detach and a drop leave it:
-    the unit's rows move to a table of their own (a superuser with the append-only trigger off),
-    and that table is dropped."""
-
-    def __init__(self, superuser, leaves):
-        self.superuser, self.leaves, self.dropped = superuser, leaves, []
-
-    def list_partitions(self):
-        return self.leaves
-
-    def detach_partition(self, month, retention_class):
-        table = leaf(month, retention_class).table
-        start, end = archive.month_bounds(month)
-        actions = sorted(retention.actions_of(retention_class))
-        where = "created_at >= %s AND created_at < %s AND action = ANY(%s)"
-        self.superuser.execute(
-            f"CREATE TABLE {table} AS SELECT * FROM audit_auditlog WHERE {where}",  # noqa: S608
-            [start, end, actions],
+def leaf_state(month: date, retention_class: str) -> tuple[bool, bool]:
+    """(the table exists, it is attached to the trail)."""
+    table = partitions.leaf_table(month, retention_class)
+    with database.owner_connection().cursor() as cursor:
+        cursor.execute(
+            "SELECT to_regclass(%s) IS NOT NULL,"
+            " EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = to_regclass(%s))",
+            [table, table],
         )
-        self.superuser.execute(
-            "ALTER TABLE audit_auditlog DISABLE TRIGGER audit_auditlog_append_only"
-        )
-        try:
-            delete = f"DELETE FROM audit_auditlog WHERE {where}"  # noqa: S608
-            self.superuser.execute(delete, [start, end, actions])
-        finally:
-            self.superuser.execute(
-                "ALTER TABLE audit_auditlog ENABLE ALWAYS TRIGGER audit_auditlog_append_only"
-            )
-        self.superuser.execute(f"GRANT SELECT ON {table} TO {database.ROLES.app}")
-        self.leaves = [p for p in self.leaves if p.table != table]
-        return table
+        return cursor.fetchone()
 
-    def drop_detached(self, table):
-        self.superuser.execute(f"DROP TABLE {table}")
-        self.dropped.append(table)
+
+def retention_as_owner(today: date, said: list[str] | None = None, **options) -> int:
+    with database.connected_as_owner():
+        return apply_retention(
+            today=today, say=(said if said is not None else []).append, **options
+        )
+
+
+def remove_behind_the_trails_back(superuser, row_id: int) -> None:
+    superuser.execute("ALTER TABLE audit_auditlog DISABLE TRIGGER audit_auditlog_append_only")
+    try:
+        superuser.execute("DELETE FROM audit_auditlog WHERE id = %s", [row_id])
+    finally:
+        superuser.execute(
+            "ALTER TABLE audit_auditlog ENABLE ALWAYS TRIGGER audit_auditlog_append_only"
+        )
 
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_a_month_detached_and_dropped_through_a_verified_archive_still_verifies(superuser):
+def test_retention_dry_run_on_the_partitioned_trail_lists_due_leaves_and_changes_nothing():
+    july = date(2016, 7, 1)
+    rows = at(datetime(2016, 7, 4, tzinfo=UTC), Action.PAYMENT_RECEIVED)
+    partitions.ensure_partitions(0)
+
+    with database.connected_as_owner():
+        ok, out = run("audit_retention", "--dry-run", "--today", "2027-01-01")
+
+    assert ok, out
+    assert (
+        "due: audit/money/2016-07 (audit_auditlog_y2016m07_money): would archive, verify,"
+        " detach, drop" in out
+    )
+    assert "audit/money/2016-08" not in out  # not due until 2027-02-01
+    assert leaf_state(july, "money") == (True, True)
+    assert AuditLog.objects.filter(pk__in=[r.pk for r in rows]).count() == 2
+    assert not AuditArchive.objects.exists()
+    assert not AuditLog.objects.filter(action=Action.AUDIT_ARCHIVED).exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_retention_detaches_and_drops_only_due_leaves_and_the_chain_still_verifies():
     december = at(datetime(2016, 12, 3, tzinfo=UTC), Action.LEAD_CREATED, Action.INVOICE_SENT)
-    later = at(datetime(2017, 1, 4, tzinfo=UTC), Action.PAYMENT_RECEIVED)
-    gone = [r for r in december if retention.class_of(r.action) == retention.MONEY]
-    kept = [r for r in december if r not in gone]
-    assert (len(gone), len(kept)) == (2, 1)
+    january = at(datetime(2017, 1, 4, tzinfo=UTC), Action.PAYMENT_RECEIVED)
+    partitions.ensure_partitions(0)
     assert verify()[0]
-    leaves = LeavesOfOneTable(superuser, [leaf(DECEMBER, "money"), leaf(date(2017, 1, 1), "money")])
     said: list[str] = []
 
-    failed = apply_retention(today=date(2027, 1, 1), partitions=leaves, say=said.append)
+    failed = retention_as_owner(date(2027, 1, 1), said)
 
     assert failed == 0, said
-    assert leaves.dropped == ["audit_auditlog_y2016m12_money"]
-    assert not AuditLog.objects.filter(pk__in=[r.pk for r in gone]).exists()
-    assert AuditLog.objects.filter(pk__in=[r.pk for r in kept + later]).count() == 3
-    record = AuditArchive.objects.get()
+    # Money of December 2016 and every shorter class are due; money of January 2017 is not.
+    for retention_class in retention.CLASSES:
+        assert leaf_state(DECEMBER, retention_class) == (False, False), retention_class
+    assert leaf_state(date(2017, 1, 1), "money") == (True, True)
+    assert not AuditLog.objects.filter(pk__in=[r.pk for r in december]).exists()
+    assert AuditLog.objects.filter(pk__in=[r.pk for r in january]).count() == 2
+    record = AuditArchive.objects.get(key=KEY)
+    assert (record.row_count, record.source_table) == (2, "audit_auditlog_y2016m12_money")
     assert None not in (record.verified_at, record.detached_at, record.dropped_at)
-    steps = AuditLog.objects.filter(action=Action.AUDIT_ARCHIVED).order_by("id")
+    steps = AuditLog.objects.filter(
+        action=Action.AUDIT_ARCHIVED, entity_id=str(record.pk)
+    ).order_by("id")
     assert [r.metadata["step"] for r in steps] == [
         "archived",
         "verified",
@@ -639,42 +647,66 @@ def test_a_month_detached_and_dropped_through_a_verified_archive_still_verifies(
         "verified",
         "dropped",
     ]
+    assert [json.loads(line)["id"] for line in jsonl("audit/other/2016-12")] == [december[0].pk]
     ok, out = verify()
     assert ok, out
-    assert "2 rows are in verified archives, as recorded" in out
+    assert "3 rows are in verified archives, as recorded" in out
 
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_a_month_dropped_without_an_archive_record_is_reported_broken(superuser):
-    gone = at(datetime(2016, 12, 4, tzinfo=UTC), Action.PAYMENT_RECEIVED)
-    assert verify()[0]
-    leaves = LeavesOfOneTable(superuser, [])
-    leaves.drop_detached(leaves.detach_partition(DECEMBER, "money"))
+def test_keep_detached_stops_before_the_drop_and_the_next_run_drops():
+    november = date(2016, 11, 1)
+    at(datetime(2016, 11, 3, tzinfo=UTC), Action.INVOICE_SENT)
+    partitions.ensure_partitions(0)
 
+    retention_as_owner(date(2027, 1, 1), keep_detached=True)
+    kept = leaf_state(november, "money")
+    retention_as_owner(date(2027, 1, 1))
+
+    assert kept == (True, False)
+    assert leaf_state(november, "money") == (False, False)
+    assert AuditArchive.objects.get(key="audit/money/2016-11").dropped_at is not None
+    assert verify()[0]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_month_dropped_without_an_archive_record_is_reported_broken():
+    gone = at(datetime(2016, 10, 4, tzinfo=UTC), Action.PAYMENT_RECEIVED)
+    partitions.ensure_partitions(0)
+    assert verify()[0]
+
+    with database.connected_as_owner():
+        partitions.drop_detached(partitions.detach_partition(date(2016, 10, 1), "money"))
     ok, out = verify()
 
     assert not ok
     assert f"row {gone[0].pk} (seal 1) was removed" in out
 
 
+@pytest.fixture
+def money_kept_one_year(settings):
+    # Money goes before the other classes, so that a row of another class is still there.
+    settings.AUDIT_RETENTION_YEARS = {"money": 1, "errors": 10, "access": 10, "other": 10}
+
+
 @pytest.mark.postgres
+@pytest.mark.usefixtures("money_kept_one_year")
 @pytest.mark.django_db(transaction=True)
 def test_another_row_removed_within_an_archived_range_is_reported_broken(superuser):
     rows = at(
-        datetime(2016, 12, 4, tzinfo=UTC),
+        datetime(2016, 9, 4, tzinfo=UTC),
         Action.PAYMENT_RECEIVED,
         Action.LEAD_CREATED,
         Action.INVOICE_SENT,
     )
-    leaves = LeavesOfOneTable(superuser, [leaf(DECEMBER, "money")])
-    assert apply_retention(today=date(2027, 1, 1), partitions=leaves, say=lambda _: None) == 0
+    partitions.ensure_partitions(0)
+    assert retention_as_owner(date(2018, 1, 1)) == 0
     assert verify()[0]
-    # LEAD_CREATED is not money: its id lies between the archived rows', yet it is not archived.
-    superuser.execute("ALTER TABLE audit_auditlog DISABLE TRIGGER audit_auditlog_append_only")
-    superuser.execute("DELETE FROM audit_auditlog WHERE id = %s", [rows[1].pk])
-    superuser.execute("ALTER TABLE audit_auditlog ENABLE ALWAYS TRIGGER audit_auditlog_append_only")
 
+    # LEAD_CREATED is not money: its id lies between the archived rows', yet it is not archived.
+    remove_behind_the_trails_back(superuser, rows[1].pk)
     ok, out = verify()
 
     assert not ok
@@ -682,67 +714,67 @@ def test_another_row_removed_within_an_archived_range_is_reported_broken(superus
 
 
 @pytest.mark.postgres
+@pytest.mark.usefixtures("money_kept_one_year")
 @pytest.mark.django_db(transaction=True)
-def test_a_row_that_arrived_after_the_archive_keeps_the_detached_table_until_archived_again(
-    superuser,
-):
-    at(datetime(2016, 12, 4, tzinfo=UTC), Action.PAYMENT_RECEIVED)
-    archive.archive_month(DECEMBER, retention.MONEY)
-    # A failure row of December, replayed from a spool after the archive was written.
-    late = at(datetime(2016, 12, 20, tzinfo=UTC), Action.INVOICE_SENT)
-    leaves = LeavesOfOneTable(superuser, [leaf(DECEMBER, "money")])
-    table = leaf(DECEMBER, "money").table
+def test_an_archive_record_rewritten_to_hide_a_removed_row_is_reported_broken(superuser):
+    rows = at(datetime(2016, 8, 4, tzinfo=UTC), Action.PAYMENT_RECEIVED, Action.LEAD_CREATED)
+    partitions.ensure_partitions(0)
+    assert retention_as_owner(date(2018, 1, 1)) == 0
+    assert verify()[0]
+
+    # The lead's row removed, and the archive's record made to count it among the archived.
+    hidden = chain.AuditSeal.objects.get(audit_id=rows[1].pk)
+    record = AuditArchive.objects.get(key="audit/money/2016-08")
+    total = int(record.seal_sum, 16) + chain.seal_term(hidden.audit_id, hidden.seq, hidden.hash)
+    AuditArchive.objects.filter(pk=record.pk).update(
+        row_count=3, seal_sum=f"{total % chain.SUM_MODULUS:064x}"
+    )
+    remove_behind_the_trails_back(superuser, rows[1].pk)
+    ok, out = verify()
+
+    assert not ok
+    assert "the record of archive audit/money/2016-08 differs from the AUDIT_ARCHIVED row" in out
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_row_that_arrived_after_the_archive_keeps_the_detached_table_until_archived_again():
+    june = date(2016, 6, 1)
+    key, table = "audit/money/2016-06", partitions.leaf_table(june, "money")
+    at(datetime(2016, 6, 4, tzinfo=UTC), Action.PAYMENT_RECEIVED)
+    partitions.ensure_partitions(0)
+    archive.archive_month(june, retention.MONEY)
+    # A failure row of June, replayed from a spool after the archive was written.
+    late = at(datetime(2016, 6, 20, tzinfo=UTC), Action.INVOICE_SENT)
     said: list[str] = []
 
-    stopped = apply_retention(today=date(2027, 1, 1), partitions=leaves, say=said.append)
+    stopped = retention_as_owner(date(2027, 1, 1), said)
 
-    assert stopped == 1
-    assert said[-1].startswith(f"STOPPED {KEY}: {table} holds 4 rows")
-    assert leaves.dropped == []
-    record = AuditArchive.objects.get()
+    assert stopped == 1, said
+    assert f"STOPPED {key}: {table} holds 4 rows" in "\n".join(said)
+    assert leaf_state(june, "money") == (True, False)
+    record = AuditArchive.objects.get(key=key)
     assert record.detached_at is not None and record.dropped_at is None
     refused = AuditLog.objects.filter(action=Action.AUDIT_ARCHIVED, severity=Severity.ERROR)
     assert [r.metadata["step"] for r in refused] == ["drop_refused"]
     assert not verify()[0]  # the late rows are out of the trail and in no archive yet
 
-    again = run(
-        "audit_archive",
-        "--month",
-        "2016-12",
-        "--class",
-        "money",
-        "--source-table",
-        table,
-        "--replace",
-    )
-    done = apply_retention(today=date(2027, 1, 1), partitions=leaves, say=said.append)
+    with database.connected_as_owner():
+        again = run(
+            "audit_archive",
+            "--month",
+            "2016-06",
+            "--class",
+            "money",
+            "--source-table",
+            table,
+            "--replace",
+        )
+    done = retention_as_owner(date(2027, 1, 1), said)
 
     assert again[0], again[1]
     assert done == 0, said
-    assert leaves.dropped == [table]
-    assert [json.loads(line)["id"] for line in jsonl()][-2:] == [r.pk for r in late]
+    assert leaf_state(june, "money") == (False, False)
+    assert [json.loads(line)["id"] for line in jsonl(key)][-2:] == [r.pk for r in late]
     ok, out = verify()
     assert ok, out
-    assert "4 rows are in verified archives, as recorded" in out
-
-
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_an_archive_record_rewritten_to_hide_a_removed_row_is_reported_broken(superuser):
-    rows = at(datetime(2016, 12, 4, tzinfo=UTC), Action.PAYMENT_RECEIVED, Action.LEAD_CREATED)
-    leaves = LeavesOfOneTable(superuser, [leaf(DECEMBER, "money")])
-    assert apply_retention(today=date(2027, 1, 1), partitions=leaves, say=lambda _: None) == 0
-    assert verify()[0]
-    # The lead's row removed, and the archive's record made to count it among the archived.
-    hidden = chain.AuditSeal.objects.get(audit_id=rows[1].pk)
-    record = AuditArchive.objects.get()
-    total = int(record.seal_sum, 16) + chain.seal_term(hidden.audit_id, hidden.seq, hidden.hash)
-    AuditArchive.objects.update(row_count=3, seal_sum=f"{total % chain.SUM_MODULUS:064x}")
-    superuser.execute("ALTER TABLE audit_auditlog DISABLE TRIGGER audit_auditlog_append_only")
-    superuser.execute("DELETE FROM audit_auditlog WHERE id = %s", [rows[1].pk])
-    superuser.execute("ALTER TABLE audit_auditlog ENABLE ALWAYS TRIGGER audit_auditlog_append_only")
-
-    ok, out = verify()
-
-    assert not ok
-    assert f"the record of archive {KEY} differs from the AUDIT_ARCHIVED row" in out
