@@ -20,6 +20,7 @@ median is printed, the machine being shared.
 
 import os
 import resource
+import shutil
 import statistics
 import sys
 import tempfile
@@ -35,9 +36,11 @@ os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("HEALTH_CHECK_TOKEN", "bench-health-token-0123456789")
 os.environ.setdefault("DB_STATEMENT_TIMEOUT", "0")
 os.environ.setdefault("DB_CALL_DEADLINE", "0")
-os.environ.setdefault("AUDIT_ARCHIVE_DIR", tempfile.mkdtemp(prefix="bench-archive-"))
+ARCHIVE_DIR = tempfile.mkdtemp(prefix="bench-archive-")
+os.environ["AUDIT_ARCHIVE_DIR"] = ARCHIVE_DIR
+os.environ["AUDIT_ARCHIVE_S3_BUCKET"] = ""  # the bench's own directory, never a real bucket
 
-import django
+import django  # noqa: E402
 
 django.setup()
 
@@ -130,6 +133,7 @@ def main():
     finally:
         connections.close_all()
         teardown_databases(old, verbosity=0)
+        shutil.rmtree(ARCHIVE_DIR, ignore_errors=True)
 
 
 if __name__ == "__main__":
