@@ -1,7 +1,46 @@
 """The record of each archive of old audit rows (audit.archive): what was archived, where, its
-hashes, and how far retention has taken it (verified, detached, dropped)."""
+hashes, and how far retention has taken it (verified, detached, dropped).
+
+And the money class gains AUDIT_ARCHIVED (audit/retention.py). Partition bounds are fixed when a
+month is created (0007), so on PostgreSQL the functions that create months are installed again
+with the new lists, and each money leaf is detached and attached again with its new bound (no
+AUDIT_ARCHIVED row exists before this migration, so no `other` leaf holds one). Reversible: back,
+the bounds and functions of 0007 return.
+"""
+
+import importlib
 
 from django.db import migrations, models
+
+from audit import partitions
+
+PARTITIONED = importlib.import_module("audit.migrations.0007_partitions")
+BEFORE = PARTITIONED.CLASS_ACTIONS
+# As at this migration: a later change of class comes with its own migration.
+CLASS_ACTIONS = {**BEFORE, "money": BEFORE["money"] | {"AUDIT_ARCHIVED"}}
+
+
+def _rebound(class_actions):
+    def apply(apps, schema_editor):
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        with schema_editor.connection.cursor() as cursor:
+            cursor.execute("SELECT current_schema()")
+            (schema,) = cursor.fetchone()
+            schema_editor.execute(
+                partitions.functions_sql(class_actions=class_actions, schema=schema), params=None
+            )
+            money = ", ".join("'" + a + "'" for a in sorted(class_actions["money"]))
+            for leaf in partitions.list_partitions(using=schema_editor.connection.alias):
+                if leaf.retention_class != "money" or not leaf.attached:
+                    continue
+                parent = partitions.month_table(leaf.month)
+                cursor.execute(f"ALTER TABLE {parent} DETACH PARTITION {leaf.table}")
+                cursor.execute(
+                    f"ALTER TABLE {parent} ATTACH PARTITION {leaf.table} FOR VALUES IN ({money})"
+                )
+
+    return apply
 
 
 class Migration(migrations.Migration):
@@ -11,6 +50,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.RunPython(_rebound(CLASS_ACTIONS), _rebound(BEFORE)),
         migrations.CreateModel(
             name='AuditArchive',
             fields=[
