@@ -4,8 +4,8 @@ hashes, and how far retention has taken it (verified, detached, dropped).
 And the money class gains AUDIT_ARCHIVED (audit/retention.py). Partition bounds are fixed when a
 month is created (0007), so on PostgreSQL the functions that create months are installed again
 with the new lists, and each money leaf is detached and attached again with its new bound (no
-AUDIT_ARCHIVED row exists before this migration, so no `other` leaf holds one). Reversible: back,
-the bounds and functions of 0007 return.
+AUDIT_ARCHIVED row exists before this migration, so no `other` leaf holds one). Reversible while
+no AUDIT_ARCHIVED row exists (a money leaf holding one cannot take the old bound back).
 """
 
 import importlib
