@@ -55,6 +55,7 @@ from django.utils import timezone
 
 from audit.models import (
     Action,
+    AuditArchive,
     AuditLog,
     AuditSeal,
     ChainState,
@@ -68,6 +69,7 @@ GENESIS = "0" * 64
 SEAL_BATCH = 1000
 VERIFY_CHUNK = 2000
 UNSEALED_RANGE = 100_000
+SUM_MODULUS = 2**256
 FORMAT = 1
 # Every stored column of AuditLog, per format. A test fails when the model has a column the
 # newest format leaves out: add a format then, never change an existing one.
@@ -127,6 +129,15 @@ def seal_hash(*, prev_hash: str, seq: int, sealed_at: datetime, content: bytes) 
     digest = hashlib.sha256(f"{prev_hash}\n{seq}\n{_stamp(sealed_at)}\n".encode())
     digest.update(content)
     return digest.hexdigest()
+
+
+def seal_term(audit_id: int, seq: int, digest: str) -> int:
+    """One seal's share of a seal sum: the sha256 of its `id:seq:hash` line, as a number.
+
+    Archives record the sum of their rows' terms (audit.archive); adding up is order-free, so
+    the verifier can total the seals of archived rows in chain order and compare.
+    """
+    return int(hashlib.sha256(f"{audit_id}:{seq}:{digest}\n".encode()).hexdigest(), 16)
 
 
 def _row_values(rows: Iterator[tuple], columns: tuple[str, ...]) -> Iterator[dict[str, Any]]:
@@ -380,6 +391,7 @@ def verify(
             before = seals.filter(seq=start_seq - 1).values_list("hash", flat=True).first()
             prev = before or ""
     witnessed = _recorded_checkpoints(using=using)
+    archived = ArchivedRows.load(using=using)
     expected_seq = start_seq
     for chunk in _seal_chunks(using=using, start_seq=start_seq):
         by_format: dict[int, list[int]] = {}
@@ -399,9 +411,9 @@ def verify(
                 result.broken(audit_id, f"seal {seq} does not follow seal {seq - 1}")
             elif fmt not in CANONICAL_COLUMNS:
                 result.broken(audit_id, f"seal {seq} has an unknown format {fmt}")
-            elif audit_id not in rows:
+            elif audit_id not in rows and not archived.take(audit_id, seq, digest):
                 result.broken(audit_id, f"row {audit_id} (seal {seq}) was removed")
-            elif digest != seal_hash(
+            elif audit_id in rows and digest != seal_hash(
                 prev_hash=prev, seq=seq, sealed_at=sealed_at, content=canonical(rows[audit_id])
             ):
                 result.broken(
@@ -418,6 +430,13 @@ def verify(
             result.head_seq, result.head_hash = seq, digest
         if not result.intact:
             break
+    if result.intact and since is None:
+        archived.complete(result)
+    elif archived.found:
+        result.notes.append(
+            f"{archived.found} rows are in archives of detached partitions (compared with the"
+            " archives only when the whole chain is walked)"
+        )
     if result.intact and checkpoint is not None:
         _check_witness(result, checkpoint, using=using)
     if result.intact:
@@ -430,6 +449,75 @@ def verify(
             )
     result.seconds = time.perf_counter() - started
     return result
+
+
+@dataclass
+class ArchivedRows:
+    """Rows that left the trail with their partition, through an archive (audit.archive).
+
+    A seal whose row is missing is not a removal when the row's id lies in the id range of an
+    archived unit whose partition was detached. Such ranges overlap (the classes of one month
+    share ids), so the seals are added up over all of them: once the whole chain is walked, the
+    missing rows found there must be, in number and seal sum, exactly those the archives hold. A
+    row removed from such a range by other means, or one archived but still present, breaks it.
+    """
+
+    ranges: list[tuple[int, int]] = field(default_factory=list)
+    expected_count: int = 0
+    expected_sum: int = 0
+    found: int = 0
+    found_sum: int = 0
+    first_found: int | None = None
+    forged: list[str] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, *, using: str) -> ArchivedRows:
+        held = cls()
+        from audit.archive import archived_row
+
+        for record in AuditArchive.objects.using(using).filter(detached_at__isnull=False):
+            # The record is an ordinary table: what the chain trusts is the sealed AUDIT_ARCHIVED
+            # row written with it (while that row is still in the trail).
+            said = archived_row(record, using=using)
+            if said is not None and (
+                said.get("rowCount"),
+                said.get("firstId"),
+                said.get("lastId"),
+                said.get("sealSum"),
+            ) != (record.row_count, record.first_id, record.last_id, record.seal_sum):
+                held.forged.append(record.key)
+            held.expected_count += record.row_count
+            held.expected_sum = (held.expected_sum + int(record.seal_sum, 16)) % SUM_MODULUS
+            if record.first_id is not None and record.last_id is not None:
+                held.ranges.append((record.first_id, record.last_id))
+        return held
+
+    def take(self, audit_id: int, seq: int, digest: str) -> bool:
+        if not any(low <= audit_id <= high for low, high in self.ranges):
+            return False
+        self.found += 1
+        self.found_sum = (self.found_sum + seal_term(audit_id, seq, digest)) % SUM_MODULUS
+        if self.first_found is None:
+            self.first_found = audit_id
+        return True
+
+    def complete(self, result: Verification) -> None:
+        if self.forged:
+            result.broken(
+                self.first_found,
+                f"the record of archive {self.forged[0]} differs from the AUDIT_ARCHIVED row"
+                " the trail sealed for it",
+            )
+            return
+        if (self.found, self.found_sum) == (self.expected_count, self.expected_sum):
+            if self.found:
+                result.notes.append(f"{self.found} rows are in verified archives, as recorded")
+            return
+        result.broken(
+            self.first_found,
+            f"{self.found} rows are missing within archived id ranges, the archives hold"
+            f" {self.expected_count}: other rows were removed, or archived rows differ",
+        )
 
 
 def _check_witness(result: Verification, checkpoint: tuple[int | None, str], *, using: str) -> None:

@@ -52,6 +52,9 @@ class Action(models.TextChoices):
     AUDIT_CHAIN_BROKEN = "AUDIT_CHAIN_BROKEN", "Audit chain broken"
     # The result of comparing the money rows with the trail (monitoring.reconciliation).
     RECONCILIATION = "RECONCILIATION", "Money reconciled"
+    # A step in the life of an archive of old audit rows (audit.archive): archived, verified,
+    # detached, dropped, restored, or found not to match its manifest (metadata `step`).
+    AUDIT_ARCHIVED = "AUDIT_ARCHIVED", "Audit rows archived"
     # A read of personal data (audit.access): at most one row per user, entity and hour.
     DATA_ACCESSED = "DATA_ACCESSED", "Personal data viewed"
     # Batches are edited in the Django admin (payments.batches).
@@ -274,3 +277,47 @@ class AuditRollupState(models.Model):
 
     def __str__(self) -> str:
         return f"audit rolled up to id {self.folded_to_id}"
+
+
+class AuditArchive(models.Model):
+    """One archive unit: the rows of one retention class and one UTC month, in storage.
+
+    Written by audit.archive when the files and their manifest are in the archive storage, then
+    updated as the unit goes through retention (verified, its partition detached, dropped). The
+    chain verifier reads it: rows of a detached unit are not "missing" when the set of seals that
+    name missing rows is exactly the set this record vouches for (`row_count`, `seal_sum`). Every
+    change of it is also an AUDIT_ARCHIVED row in the trail, whose hash chain seals its values.
+    """
+
+    key = models.CharField(max_length=255, unique=True)
+    retention_class = models.CharField(max_length=16)
+    month = models.DateField()
+    # The table the rows were read from: the audit table, or a detached partition.
+    source_table = models.CharField(max_length=63)
+    row_count = models.BigIntegerField()
+    first_id = models.BigIntegerField(null=True)
+    last_id = models.BigIntegerField(null=True)
+    manifest_sha256 = models.CharField(max_length=64)
+    jsonl_sha256 = models.CharField(max_length=64)
+    csv_sha256 = models.CharField(max_length=64)
+    # sha256 over "id:seq:hash" lines of the rows' seals in id order, and the sum modulo 2**256
+    # of each line's sha256 (order-free, so the chain verifier can add up the seals it finds
+    # without sorting them).
+    seal_digest = models.CharField(max_length=64)
+    seal_sum = models.CharField(max_length=64)
+    first_seal_seq = models.BigIntegerField(null=True)
+    last_seal_seq = models.BigIntegerField(null=True)
+    archived_at = models.DateTimeField()
+    verified_at = models.DateTimeField(null=True)
+    detached_at = models.DateTimeField(null=True)
+    detached_table = models.CharField(max_length=63, blank=True)
+    dropped_at = models.DateTimeField(null=True)
+
+    class Meta:
+        ordering = ["month", "retention_class"]
+        constraints = [
+            models.UniqueConstraint(fields=["retention_class", "month"], name="audit_archive_unit"),
+        ]
+
+    def __str__(self) -> str:
+        return self.key

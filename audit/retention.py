@@ -43,6 +43,8 @@ CLASS_ACTIONS: dict[str, frozenset[str]] = {
             Action.RECONCILIATION,
             Action.AUDIT_CHECKPOINT,
             Action.AUDIT_CHAIN_BROKEN,
+            # What left the database, when, and where its archive is: kept like the money.
+            Action.AUDIT_ARCHIVED,
             Action.DATA_MIGRATED,
         }
     ),

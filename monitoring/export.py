@@ -20,6 +20,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.utils.encoders import JSONEncoder
 
 from audit.models import AuditLog
+from core.spreadsheet import safe_cell
 
 logger = logging.getLogger(__name__)
 
@@ -28,15 +29,6 @@ FORMATS = {
     "csv": "text/csv; charset=utf-8",
     "jsonl": "application/x-ndjson; charset=utf-8",
 }
-# A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV Injection"):
-# such a cell gets a leading apostrophe, which makes it text.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
 
 
 def stream(

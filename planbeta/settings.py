@@ -7,6 +7,7 @@ suite runs `planbeta/settings_test.py`, which imports this module and changes a 
 
 import re
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -308,7 +309,7 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # Outside production, serve straight from the app folders: no collectstatic needed to run or test.
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": (
@@ -505,6 +506,34 @@ AUDIT_RETENTION_YEARS = {
 # a year of beat outages passes before a row would land in the DEFAULT partition.
 AUDIT_PARTITION_MONTHS_AHEAD = env.int("AUDIT_PARTITION_MONTHS_AHEAD", default=12)
 AUDIT_PARTITION_SECONDS = env.float("AUDIT_PARTITION_SECONDS", default=86400.0)
+# Where a unit of old rows goes before it leaves the database (audit.archive): the storage
+# "audit_archive" below, under AUDIT_ARCHIVE_PREFIX. A directory by default; S3-compatible object
+# storage when AUDIT_ARCHIVE_S3_BUCKET is set (keys empty: boto3's own chain, an instance role).
+AUDIT_ARCHIVE_PREFIX = env("AUDIT_ARCHIVE_PREFIX", default="audit")
+AUDIT_ARCHIVE_DIR = env.path("AUDIT_ARCHIVE_DIR", default=BASE_DIR / "var" / "audit-archive")
+AUDIT_ARCHIVE_S3_BUCKET = env("AUDIT_ARCHIVE_S3_BUCKET", default="")
+if AUDIT_ARCHIVE_S3_BUCKET:
+    STORAGES["audit_archive"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AUDIT_ARCHIVE_S3_BUCKET,
+            "endpoint_url": env("AUDIT_ARCHIVE_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env("AUDIT_ARCHIVE_S3_REGION", default="") or None,
+            "access_key": env("AUDIT_ARCHIVE_S3_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env("AUDIT_ARCHIVE_S3_SECRET_ACCESS_KEY", default="") or None,
+            # Archives are written once under a key of their own; a second write of the same
+            # key is refused by audit.archive before it reaches the storage.
+            "file_overwrite": True,
+            # Reads of an archive spill to a temporary file past this, instead of holding the
+            # whole object in memory (django-storages' default keeps it all).
+            "max_memory_size": 8 * 1024 * 1024,
+        },
+    }
+else:
+    STORAGES["audit_archive"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(AUDIT_ARCHIVE_DIR)},
+    }
 
 LOGGING = {
     "version": 1,

@@ -173,6 +173,21 @@ def inserts_refused(table: str, message: str):
         lift()
 
 
+@contextlib.contextmanager
+def connected_as_owner():
+    """Every alias connects as the owner for the block, as an operator's command run with the
+    owner's URL does (DDL: a restore table, detaching partitions). Transactional tests only: the
+    connections are closed and opened again."""
+    if ROLES is None:
+        yield
+        return
+    _connect_aliases_as(ROLES.owner, ROLES.owner_password)
+    try:
+        yield
+    finally:
+        _connect_aliases_as(ROLES.app, ROLES.app_password)
+
+
 def summary() -> str:
     if ROLES is None or not ROLES.connected_as:
         return ""
