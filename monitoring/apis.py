@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -258,6 +259,12 @@ def _may_see_details(request: Request) -> bool:
 
 
 ACTION_PATTERN = r"^[A-Z][A-Z0-9_]{0,63}$"
+# Free-text search (`q`). The trigram index finds a pattern by its three-character pieces: a
+# pattern without three letters or digits in a row has none, and the index would then be read
+# whole. The upper bound keeps the pattern's pieces (and the request) small.
+SEARCH_MIN_LENGTH = 3
+SEARCH_MAX_LENGTH = 100
+_SEARCHABLE = re.compile(r"[^\W_]{3}")
 ENTITY_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"\S"}
 TIMESTAMP_SCHEMA = {"type": "string", "format": "date-time", "maxLength": 40}
 
@@ -273,6 +280,7 @@ _PARAMS = {
     "entityId": "entity_id",
     "userId": "user_id",
     "since": "since",
+    "q": "q",
 }
 
 
@@ -350,6 +358,13 @@ _FILTER_PARAMETERS = [
         TIMESTAMP_SCHEMA,
         description="ISO 8601; without an offset the school's time zone.",
     ),
+    OpenApiParameter(
+        "q",
+        {"type": "string", "minLength": SEARCH_MIN_LENGTH, "maxLength": SEARCH_MAX_LENGTH},
+        description="Free text found anywhere in the description, case-insensitively. "
+        f"{SEARCH_MIN_LENGTH}-{SEARCH_MAX_LENGTH} characters (spaces at the ends are dropped), "
+        "with at least three letters or digits in a row.",
+    ),
 ]
 
 
@@ -368,6 +383,16 @@ class AuditLogListApi(APIView):
         user_id = StrictIntegerField(min_value=1, required=False)
         # Without an offset, the school's time zone (TIME_ZONE) is meant.
         since = TimestampField(required=False)
+        q = StrictCharField(
+            min_length=SEARCH_MIN_LENGTH, max_length=SEARCH_MAX_LENGTH, required=False
+        )
+
+        def validate_q(self, value: str) -> str:
+            if not _SEARCHABLE.search(value):
+                raise serializers.ValidationError(
+                    "Search for at least three letters or digits in a row."
+                )
+            return value
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
             errors = {}
