@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from psycopg import sql
@@ -141,17 +142,17 @@ def _holds_rows(relation: str) -> bool:
         return cursor.fetchone()[0]
 
 
-def _sequential_scans(sql: str) -> list[str]:
+def _sequential_scans(query: str) -> list[str]:
     with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN (FORMAT JSON) " + sql)
+        cursor.execute("EXPLAIN (FORMAT JSON) " + query)
         raw = cursor.fetchone()[0]
     plan = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
     return [rel for node, rel in _scans(plan) if node == "Seq Scan" and _holds_rows(rel)]
 
 
-def _plan_text(sql: str) -> str:
+def _plan_text(query: str) -> str:
     with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN " + sql)
+        cursor.execute("EXPLAIN " + query)
         return "\n".join(row[0] for row in cursor.fetchall())
 
 
@@ -176,3 +177,31 @@ def test_the_check_sees_a_sequential_scan(filled_log):
     with CaptureQueriesContext(connection) as queries:
         list(AuditLog.objects.filter(user_agent="curl").order_by("created_at")[:50])
     assert _sequential_scans(queries[0]["sql"]) == ["audit_auditlog"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {},
+        {"p": "20"},
+        {"id__lt": "150000"},
+        {"severity__exact": "CRITICAL"},
+        {"q": "PAYMENT_RECEIVED"},
+        {"q": "Invoice #42"},
+        {"q": "staff7@PLANBETA.example"},
+        {"q": "c4ca4238a0b923820dcc509a6f75849b"},  # md5('1'): the first row's request id
+        {"q": "PB-S-12347"},
+        {"q": "refund"},
+        {"q": "refund", "severity__exact": "ERROR"},
+    ],
+)
+def test_no_admin_list_page_reads_the_audit_table_sequentially(filled_log, founder, query):
+    client = Client()
+    client.force_login(founder)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/admin/audit/auditlog/", query)
+    assert response.status_code == 200
+    reads = [q["sql"] for q in queries if "audit_auditlog" in q["sql"]]
+    assert reads
+    failures = [f"{q}\n{_plan_text(q)}" for q in reads if _sequential_scans(q)]
+    assert failures == []
