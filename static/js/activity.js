@@ -32,11 +32,14 @@
   var entityKind = document.getElementById("entity-filter-kind");
   var entityLabel = document.getElementById("entity-filter-label");
   var downloadCsv = document.getElementById("download-csv");
+  var searchForm = document.getElementById("search-form");
+  var searchInput = document.getElementById("search");
 
   var state = {
     view: "all",
     entity: null, // {type, id}
     user: null, // {id, label}: a per-user timeline
+    q: "", // free text searched in the descriptions ("" for none)
     lastId: null, // highest id shown; polls start OVERLAP_IDS below it. null: newest not read yet
     shown: new Set(), // ids in the feed, so that the overlap shows nothing twice
     oldestId: null, // lowest id shown
@@ -74,6 +77,7 @@
       q.set("entityId", state.entity.id);
     }
     if (state.user) q.set("userId", state.user.id);
+    if (state.q) q.set("q", state.q);
     return q;
   }
 
@@ -419,8 +423,16 @@
   // breadcrumb of the browser Sentry, and loading the page is not one).
   var OPENED_WITH_USER = new URLSearchParams(window.location.search).get("userId");
 
+  // The API's bounds for `q` (3-100 characters, three letters or digits in a row): a search the
+  // API would refuse is not sent, and one in an address is left out of the view.
+  function searchText(value) {
+    var text = (value || "").trim();
+    return text.length <= 100 && /[\p{L}\p{N}]{3}/u.test(text) ? text : "";
+  }
+
   function readAddress(userLabel) {
     var q = new URLSearchParams(window.location.search);
+    state.q = searchText(q.get("q"));
     state.view = q.get("type") === "errors" ? "errors" : "all";
     var type = q.get("entityType");
     var id = q.get("entityId");
@@ -455,6 +467,7 @@
       entityLabel.textContent = state.user.label;
     }
     entityBox.hidden = !state.entity && !state.user;
+    searchInput.value = state.q;
     var q = filters();
     q.set("format", "csv");
     downloadCsv.href = EXPORT + "?" + q.toString();
@@ -496,6 +509,19 @@
     readAddress(ev.state && ev.state.userLabel);
     showView();
     restart();
+  });
+  // A search narrows whatever view is shown (All or Errors, an entity's or a person's history);
+  // an empty box shows the view without it.
+  searchForm.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var text = searchText(searchInput.value);
+    if (searchInput.value.trim() && !text) {
+      setStatus("Search for 3 to 100 characters, with three letters or digits in a row.", true);
+      return;
+    }
+    if (text === state.q) return;
+    state.q = text;
+    changeView();
   });
   loadOlderBtn.addEventListener("click", loadOlder);
   autoRefresh.addEventListener("change", function () {
