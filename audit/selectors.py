@@ -39,7 +39,7 @@ SEARCH_MAX_LENGTH = 100
 UNSEARCHABLE_MESSAGE = "Search for at least three letters or digits in a row."
 _THREE_IN_A_ROW = re.compile(r"[^\W_]{3}")
 # The admin's search box: a term of one of these shapes is looked up through its own index.
-_ENTITY_TERM = re.compile(r"([A-Za-z][A-Za-z0-9_]{0,63})\s*[#:]\s*(\S{1,64})")
+_ENTITY_TERM = re.compile(r"([A-Za-z][A-Za-z0-9_]{0,63})\s*#\s*(\S{1,64})")
 _EMAIL_TERM = re.compile(r"[^@\s]+@[^@\s]+")
 _REQUEST_ID_TERM = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
@@ -56,7 +56,7 @@ class UnsearchableTerm(ValueError):
 def audit_log_search(qs: QuerySet[AuditLog], term: str) -> QuerySet[AuditLog]:
     """The rows of `qs` that the admin's search `term` names, each shape through its own index.
 
-    An action code (`PAYMENT_RECEIVED`) filters by action; `Invoice #7` or `Invoice:7` is that
+    An action code (`PAYMENT_RECEIVED`) filters by action; `Invoice #7` (or `Invoice#7`) is that
     entity's history; an e-mail address is what that person did (any case); a request id that
     some row carries is that request's rows. Anything else is free text in the description
     (trigram index), and must be searchable (else UnsearchableTerm). One shape per term rather
