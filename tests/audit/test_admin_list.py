@@ -155,3 +155,10 @@ def test_an_unsearchable_term_finds_nothing_and_says_why(admin_client_, varied, 
     messages = [str(m) for m in response.context["messages"]]
     assert len(messages) == 1
     assert messages[0].startswith("Search for at")
+
+
+def test_a_search_past_the_bound_says_more_than_not_a_count(admin_client_, many, monkeypatch):
+    monkeypatch.setattr(audit_admin, "AUDIT_ADMIN_PAGES", 2)
+    page = admin_client_.get(URL, {"q": "updated"}).content.decode()
+    assert "more than 100 results" in page
+    assert "101 results" not in page
