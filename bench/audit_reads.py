@@ -18,9 +18,14 @@ through Django (default 15, after 2 warm-ups), measured side by side in the same
     without it);
   * errors of one entity type (type=errors&entityType=...), with and without the partial index
     made for it (dropped the same way);
-  * the cost of one audit write (audit_record with a business row, own transaction, commit
-    included) with the three indexes of migration 0007 and without them: with, then dropped,
-    then built again and with once more; BENCH_WRITES writes per block (default 2000).
+  * what the three indexes of migration 0007 cost each audit row: on the server, rounds of 5,000
+    single-row INSERTs in a PL/pgSQL loop, alternately with the indexes and with them dropped
+    inside the round's transaction (each round rolled back), median µs per row; and end to end,
+    audit_record with a business row in its own transaction (commit included), with the indexes,
+    then dropped, then built again and with once more, BENCH_WRITES writes per block (default
+    2000). On a busy machine the end-to-end figure is mostly noise; the server's is the cost.
+
+BENCH_SECTIONS (default admin,api,inserts,writes) runs only some of them.
 
 The data: ids grow with time, 2 s apart; INFO 90 %, WARNING 6 %, ERROR 3.5 %, CRITICAL 0.5 %;
 40 staff users; entity types Lead 30 %, Invoice 20 %, Payment 10 %, Student 10 %, User 10 %,
@@ -41,6 +46,9 @@ os.environ.setdefault("DEBUG", "1")
 # The old admin's deep pages take longer than a request may: no deadline for this run.
 os.environ.setdefault("DB_STATEMENT_TIMEOUT", "0")
 os.environ.setdefault("DB_CALL_DEADLINE", "0")
+# Hundreds of requests a minute from one founder: the API's rate limits would answer 429.
+os.environ.setdefault("API_RATE_LIMIT_PER_TOKEN", "100000/min")
+os.environ.setdefault("API_RATE_LIMIT_PER_ADDRESS", "100000/min")
 
 import django
 
@@ -58,6 +66,9 @@ from django.test.utils import (  # noqa: E402
 ROWS = int(os.environ.get("BENCH_ROWS", "1000000"))
 RUNS = int(os.environ.get("BENCH_RUNS", "15"))
 WRITES = int(os.environ.get("BENCH_WRITES", "2000"))
+SECTIONS = set(os.environ.get("BENCH_SECTIONS", "admin,api,inserts,writes").split(","))
+INSERT_ROUNDS = 9
+INSERTS_PER_ROUND = 5000
 CHUNK = 100_000
 
 FILL_SQL = """
@@ -174,6 +185,43 @@ class _Rollback(Exception):
     pass
 
 
+# One audit row as audit_record writes it, INSERTS_PER_ROUND times in one statement's loop on the
+# server: the time is the INSERTs' own (index upkeep included), without Python or round trips.
+INSERT_LOOP = """
+DO $$
+BEGIN
+  FOR i IN 1..{n} LOOP
+    INSERT INTO audit_auditlog (
+        action, severity, description, source, user_id, user_email, user_name, user_role,
+        ip_address, user_agent, request_path, request_method, request_id, entity_type,
+        entity_id, metadata, error_message, error_stack, created_at)
+    VALUES (
+        'LEAD_CREATED', CASE WHEN i % 25 = 0 THEN 'ERROR' ELSE 'INFO' END,
+        'Lead Bench ' || i || ' created by staff', 'REQUEST', 7, 'staff7@planbeta.example',
+        'Staff 7', 'MARKETING', '10.0.0.1', 'Mozilla/5.0', '/api/leads', 'POST', md5(i::text),
+        'Lead', i::text, '{{"source": "OTHER"}}', '', '', now());
+  END LOOP;
+END $$
+"""
+
+
+def insert_round(*, drop: tuple[str, ...] = ()) -> float:
+    """µs per INSERT of one round, in a transaction that is rolled back (the table stays as it
+    was); the indexes named in `drop` (of migration 0007) are dropped inside it first."""
+    elapsed = 0.0
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            for name in drop:
+                cursor.execute(f"DROP INDEX {name}")
+            t0 = time.perf_counter()
+            cursor.execute(INSERT_LOOP.format(n=INSERTS_PER_ROUND))
+            elapsed = time.perf_counter() - t0
+            raise _Rollback
+    except _Rollback:
+        pass
+    return elapsed / INSERTS_PER_ROUND * 1e6
+
+
 def write_costs() -> list[float]:
     from audit.models import Action
     from audit.services import AuditEntry, audit_record
@@ -206,6 +254,77 @@ def describe(samples: list[float]) -> str:
     )
 
 
+def admin_section(client: Client, mid: int) -> None:
+    print(f"\nAdmin list at {ROWS:,} rows (ms, medians; SQL: the time of its queries)")
+    head = ("old", "old SQL", "new", "new SQL")
+    print(f"  {'':<44}" + "".join(f"{h:>9}" for h in head) + f"{'SQL old/new':>13}")
+    cases = [
+        ("page 1", "", ""),
+        ("page 20 (the deepest the new one links)", "?p=20", "?p=20"),
+        ("history at the middle of the table", f"?p={ROWS // 100}", f"?id__lt={mid}"),
+        ("severity CRITICAL", "?severity__exact=CRITICAL", "?severity__exact=CRITICAL"),
+        ("search: a request id", f"?q={_md5(mid)}", f"?q={_md5(mid)}"),
+        ("search: an entity (old: its id, any type)", "?q=42", "?q=Invoice%20%2342"),
+        ("search: an e-mail", "?q=staff7%40planbeta.example", "?q=staff7%40planbeta.example"),
+        ("search: an action code (new only)", None, "?q=PAYMENT_RECEIVED"),
+        ("search: a rare word (new only)", None, "?q=chargeback"),
+        ("search: a common word (new only)", None, "?q=refund"),
+    ]
+    with override_settings(ROOT_URLCONF=old_admin_urls()):
+        for label, old_query, new_query in cases:
+            new_ms, new_sql = median_ms(client, "/admin/audit/auditlog/" + new_query)
+            if old_query is None:
+                print(f"  {label:<44}{'-':>9}{'-':>9}{new_ms:9.1f}{new_sql:9.1f}")
+                continue
+            old_ms, old_sql = median_ms(
+                client, "/old-admin/audit/auditlog/" + old_query, runs=max(3, RUNS // 3)
+            )
+            print(
+                f"  {label:<44}{old_ms:9.1f}{old_sql:9.1f}{new_ms:9.1f}{new_sql:9.1f}"
+                f"{old_sql / new_sql:12.1f}x"
+            )
+
+
+def api_section(client: Client) -> None:
+    api = "/api/system/audit-logs"
+    print(f"\nAPI q and rare combinations at {ROWS:,} rows (ms, medians of full requests)")
+    print(f"  {'':<44}{'no index':>9}{'SQL':>9}{'index':>9}{'SQL':>9}{'SQL ratio':>11}")
+    api_cases = [
+        ("q=chargeback (1 row in 10,000)", f"{api}?q=chargeback", "audit_description_trgm_idx"),
+        ("q=PB-S-12347 (a handful)", f"{api}?q=PB-S-12347", "audit_description_trgm_idx"),
+        ("q=refund (a quarter of the rows)", f"{api}?q=refund", "audit_description_trgm_idx"),
+        (
+            "q=chargeback&type=errors",
+            f"{api}?q=chargeback&type=errors",
+            "audit_description_trgm_idx",
+        ),
+        (
+            "type=errors&entityType=Batch (rare type)",
+            f"{api}?type=errors&entityType=Batch",
+            "audit_errors_entity_idx",
+        ),
+        (
+            "type=errors&entityType=Invoice",
+            f"{api}?type=errors&entityType=Invoice",
+            "audit_errors_entity_idx",
+        ),
+        (
+            "severity=CRITICAL&entityType=Batch",
+            f"{api}?severity=CRITICAL&entityType=Batch",
+            "audit_errors_entity_idx",
+        ),
+    ]
+    for label, path, index in api_cases:
+        slow, slow_sql = without_index(
+            index, lambda path=path: median_ms(client, path, runs=max(3, RUNS // 3))
+        )
+        fast, fast_sql = median_ms(client, path)
+        print(
+            f"  {label:<44}{slow:9.1f}{slow_sql:9.1f}{fast:9.1f}{fast_sql:9.1f}"
+            f"{slow_sql / fast_sql:10.1f}x"
+        )
+
+
 def main() -> None:
     if connection.vendor != "postgresql":
         sys.exit("Set DATABASE_URL to a PostgreSQL database.")
@@ -224,93 +343,60 @@ def main() -> None:
         client.force_login(founder)
         mid = ROWS // 2
 
-        print(f"\nAdmin list at {ROWS:,} rows (ms, medians; SQL: the time of its queries)")
-        head = ("old", "old SQL", "new", "new SQL")
-        print(f"  {'':<44}" + "".join(f"{h:>9}" for h in head) + f"{'SQL old/new':>13}")
-        cases = [
-            ("page 1", "", ""),
-            ("page 20 (the deepest the new one links)", "?p=20", "?p=20"),
-            ("history at the middle of the table", f"?p={ROWS // 100}", f"?id__lt={mid}"),
-            ("severity CRITICAL", "?severity__exact=CRITICAL", "?severity__exact=CRITICAL"),
-            ("search: a request id", f"?q={_md5(mid)}", f"?q={_md5(mid)}"),
-            ("search: an entity (old: its id, any type)", "?q=42", "?q=Invoice%20%2342"),
-            ("search: an e-mail", "?q=staff7%40planbeta.example", "?q=staff7%40planbeta.example"),
-            ("search: an action code (new only)", None, "?q=PAYMENT_RECEIVED"),
-            ("search: a rare word (new only)", None, "?q=chargeback"),
-            ("search: a common word (new only)", None, "?q=refund"),
-        ]
-        with override_settings(ROOT_URLCONF=old_admin_urls()):
-            for label, old_query, new_query in cases:
-                new_ms, new_sql = median_ms(client, "/admin/audit/auditlog/" + new_query)
-                if old_query is None:
-                    print(f"  {label:<44}{'-':>9}{'-':>9}{new_ms:9.1f}{new_sql:9.1f}")
-                    continue
-                old_ms, old_sql = median_ms(
-                    client, "/old-admin/audit/auditlog/" + old_query, runs=max(3, RUNS // 3)
-                )
-                print(
-                    f"  {label:<44}{old_ms:9.1f}{old_sql:9.1f}{new_ms:9.1f}{new_sql:9.1f}"
-                    f"{old_sql / new_sql:12.1f}x"
-                )
-
-        api = "/api/system/audit-logs"
-        print(f"\nAPI q and rare combinations at {ROWS:,} rows (ms, medians of full requests)")
-        print(f"  {'':<44}{'no index':>9}{'SQL':>9}{'index':>9}{'SQL':>9}{'SQL ratio':>11}")
-        api_cases = [
-            ("q=chargeback (1 row in 10,000)", f"{api}?q=chargeback", "audit_description_trgm_idx"),
-            ("q=PB-S-12347 (a handful)", f"{api}?q=PB-S-12347", "audit_description_trgm_idx"),
-            ("q=refund (a quarter of the rows)", f"{api}?q=refund", "audit_description_trgm_idx"),
-            (
-                "q=chargeback&type=errors",
-                f"{api}?q=chargeback&type=errors",
-                "audit_description_trgm_idx",
-            ),
-            (
-                "type=errors&entityType=Batch (rare type)",
-                f"{api}?type=errors&entityType=Batch",
-                "audit_errors_entity_idx",
-            ),
-            (
-                "type=errors&entityType=Invoice",
-                f"{api}?type=errors&entityType=Invoice",
-                "audit_errors_entity_idx",
-            ),
-            (
-                "severity=CRITICAL&entityType=Batch",
-                f"{api}?severity=CRITICAL&entityType=Batch",
-                "audit_errors_entity_idx",
-            ),
-        ]
-        for label, path, index in api_cases:
-            slow, slow_sql = without_index(
-                index, lambda path=path: median_ms(client, path, runs=max(3, RUNS // 3))
-            )
-            fast, fast_sql = median_ms(client, path)
+        if "admin" in SECTIONS:
+            admin_section(client, mid)
+        if "api" in SECTIONS:
+            api_section(client)
+        if "inserts" in SECTIONS:
             print(
-                f"  {label:<44}{slow:9.1f}{slow_sql:9.1f}{fast:9.1f}{fast_sql:9.1f}"
-                f"{slow_sql / fast_sql:10.1f}x"
+                f"\nOne audit INSERT on the server ({INSERT_ROUNDS} rounds of "
+                f"{INSERTS_PER_ROUND:,} in a PL/pgSQL loop, alternating, each rolled back)"
             )
+            insert_round()  # warm-up
+            all_three = tuple(NEW_INDEXES)
+            with_us, without_us = [], []
+            alone: dict[str, list[float]] = {name: [] for name in NEW_INDEXES}
+            for _ in range(INSERT_ROUNDS):
+                with_us.append(insert_round())
+                without_us.append(insert_round(drop=all_three))
+                for name in NEW_INDEXES:
+                    # Only this index kept: its own cost over the round without any of the three.
+                    alone[name].append(insert_round(drop=tuple(n for n in all_three if n != name)))
+            a, b = statistics.median(with_us), statistics.median(without_us)
+            print(f"  {'without the 3 new indexes':<34} median {b:7.1f} µs per row")
+            print(f"  {'with them':<34} median {a:7.1f} µs per row")
+            print(
+                f"  cost of the 3 indexes: {a - b:+.1f} µs per audit row "
+                f"({(a / b - 1) * 100:+.0f} % of the bare INSERT)"
+            )
+            for name, samples in alone.items():
+                print(
+                    f"    {name + ' alone':<32} {statistics.median(samples) - b:+7.1f} µs per row"
+                )
 
-        print(f"\nOne audit write with a business row, own transaction (ms, {WRITES} writes each)")
-        with_before = write_costs()
-        with connection.cursor() as cursor:
-            for name in NEW_INDEXES:
-                cursor.execute(f"DROP INDEX {name}")
-        without = write_costs()
-        with connection.cursor() as cursor:
-            cursor.execute("SET statement_timeout = 0")
-            for sql in NEW_INDEXES.values():
-                cursor.execute(sql)
-        with_after = write_costs()
-        with_all = with_before + with_after
-        print(f"  {'without the 3 new indexes':<32} {describe(without)}")
-        print(f"  {'with them (before and after)':<32} {describe(with_all)}")
-        p50_with, p50_without = statistics.median(with_all), statistics.median(without)
-        print(
-            f"  p50 difference {p50_with - p50_without:+.3f} ms "
-            f"({(p50_with / p50_without - 1) * 100:+.1f} %), "
-            f"mean {statistics.mean(with_all) - statistics.mean(without):+.3f} ms"
-        )
+        if "writes" in SECTIONS:
+            print(
+                f"\nOne audit write with a business row, own transaction (ms, {WRITES} writes each)"
+            )
+            with_before = write_costs()
+            with connection.cursor() as cursor:
+                for name in NEW_INDEXES:
+                    cursor.execute(f"DROP INDEX {name}")
+            without = write_costs()
+            with connection.cursor() as cursor:
+                cursor.execute("SET statement_timeout = 0")
+                for sql in NEW_INDEXES.values():
+                    cursor.execute(sql)
+            with_after = write_costs()
+            with_all = with_before + with_after
+            print(f"  {'without the 3 new indexes':<32} {describe(without)}")
+            print(f"  {'with them (before and after)':<32} {describe(with_all)}")
+            p50_with, p50_without = statistics.median(with_all), statistics.median(without)
+            print(
+                f"  p50 difference {p50_with - p50_without:+.3f} ms "
+                f"({(p50_with / p50_without - 1) * 100:+.1f} %), "
+                f"mean {statistics.mean(with_all) - statistics.mean(without):+.3f} ms"
+            )
     finally:
         connections.close_all()
         teardown_databases(old, verbosity=0)
