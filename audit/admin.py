@@ -1,14 +1,101 @@
-from django.contrib import admin
+from __future__ import annotations
+
+from typing import Any, cast
+
+from django.contrib import admin, messages
+from django.contrib.admin.views.main import PAGE_VAR, ChangeList
+from django.core.paginator import Page, Paginator
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.functional import cached_property
 
 from audit.models import AuditLog
+from audit.selectors import UnsearchableTerm, audit_log_search
 from core.admin import ReadOnlyAdmin
+
+# Page links reach back this many pages (of list_per_page); older entries are reached by keyset
+# (the "Older entries" link: ?id__lt=<the last id shown>), which costs the same at any depth.
+AUDIT_ADMIN_PAGES = 20
+
+
+class BoundedPaginator(Paginator):
+    """Never counts the table: `count` stops at one row past the pages it links to.
+
+    Django's changelist asks the paginator for a count on every page; Paginator's own is a
+    COUNT(*) of every matching row, which grows with the table. This one is
+    `SELECT COUNT(*) FROM (... LIMIT pages * per_page + 1)`: at most that many index entries,
+    whatever the size of the trail. A count past the limit means "more than that"
+    (the template says so), and deeper pages are not offered: OFFSET grows with the page number.
+    """
+
+    @cached_property
+    def count(self) -> int:
+        rows = cast(QuerySet[AuditLog], self.object_list)
+        return rows[: self.limit + 1].count()
+
+    @cached_property
+    def limit(self) -> int:
+        return AUDIT_ADMIN_PAGES * self.per_page
+
+    @cached_property
+    def num_pages(self) -> int:
+        return min(super().num_pages, AUDIT_ADMIN_PAGES)
+
+    @property
+    def more(self) -> bool:
+        return self.count > self.limit
+
+    def page(self, number: Any) -> Page:
+        page = super().page(number)
+        # A list, so that the changelist can name the page's last id (a queryset refuses [-1]).
+        page.object_list = list(page.object_list)
+        return page
+
+
+class AuditLogChangeList(ChangeList):
+    def get_ordering(self, request: HttpRequest, queryset: QuerySet[AuditLog]) -> list[Any]:
+        # Newest first by id, whatever ?o= says: sorting by another column sorts the whole table
+        # for one page (sortable_by only hides the column headers' links).
+        return ["-id"]
+
+    @property
+    def older_query(self) -> str:
+        """The next entries after this page's last one, by keyset: `?id__lt=<its id>`."""
+        if not self.multi_page or len(self.result_list) < self.list_per_page:
+            return ""
+        last = self.result_list[-1].pk
+        return self.get_query_string({"id__lt": last}, remove=[PAGE_VAR])
 
 
 @admin.register(AuditLog)
 class AuditLogAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "severity", "action", "description", "user_email", "ip_address"]
-    list_filter = ["severity", "source"]
-    search_fields = ["=request_id", "=entity_id", "user_email"]
+    # Only filters an index serves (severity: the errors index for ERROR/CRITICAL; the others
+    # are common). A filter on a rare value without its own index walks the whole trail.
+    list_filter = ["severity"]
+    search_fields = ["description"]  # shows the box; audit_log_search decides what a term means
+    search_help_text = (
+        "An action code (PAYMENT_RECEIVED), an entity (Invoice #7), an e-mail address, a request "
+        "id, or text of the descriptions (three letters or digits in a row at least)."
+    )
     date_hierarchy = None
     show_full_result_count = False
+    # Facet counts are a COUNT per filter value over every matching row.
+    show_facets = admin.ShowFacets.NEVER
+    sortable_by = ()  # see AuditLogChangeList.get_ordering
     list_per_page = 50
+    paginator = BoundedPaginator
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[AuditLog], search_term: str
+    ) -> tuple[QuerySet[AuditLog], bool]:
+        if not search_term.strip():
+            return queryset, False
+        try:
+            return audit_log_search(queryset, search_term), False
+        except UnsearchableTerm as exc:
+            messages.warning(request, str(exc))
+            return queryset.none(), False
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return AuditLogChangeList

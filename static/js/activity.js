@@ -34,12 +34,15 @@
   var entitySince = document.getElementById("entity-filter-since");
   var periods = document.getElementById("periods");
   var downloadCsv = document.getElementById("download-csv");
+  var searchForm = document.getElementById("search-form");
+  var searchInput = document.getElementById("search");
 
   var state = {
     view: "all",
     entity: null, // {type, id, label}
     user: null, // {id, label}: a per-user timeline
     since: null, // YYYY-MM-DD: only entries from that day's midnight (school time) on
+    q: "", // free text searched in the descriptions ("" for none)
     lastId: null, // highest id shown; polls start OVERLAP_IDS below it. null: newest not read yet
     shown: new Set(), // ids in the feed, so that the overlap shows nothing twice
     oldestId: null, // lowest id shown
@@ -111,6 +114,7 @@
     }
     if (state.user) q.set("userId", state.user.id);
     if (state.since) q.set("since", state.since);
+    if (state.q) q.set("q", state.q);
     return q;
   }
 
@@ -460,8 +464,16 @@
   var OPENED_WITH_USER = OPENED_WITH.get("userId");
   var OPENED_WITH_ENTITY = { type: OPENED_WITH.get("entityType"), id: OPENED_WITH.get("entityId") };
 
+  // The API's bounds for `q` (3-100 characters, three letters or digits in a row): a search the
+  // API would refuse is not sent, and one in an address is left out of the view.
+  function searchText(value) {
+    var text = (value || "").trim();
+    return text.length <= 100 && /[\p{L}\p{N}]{3}/u.test(text) ? text : "";
+  }
+
   function readAddress(labels) {
     var q = new URLSearchParams(window.location.search);
+    state.q = searchText(q.get("q"));
     state.view = q.get("type") === "errors" ? "errors" : "all";
     var type = q.get("entityType");
     var id = q.get("entityId");
@@ -515,6 +527,7 @@
       btn.classList.toggle("active", on);
       btn.setAttribute("aria-pressed", on ? "true" : "false");
     });
+    searchInput.value = state.q;
     var q = filters();
     q.set("format", "csv");
     downloadCsv.href = EXPORT + "?" + q.toString();
@@ -565,6 +578,19 @@
     readAddress(ev.state);
     showView();
     restart();
+  });
+  // A search narrows whatever view is shown (All or Errors, an entity's or a person's history);
+  // an empty box shows the view without it.
+  searchForm.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var text = searchText(searchInput.value);
+    if (searchInput.value.trim() && !text) {
+      setStatus("Search for 3 to 100 characters, with three letters or digits in a row.", true);
+      return;
+    }
+    if (text === state.q) return;
+    state.q = text;
+    changeView();
   });
   loadOlderBtn.addEventListener("click", loadOlder);
   autoRefresh.addEventListener("change", function () {
