@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
@@ -14,6 +14,7 @@ from alerts.checks import NO_CHANNEL_HINT, NO_CHANNEL_MESSAGE, channel_kinds
 from alerts.selectors import notification_list, open_alert_list
 from audit.models import Action
 from core.fields import MAX_ID
+from monitoring import live
 from monitoring.checks import MONEY, SITE, health_report, http_status
 from monitoring.selectors import check_states, recent_check_changes
 from monitoring.services import record_check_states
@@ -34,11 +35,33 @@ def activity_dashboard(request: HttpRequest) -> HttpResponse:
         "action_labels": json.dumps(dict(Action.choices), separators=(",", ":")),
         "user_label": _user_label(request.GET.get("userId", "")),
         "poll_ms": int(settings.ACTIVITY_POLL_SECONDS * 1000),
+        "events_url": reverse("monitoring:activity-events"),
         "open_alerts": list(open_alert_list()),
         "deliveries": list(notification_list(limit=10)),
         "no_alert_channel": "" if channel_kinds() else f"{NO_CHANNEL_MESSAGE} {NO_CHANNEL_HINT}",
     }
     return render(request, "monitoring/activity.html", context)
+
+
+@founder_required
+@require_GET
+def activity_events(request: HttpRequest) -> HttpResponse:
+    """The dashboard's doorbell (monitoring.live): an `audit` event whenever new entries committed.
+
+    204 where a stream cannot be held (EventSource then stops trying and the page polls).
+    """
+    if not live.push_available(request.META) or not live.take_slot():
+        return HttpResponse(status=204)
+    try:
+        bell = live.doorbell()
+    except Exception:
+        live.release_slot()
+        raise
+    response = StreamingHttpResponse(live.Stream(bell), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache, no-store"
+    # nginx and similar proxies would otherwise hold the events back in their buffers.
+    response["X-Accel-Buffering"] = "no"
+    return response
 
 
 def _user_label(user_id: str) -> str:
