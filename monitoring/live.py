@@ -23,7 +23,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any
 
 import psycopg
@@ -227,7 +227,7 @@ class Stream:
             release_slot()
 
     @staticmethod
-    def _generate(bell: Doorbell) -> Iterator[bytes]:
+    def _generate(bell: Doorbell) -> Generator[bytes]:
         # The request's own database connection is not needed while the stream is open.
         connections.close_all()
         if not bell.wait_connected(CONNECT_WAIT):

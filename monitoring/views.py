@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
@@ -45,7 +45,7 @@ def activity_dashboard(request: HttpRequest) -> HttpResponse:
 
 @founder_required
 @require_GET
-def activity_events(request: HttpRequest) -> HttpResponse:
+def activity_events(request: HttpRequest) -> HttpResponseBase:
     """The dashboard's doorbell (monitoring.live): an `audit` event whenever new entries committed.
 
     204 where a stream cannot be held (EventSource then stops trying and the page polls).
