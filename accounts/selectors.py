@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.db.models import F, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
@@ -43,3 +45,14 @@ def active_founders() -> QuerySet[User]:
 def user_name_or_none(user_id: int) -> str | None:
     """The user's name for a heading, or None when there is no such user (any more)."""
     return User.objects.filter(pk=user_id).values_list("name", flat=True).first()
+
+
+def user_names(ids: Iterable[int]) -> dict[int, str]:
+    """{id: name (or e-mail when unnamed)} of these users, in one query: the names the audit
+    feed shows for entities that are users."""
+    return {
+        pk: name or email
+        for pk, name, email in User.objects.filter(pk__in=list(ids))
+        .order_by()
+        .values_list("pk", "name", "email")
+    }

@@ -42,6 +42,7 @@ from audit.services import AuditEntry, audit_record_independent
 from core.errors import ApplicationError
 from core.forms import add_service_error
 from core.listing import Sort, in_choice_order, list_page
+from core.timefmt import school_today
 
 logger = logging.getLogger(__name__)
 
@@ -299,6 +300,8 @@ def _user_page(
         "once_reset": _once_key(request),
         "once_token": _once_key(request),
         "is_self": user.pk == request.user.pk,
+        # "What did they do today": the activity dashboard from the school's midnight on.
+        "today": school_today().isoformat(),
     }
     return render(request, "accounts/user_detail.html", context, status=status)
 

@@ -31,6 +31,22 @@ from audit.services import AuditEntry, audit_record
 
 logger = logging.getLogger(__name__)
 
+# The reads in words, for the pages that list them ("Who looked at this record"); the codes are
+# what the rows store and the API gives.
+READ_LABELS = {
+    "lead_detail": "Lead details",
+    "student_detail": "Student details",
+    "invoice_pdf": "Invoice PDF",
+    "audit_log_export": "Audit-log export",
+}
+VIA_LABELS = {"page": "on the page", "api": "through the API"}
+
+
+def read_words(metadata: dict[str, Any]) -> str:
+    """A DATA_ACCESSED row's read in words: "Student details, through the API"."""
+    what, via = str(metadata.get("what", "")), str(metadata.get("via", ""))
+    return f"{READ_LABELS.get(what, what)}, {VIA_LABELS.get(via, via)}"
+
 
 def record_access(
     *,

@@ -10,7 +10,7 @@ over the whole table. Indexes behind each query are in migration 0003.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -66,8 +66,13 @@ def audit_log_matching(
     entity_id: str | None = None,
     user_id: int | None = None,
     since: datetime | None = None,
+    related: Sequence[tuple[str, str]] = (),
 ) -> QuerySet[AuditLog]:
-    """Every entry that the audit-log API's filters select, unordered (the feed and the export)."""
+    """Every entry that the audit-log API's filters select, unordered (the feed and the export).
+
+    `related` (entity type, id) pairs belong to the history of the entity filtered by (an
+    invoice's payments): their rows match too.
+    """
     qs: QuerySet[AuditLog] = AuditLog.objects.all()
     if after is not None:
         qs = qs.filter(id__gt=after)
@@ -78,10 +83,21 @@ def audit_log_matching(
         qs = qs.filter(severity=severity)
     if action:
         qs = qs.filter(action=action)
-    if entity_type:
-        qs = qs.filter(entity_type=entity_type)
-    if entity_id:
-        qs = qs.filter(entity_id=entity_id)
+    if entity_type and entity_id and related:
+        # One (type, id IN ...) term per type: each is a range of the (entity_type, entity_id)
+        # index, which PostgreSQL combines with a BitmapOr.
+        ids: dict[str, list[str]] = {entity_type: [entity_id]}
+        for other_type, other_id in related:
+            ids.setdefault(other_type, []).append(other_id)
+        match = Q()
+        for kind, kind_ids in ids.items():
+            match |= Q(entity_type=kind, entity_id__in=kind_ids)
+        qs = qs.filter(match)
+    else:
+        if entity_type:
+            qs = qs.filter(entity_type=entity_type)
+        if entity_id:
+            qs = qs.filter(entity_id=entity_id)
     if user_id is not None:
         qs = qs.filter(user_id=user_id)
     if since is not None:

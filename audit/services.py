@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -24,6 +24,7 @@ import sentry_sdk
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils.module_loading import import_string
 
 from audit import spool
@@ -70,7 +71,7 @@ class AuditEntry:
 def audit_record(entry: AuditEntry) -> AuditLog:
     """Write an audit row in the caller's transaction and return it."""
     row = _build(entry)
-    row.save(using=DEFAULT_DB_ALIAS, force_insert=True)
+    _insert_rows([row], using=DEFAULT_DB_ALIAS)
     _after_commit_if_serious(row, entry)
     return row
 
@@ -82,29 +83,75 @@ def audit_record_many(entries: Sequence[AuditEntry]) -> list[AuditLog]:
     costs a fraction of one per row.
     """
     rows = [_build(entry) for entry in entries]
-    _insert_values(rows, using=DEFAULT_DB_ALIAS)
+    _insert_rows(rows, using=DEFAULT_DB_ALIAS)
     for row, entry in zip(rows, entries, strict=True):
         _after_commit_if_serious(row, entry)
     return rows
 
 
-def _insert_values(rows: list[AuditLog], *, using: str) -> None:
-    """INSERT the rows with one plain VALUES list and give them their ids.
+@dataclass(frozen=True)
+class _InsertPlan:
+    """What every INSERT of audit rows needs, worked out once per process and database vendor."""
 
-    Not bulk_create: on PostgreSQL it sends several rows as UNNEST arrays, whose client-side
-    encoding costs more than the planning it saves for the handful of rows one business change
-    writes (a third of the audit cost of a conversion, measured with bench/pay_and_convert.py).
-    """
-    conn = connections[using]
+    attnames: tuple[str, ...]
+    # Per column, the conversion Model.save would apply to the attribute (get_db_prep_save).
+    preps: tuple[Callable[[Any, Any], Any], ...]
+    head: str
+    one_row: str
+    returning: str
+
+
+_PLANS: dict[str, _InsertPlan] = {}
+
+
+def _as_text(value: Any, connection: Any) -> Any:
+    # What CharField and TextField do to a value (to_python), without the four calls it takes
+    # them: _build puts a str (or an enum member, a str too) in every text column.
+    return value if value is None or isinstance(value, str) else str(value)
+
+
+def _plan(conn: BaseDatabaseWrapper) -> _InsertPlan:
+    plan = _PLANS.get(conn.vendor)
+    if plan is not None:
+        return plan
+    # Every column but the id, created_at included: the trail may be partitioned on it, and a
+    # row must name the value it is routed by rather than leave it to a database default.
     fields = [f for f in AuditLog._meta.concrete_fields if not f.primary_key]
     qn = conn.ops.quote_name
     # A concrete field always has its column; the stubs allow None for the others.
     table, pk = qn(AuditLog._meta.db_table), qn(cast(str, AuditLog._meta.pk.column))
     columns = ", ".join(qn(cast(str, f.column)) for f in fields)
-    values = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * len(rows))
-    # Identifiers come from the model, values are parameters.
-    sql = f"INSERT INTO {table} ({columns}) VALUES {values} RETURNING {pk}"  # noqa: S608
-    params = [f.get_db_prep_save(getattr(row, f.attname), conn) for row in rows for f in fields]
+    text = (models.CharField, models.TextField)
+    plan = _PLANS[conn.vendor] = _InsertPlan(
+        attnames=tuple(f.attname for f in fields),
+        preps=tuple(_as_text if isinstance(f, text) else f.get_db_prep_save for f in fields),
+        # Identifiers come from the model, values are parameters.
+        head=f"INSERT INTO {table} ({columns}) VALUES ",  # noqa: S608
+        one_row="(" + ", ".join(["%s"] * len(fields)) + ")",
+        returning=f" RETURNING {pk}",
+    )
+    return plan
+
+
+def _insert_rows(rows: list[AuditLog], *, using: str) -> None:
+    """INSERT the rows with one plain VALUES list and give them their ids.
+
+    Not Model.save: its machinery (the field-by-field compiler, signals, the update-or-insert
+    decision) costs more than the round trip itself, for a row that is only ever inserted
+    (bench/audit_peers.py). Not bulk_create: on PostgreSQL it sends several rows as UNNEST
+    arrays, whose client-side encoding costs more than the planning it saves for the handful of
+    rows one business change writes (bench/pay_and_convert.py). The statement still goes
+    through Django's cursor, so the call deadline, the error translation, query logging and
+    the test suite's query counts see it like any other.
+    """
+    conn = connections[using]
+    plan = _plan(conn)
+    sql = plan.head + ", ".join([plan.one_row] * len(rows)) + plan.returning
+    params = [
+        prep(row.__dict__[attname], conn)
+        for row in rows
+        for attname, prep in zip(plan.attnames, plan.preps, strict=True)
+    ]
     with conn.cursor() as cursor:
         cursor.execute(sql, params)
         ids = [pk for (pk,) in cursor.fetchall()]

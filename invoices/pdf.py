@@ -3,7 +3,10 @@ status, what was paid and what is due now, how to pay (bank transfer, UPI with i
 the same money format as the pages (core.money.format_money), with page numbers.
 
 The font is DejaVu Sans, shipped in invoices/fonts with its licence: the PDF's built-in fonts
-cover Latin-1 only, which has no rupee sign and no Indian script a name may be written in."""
+cover Latin-1 only, which has no rupee sign and no Indian script a name may be written in.
+Letters DejaVu lacks come from the Noto Sans fonts of India's main scripts (invoices/fonts/noto,
+OFL), fpdf2's fallback fonts; HarfBuzz (uharfbuzz) shapes the text, without which Devanagari or
+Tamil letters would stand apart instead of joining into syllables."""
 
 from __future__ import annotations
 
@@ -17,11 +20,26 @@ from fpdf import FPDF, FontFace
 
 from core.money import format_money, money_str
 from core.timefmt import format_date
-from invoices.models import Invoice, InvoiceStatus
+from invoices.models import Invoice, InvoiceItem, InvoiceStatus
 from leads.validators import format_phone
 
 FONT_DIR = Path(__file__).resolve().parent / "fonts"
 FONT = "DejaVu"
+# The scripts of India's main languages (Hindi, Marathi and Nepali are Devanagari; Assamese is
+# written in the Bengali script; Punjabi in Gurmukhi; Odia in Oriya).
+# Each with its Unicode block. Regular only: names and descriptions are set in the regular
+# weight, and a bold heading borrows the regular face.
+FALLBACK_SCRIPTS = {
+    "Devanagari": (0x0900, 0x097F),
+    "Bengali": (0x0980, 0x09FF),
+    "Gurmukhi": (0x0A00, 0x0A7F),
+    "Gujarati": (0x0A80, 0x0AFF),
+    "Oriya": (0x0B00, 0x0B7F),
+    "Tamil": (0x0B80, 0x0BFF),
+    "Telugu": (0x0C00, 0x0C7F),
+    "Kannada": (0x0C80, 0x0CFF),
+    "Malayalam": (0x0D00, 0x0D7F),
+}
 SCHOOL_LINES = (
     "Plan Beta - Online German Language School",
     "Thiruvananthapuram, Kerala, India",
@@ -68,12 +86,34 @@ def upi_uri(invoice: Invoice) -> str | None:
     return f"upi://pay?{query}"
 
 
+def scripts_in(*texts: str) -> list[str]:
+    """The fallback scripts whose letters occur in the texts, in FALLBACK_SCRIPTS' order."""
+    found = {
+        script
+        for text in texts
+        for char in text
+        if ord(char) >= 0x0900
+        for script, (first, last) in FALLBACK_SCRIPTS.items()
+        if first <= ord(char) <= last
+    }
+    return [script for script in FALLBACK_SCRIPTS if script in found]
+
+
 class _InvoiceDocument(FPDF):
-    def __init__(self, number: str) -> None:
+    def __init__(self, number: str, *, scripts: list[str]) -> None:
         super().__init__(format="A4")
         self.number = number
         self.add_font(FONT, "", FONT_DIR / "DejaVuSans.ttf")
         self.add_font(FONT, "B", FONT_DIR / "DejaVuSans-Bold.ttf")
+        # Only the fonts of the scripts this invoice's text uses, and shaping only then: loading
+        # the nine fonts and shaping every line more than doubles the time of a PDF
+        # (bench/invoice_pdf.py), for letters a Latin-only invoice never draws.
+        if scripts:
+            for script in scripts:
+                path = FONT_DIR / "noto" / f"NotoSans{script}-Regular.ttf"
+                self.add_font(f"Noto{script}", "", path)
+            self.set_fallback_fonts([f"Noto{script}" for script in scripts], exact_match=False)
+            self.set_text_shaping(True)
         self.set_auto_page_break(auto=True, margin=18)
 
     def footer(self) -> None:
@@ -91,7 +131,11 @@ def render_invoice_pdf(invoice: Invoice, *, status: str | None = None) -> bytes:
     lead = invoice.lead
     cur = invoice.currency
     shown_status = InvoiceStatus(status or invoice.status).label
-    doc = _InvoiceDocument(invoice.number)
+    items = list(invoice.items.all())
+    texts = [lead.name, lead.email, invoice.notes, settings.SCHOOL_UPI_NAME]
+    texts += [f"{item.description} {item.month} {item.batch}" for item in items]
+    texts += [value for _, value in bank_details()]
+    doc = _InvoiceDocument(invoice.number, scripts=scripts_in(*texts))
     doc.set_title(f"Invoice {invoice.number}")
     doc.set_author("Plan Beta")
     doc.add_page()
@@ -123,7 +167,7 @@ def render_invoice_pdf(invoice: Invoice, *, status: str | None = None) -> bytes:
         doc.cell(0, 6, value, new_x="LMARGIN", new_y="NEXT")
     doc.ln(4)
 
-    _items_table(doc, invoice)
+    _items_table(doc, invoice, items)
     _totals(doc, invoice, cur)
     _how_to_pay(doc, invoice)
 
@@ -138,7 +182,7 @@ def render_invoice_pdf(invoice: Invoice, *, status: str | None = None) -> bytes:
     return bytes(doc.output())
 
 
-def _items_table(doc: FPDF, invoice: Invoice) -> None:
+def _items_table(doc: FPDF, invoice: Invoice, items: list[InvoiceItem]) -> None:
     doc.set_font(FONT, size=10)
     # A table, so that a long description wraps in its column instead of running into the next.
     with doc.table(
@@ -150,7 +194,7 @@ def _items_table(doc: FPDF, invoice: Invoice) -> None:
         headings_style=FontFace(emphasis="BOLD", fill_color=(235, 239, 245)),
     ) as table:
         table.row(["Description", "Level", "Month", "Batch", "Amount"])
-        for item in invoice.items.all():
+        for item in items:
             values = (item.description, item.get_level_display(), item.month, item.batch)
             table.row([*(v or "-" for v in values), format_money(item.amount, invoice.currency)])
     doc.ln(2)

@@ -12,7 +12,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.permissions import is_founder, money_staff_required
-from audit.access import record_access
+from audit.access import read_words, record_access
 from audit.selectors import data_access_list
 from core.errors import ApplicationError
 from core.forms import add_service_error
@@ -104,7 +104,17 @@ def lead_detail(request: HttpRequest, lead_id: int) -> HttpResponse:
         # Through the reverse relation: this app does not import the payments app.
         context["student_payments"] = lead.student.payments.select_related("invoice")
     if is_founder(request.user):
-        context["accesses"] = data_access_list(entities=entities)
+        # The entities by name, as the page itself names them, and each read in words.
+        names = {("Lead", str(lead.pk)): lead.name}
+        if student_id:
+            names[("Student", str(student_id))] = (
+                f"{lead.student.student_code} ({lead.student.name})"
+            )
+        accesses = data_access_list(entities=entities)
+        for row in accesses:
+            row.entity_name = names.get((row.entity_type, row.entity_id), row.entity_id)  # type: ignore[attr-defined]
+            row.read_words = read_words(row.metadata)  # type: ignore[attr-defined]
+        context["accesses"] = accesses
     response = render(request, "leads/lead_detail.html", context)
     record_access(entity_type="Lead", entity_id=lead.pk, what="lead_detail", via="page")
     if student_id:

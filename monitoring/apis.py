@@ -60,6 +60,7 @@ from monitoring.checks import (
     is_health_token,
     report_body,
 )
+from monitoring.entities import label_rows, related_entities
 from monitoring.export import FORMATS, stream
 from monitoring.health_format import HEALTH_JSON, STATUS_HEADER, ietf_body
 
@@ -288,6 +289,13 @@ class AuditLogEntrySerializer(serializers.Serializer):
     user_agent = serializers.CharField()
     entity_type = serializers.CharField()
     entity_id = serializers.CharField()
+    entity_label = serializers.CharField(
+        allow_null=True,
+        read_only=True,
+        default=None,
+        help_text="The entity's name for people (an invoice's number, a lead's name, a "
+        "student's code), as it is now; null when it has none (e.g. a deleted lead).",
+    )
     metadata = serializers.JSONField()
     request_path = serializers.CharField()
     request_method = serializers.CharField()
@@ -343,7 +351,12 @@ _FILTER_PARAMETERS = [
     OpenApiParameter("severity", str, enum=Severity.values),
     OpenApiParameter("action", {"type": "string", "pattern": ACTION_PATTERN}),
     OpenApiParameter("entityType", ENTITY_SCHEMA),
-    OpenApiParameter("entityId", ENTITY_SCHEMA, description="Only with `entityType`."),
+    OpenApiParameter(
+        "entityId",
+        ENTITY_SCHEMA,
+        description="Only with `entityType`. An invoice's history (`entityType=Invoice`) "
+        "includes the rows of its payments (`entityType` `Payment`).",
+    ),
     OpenApiParameter("userId", {"type": "integer", "minimum": 1, "maximum": MAX_ID}),
     OpenApiParameter(
         "since",
@@ -404,13 +417,21 @@ class AuditLogListApi(APIView):
         kind = args.pop("type")
         if kind == "stats":
             return Response({"stats": AuditLogStatsSerializer(audit_log_stats()).data})
-        page = audit_log_page(errors_only=kind == "errors", **args)
+        page = audit_log_page(errors_only=kind == "errors", **_with_related(args))
         return Response(
             {
-                "logs": AuditLogEntrySerializer(page.logs, many=True).data,
+                "logs": AuditLogEntrySerializer(label_rows(page.logs), many=True).data,
                 "next_cursor": page.next_cursor,
             }
         )
+
+
+def _with_related(args: dict[str, Any]) -> dict[str, Any]:
+    # An entity's history includes the rows of the records that belong to it (an invoice's
+    # payments), in the feed and the export alike.
+    if args.get("entity_type") and args.get("entity_id"):
+        args["related"] = related_entities(args["entity_type"], args["entity_id"])
+    return args
 
 
 def _validated(serializer_class: Any, params: dict[str, str]) -> dict[str, Any]:
@@ -460,7 +481,7 @@ class AuditLogExportApi(APIView):
         args = _validated(self.InputSerializer, params)
         fmt = args.pop("format")
         kind = args.pop("type")
-        rows = audit_log_matching(errors_only=kind == "errors", **args)
+        rows = audit_log_matching(errors_only=kind == "errors", **_with_related(args))
         # Which export this was: the same one again within the hour is one DATA_ACCESSED row.
         query = {key: params[name] for key, name in _EXPORT_NAMES.items() if name in params}
         digest = hashlib.sha256(json.dumps(query, sort_keys=True).encode()).hexdigest()[:16]
@@ -480,7 +501,8 @@ class AuditLogExportApi(APIView):
             return _camel(serializer.to_representation(row))
 
         response = StreamingHttpResponse(
-            stream(rows, fmt=fmt, entry=entry, columns=columns), content_type=FORMATS[fmt]
+            stream(rows, fmt=fmt, entry=entry, columns=columns, prepare=label_rows),
+            content_type=FORMATS[fmt],
         )
         stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
         response["Content-Disposition"] = f'attachment; filename="audit-log-{stamp}.{fmt}"'

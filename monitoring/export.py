@@ -44,19 +44,31 @@ def stream(
     fmt: str,
     entry: Callable[[AuditLog], dict[str, Any]],
     columns: list[str],
+    prepare: Callable[[list[AuditLog]], object] = lambda chunk: None,
 ) -> Iterator[str | bytes]:
     """The export, a line at a time. `entry` gives a row as the audit-log API answers it, with
-    `columns` as its keys (the CSV header, there even when nothing matches)."""
-    entries = (entry(row) for row in _rows(rows))
+    `columns` as its keys (the CSV header, there even when nothing matches); `prepare` sees each
+    chunk of rows before they are written (the entity names are looked up a chunk at a time)."""
+    entries = (entry(row) for row in _rows(rows, prepare))
     if fmt == "csv":
         return _csv(entries, columns)
     return _jsonl(entries)
 
 
-def _rows(rows: QuerySet[AuditLog]) -> Iterator[AuditLog]:
+def _rows(
+    rows: QuerySet[AuditLog], prepare: Callable[[list[AuditLog]], object]
+) -> Iterator[AuditLog]:
     try:
         # Oldest first: the order the trail was written in.
-        yield from rows.order_by("id").iterator(chunk_size=EXPORT_CHUNK_ROWS)
+        chunk: list[AuditLog] = []
+        for row in rows.order_by("id").iterator(chunk_size=EXPORT_CHUNK_ROWS):
+            chunk.append(row)
+            if len(chunk) == EXPORT_CHUNK_ROWS:
+                prepare(chunk)
+                yield from chunk
+                chunk = []
+        prepare(chunk)
+        yield from chunk
     except Exception as exc:
         # The status line (200) has gone out; the file just ends early. The log and Sentry say so.
         logger.error("audit-log export failed mid-stream: %s", type(exc).__name__)

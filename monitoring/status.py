@@ -9,6 +9,7 @@ from typing import Any
 
 from django.conf import settings
 
+from core.timefmt import format_datetime
 from monitoring.checks import MONEY_CHECKS, CheckResult, HealthReport
 from monitoring.models import CheckState
 
@@ -22,6 +23,8 @@ LABELS = {
     "redis": "Redis (cache, task queue)",
     "celery": "Workers and beat",
     "alerting": "Alert channels",
+    "auditChain": "Audit chain",
+    "reconciliation": "Money reconciled",
 }
 
 
@@ -76,7 +79,22 @@ def _value(name: str, result: CheckResult) -> str:
         return f"PING in {f['responseTime']}" if "responseTime" in f else f["message"]
     if name == "celery":
         return f"last heartbeat {f['age']} ago" if "age" in f else f["message"]
+    if name == "auditChain" and f.get("lastVerified"):
+        when = _moment(f["lastVerified"])
+        if f["result"] == "broken":
+            return f"Broken at row {f['firstBrokenRow']}, found {when} by {f['verifiedBy']}"
+        return f"Intact: {f['checked']:,} seals checked {when} by {f['verifiedBy']}"
+    if name == "reconciliation" and f.get("lastRun"):
+        when = _moment(f["lastRun"])
+        n = f["mismatches"]
+        outcome = f"{n} mismatch{'es' if n != 1 else ''}" if n else "books and trail agree"
+        return f"{outcome.capitalize()}, checked {when} by {f['ranBy']} (audit row {f['auditId']})"
     return str(f.get("message", ""))
+
+
+def _moment(iso: str) -> str:
+    # The checks give their times as ISO 8601 for the monitors; people read the school's format.
+    return format_datetime(datetime.fromisoformat(iso))
 
 
 def _threshold(name: str) -> str:
@@ -102,4 +120,20 @@ def _threshold(name: str) -> str:
             else "not applicable: tasks run inline"
         ),
         "alerting": "at least one channel, else degraded",
+        "auditChain": (
+            "unhealthy when broken"
+            + (
+                f"; degraded when not verified for {s.AUDIT_VERIFY_STALE_SECONDS:g} s"
+                if s.HEALTH_EXPECT_HEARTBEAT
+                else ""
+            )
+        ),
+        "reconciliation": (
+            "unhealthy on any mismatch"
+            + (
+                f"; degraded when not run for {3 * s.RECONCILIATION_SECONDS:g} s"
+                if s.HEALTH_EXPECT_HEARTBEAT
+                else ""
+            )
+        ),
     }.get(name, "—")

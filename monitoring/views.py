@@ -14,8 +14,10 @@ from alerts.checks import NO_CHANNEL_HINT, NO_CHANNEL_MESSAGE, channel_kinds
 from alerts.selectors import notification_list, open_alert_list
 from audit.models import Action
 from core.fields import MAX_ID
+from core.timefmt import format_time, school_now, school_today
 from monitoring import live
 from monitoring.checks import MONEY, SITE, health_report, http_status
+from monitoring.entities import entity_label
 from monitoring.selectors import check_states, recent_check_changes
 from monitoring.services import record_check_states
 from monitoring.status import LABELS, status_rows
@@ -34,6 +36,14 @@ def activity_dashboard(request: HttpRequest) -> HttpResponse:
         # Action codes in words, one mapping for the whole page (audit.Action's labels).
         "action_labels": json.dumps(dict(Action.choices), separators=(",", ":")),
         "user_label": _user_label(request.GET.get("userId", "")),
+        "entity_label": _entity_label(
+            request.GET.get("entityType", ""), request.GET.get("entityId", "")
+        ),
+        # The page writes times as every other page does ("1 Dec 2026, 14:05 IST"), in the
+        # school's zone whatever the browser's: it is given the zone, its label and today.
+        "time_zone": settings.TIME_ZONE,
+        "zone_label": format_time(school_now()).split(" ", 1)[1],
+        "today": school_today().isoformat(),
         "poll_ms": int(settings.ACTIVITY_POLL_SECONDS * 1000),
         "events_url": reverse("monitoring:activity-events"),
         "open_alerts": list(open_alert_list()),
@@ -70,6 +80,13 @@ def _user_label(user_id: str) -> str:
     if not user_id.isascii() or not user_id.isdigit() or not 0 < int(user_id) <= MAX_ID:
         return ""
     return user_name_or_none(int(user_id)) or ""
+
+
+def _entity_label(entity_type: str, entity_id: str) -> str:
+    """The entity's name for the heading of a history opened from its address."""
+    if not entity_type or not entity_id or len(entity_type) > 64 or len(entity_id) > 64:
+        return ""
+    return entity_label(entity_type, entity_id) or ""
 
 
 @founder_required

@@ -513,6 +513,9 @@ LOGGING = {
     "loggers": {
         "django.server": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
+        # fpdf2 subsets each font of an invoice PDF with fontTools, which logs some fifty INFO
+        # lines per font (glyph names of the customer's name among them).
+        "fontTools": {"level": "WARNING"},
     },
 }
 

@@ -14,10 +14,11 @@ from accounts.permissions import can_handle_money, is_founder
 from accounts.selectors import active_founders
 from alerts.selectors import open_alert_list
 from core.listing import head
-from core.timefmt import school_day_bounds, school_today
+from core.timefmt import school_today
 from invoices.selectors import invoices_past_due
 from leads.selectors import follow_ups_due
 from monitoring.checks import HEALTHY, collect_health
+from monitoring.status import LABELS
 from payments.selectors import payment_totals, payments_received
 
 # Each section of the work queue shows this many rows and counts all of them.
@@ -32,7 +33,6 @@ def home(request: HttpRequest) -> HttpResponse:
         founders = list(active_founders().values("name", "email"))
         return render(request, "home_teacher.html", {"founders": founders})
     today = school_today()
-    start, end = school_day_bounds(today)
     follow_ups, follow_up_count = head(
         follow_ups_due(today=today).order_by("follow_up_date", "pk"), QUEUE_ROWS
     )
@@ -41,7 +41,7 @@ def home(request: HttpRequest) -> HttpResponse:
         lead.days_overdue = (today - lead.follow_up_date).days
     for invoice in past_due:
         invoice.days_overdue = (today - invoice.due_date).days
-    payments, payment_count = head(payments_received(start=start, end=end), QUEUE_ROWS)
+    payments, payment_count = head(payments_received(day=today), QUEUE_ROWS)
     context: dict[str, Any] = {
         "today": today,
         "follow_ups": follow_ups,
@@ -50,7 +50,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "past_due_count": past_due_count,
         "payments": payments,
         "payment_count": payment_count,
-        "payment_totals": payment_totals(start=start, end=end) if payment_count else [],
+        "payment_totals": payment_totals(day=today) if payment_count else [],
         "is_founder": is_founder(user),
     }
     if context["is_founder"]:
@@ -64,7 +64,11 @@ def _health_summary() -> dict[str, Any]:
     monitoring.checks caches for a few seconds (the uptime monitor's own numbers)."""
     body, _ = collect_health(detailed=True)
     problems = [
-        {"name": name, "status": check["status"], "message": check.get("message", "")}
+        {
+            "name": LABELS.get(name, name),
+            "status": check["status"],
+            "message": check.get("message", ""),
+        }
         for name, check in body["checks"].items()
         if check["status"] != HEALTHY
     ]

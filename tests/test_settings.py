@@ -213,3 +213,9 @@ def test_env_example_filled_in_passes_check_deploy_and_its_defaults_are_the_code
     assert example.pop("HEALTH_CHECK_TOKEN") == "s3cret-0427-replaced-Qx9vLm2ZpR7t"
     assert example.pop("HEALTH_EXPECT_HEARTBEAT") is True  # a worker runs
     assert example == {name: getattr(production, name) for name in example}
+
+
+def test_the_audit_peers_of_the_benchmark_are_not_installed_by_the_real_settings():
+    # bench/audit_peers.py adds them in a settings module of its own; production never loads them.
+    peers = {"pghistory", "pgtrigger", "simple_history", "auditlog", "bench.peers"}
+    assert peers.isdisjoint(production.INSTALLED_APPS)

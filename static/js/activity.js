@@ -37,12 +37,15 @@
   var entityBox = document.getElementById("entity-filter");
   var entityKind = document.getElementById("entity-filter-kind");
   var entityLabel = document.getElementById("entity-filter-label");
+  var entitySince = document.getElementById("entity-filter-since");
+  var periods = document.getElementById("periods");
   var downloadCsv = document.getElementById("download-csv");
 
   var state = {
     view: "all",
-    entity: null, // {type, id}
+    entity: null, // {type, id, label}
     user: null, // {id, label}: a per-user timeline
+    since: null, // YYYY-MM-DD: only entries from that day's midnight (school time) on
     lastId: null, // highest id shown; polls start OVERLAP_IDS below it. null: newest not read yet
     shown: new Set(), // ids in the feed, so that the overlap shows nothing twice
     oldestId: null, // lowest id shown
@@ -59,11 +62,44 @@
     generation: 0, // bumps on every view change; late answers for an old view are dropped
   };
 
-  var dateFormat = new Intl.DateTimeFormat(undefined, {
-    year: "numeric", month: "short", day: "2-digit",
-    hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short",
+  // One format on every page, in the school's zone whatever the browser's: "1 Dec 2026, 14:05
+  // IST" (core/timefmt.py). The parts come from Intl in that zone; the month names and the
+  // zone's label are fixed, as the server writes them, not the browser's locale's.
+  var ZONE = root.dataset.timeZone || "Asia/Kolkata";
+  var ZONE_LABEL = root.dataset.zoneLabel || "IST";
+  var TODAY = root.dataset.today || ""; // the school's today, YYYY-MM-DD
+  var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  var zoneParts = new Intl.DateTimeFormat("en-GB", {
+    timeZone: ZONE, year: "numeric", month: "numeric", day: "numeric",
+    hour: "2-digit", minute: "2-digit", hourCycle: "h23",
   });
-  var hourFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+
+  function parts(moment) {
+    var out = {};
+    zoneParts.formatToParts(moment).forEach(function (p) { out[p.type] = p.value; });
+    return out;
+  }
+
+  function formatTime(moment) {
+    var p = parts(moment);
+    return p.hour + ":" + p.minute + " " + ZONE_LABEL;
+  }
+
+  function formatDay(isoDay) {
+    var bits = isoDay.split("-");
+    return parseInt(bits[2], 10) + " " + MONTHS[parseInt(bits[1], 10) - 1] + " " + bits[0];
+  }
+
+  function formatMoment(moment) {
+    var p = parts(moment);
+    return parseInt(p.day, 10) + " " + MONTHS[parseInt(p.month, 10) - 1] + " " + p.year + ", " +
+      p.hour + ":" + p.minute + " " + ZONE_LABEL;
+  }
+
+  // An entity by its name when the server gave one ("Invoice PB-2026-0007"), else its id.
+  function entityText(type, id, label) {
+    return label ? type + " " + label : type + " #" + id;
+  }
 
   document.getElementById("poll-seconds").textContent = String(Math.round(POLL_MS / 1000));
 
@@ -84,6 +120,7 @@
       q.set("entityId", state.entity.id);
     }
     if (state.user) q.set("userId", state.user.id);
+    if (state.since) q.set("since", state.since);
     return q;
   }
 
@@ -151,7 +188,7 @@
     var head = el("div", "entry-head");
     head.appendChild(el("span", "badge sev-" + log.severity, log.severity));
     head.appendChild(actionNode(log.action));
-    var when = el("time", "when", dateFormat.format(new Date(log.createdAt)));
+    var when = el("time", "when", formatMoment(new Date(log.createdAt)));
     when.dateTime = log.createdAt;
     head.appendChild(when);
     li.appendChild(head);
@@ -163,12 +200,12 @@
       // A row about a kind of thing but no particular one (a failed login): nothing to filter by.
       meta.appendChild(el("span", "entity", log.entityType));
     } else if (log.entityType) {
-      var link = el("a", "entity-link", log.entityType + " #" + log.entityId);
+      var link = el("a", "entity-link", entityText(log.entityType, log.entityId, log.entityLabel));
       link.href = "#";
-      link.title = "Show this entity's history";
+      link.title = "Show the history of " + log.entityType + " #" + log.entityId;
       link.addEventListener("click", function (ev) {
         ev.preventDefault();
-        filterEntity(log.entityType, log.entityId);
+        filterEntity(log.entityType, log.entityId, log.entityLabel);
       });
       meta.appendChild(link);
     }
@@ -324,7 +361,7 @@
       }
       schedule();
       if (state.failed) setStatus(errors[0].message + (state.timer ? " Retrying." : ""), true);
-      else setStatus("Updated " + hourFormat.format(new Date()));
+      else setStatus("Updated " + formatTime(new Date()));
       showState();
     });
     showState();
@@ -379,7 +416,7 @@
       var eh = Math.round((h.errors / max) * plotH);
       var g = svg("g", {});
       var tip = svg("title", {});
-      tip.textContent = hourFormat.format(new Date(h.hour)) + ": " + h.total + " events, " + h.errors + " errors";
+      tip.textContent = formatMoment(new Date(h.hour)) + ": " + h.total + " events, " + h.errors + " errors";
       g.appendChild(tip);
       g.appendChild(svg("rect", { x: x, y: top + plotH - th, width: w, height: th, class: "bar-total" }));
       if (eh > 0) {
@@ -387,13 +424,15 @@
       }
       if (i % 3 === 0) {
         var label = svg("text", { x: x + w / 2, y: H - 6, class: "tick", "text-anchor": "middle" });
-        label.textContent = hourFormat.format(new Date(h.hour));
+        label.textContent = formatTime(new Date(h.hour)).split(" ")[0];
         g.appendChild(label);
       }
       chart.appendChild(g);
     });
     box.textContent = "";
     box.appendChild(chart);
+    // On a phone the box scrolls: show the latest hours, the ones a founder looks for.
+    box.scrollLeft = box.scrollWidth;
   }
 
   // --- controls ------------------------------------------------------------------------------
@@ -430,25 +469,35 @@
   // A person's name is not in the address: the history entry keeps it, and the server gives it
   // for the address the page was opened with (no replaceState for that: a history change is a
   // breadcrumb of the browser Sentry, and loading the page is not one).
-  var OPENED_WITH_USER = new URLSearchParams(window.location.search).get("userId");
+  var OPENED_WITH = new URLSearchParams(window.location.search);
+  var OPENED_WITH_USER = OPENED_WITH.get("userId");
+  var OPENED_WITH_ENTITY = { type: OPENED_WITH.get("entityType"), id: OPENED_WITH.get("entityId") };
 
-  function readAddress(userLabel) {
+  function readAddress(labels) {
     var q = new URLSearchParams(window.location.search);
     state.view = q.get("type") === "errors" ? "errors" : "all";
     var type = q.get("entityType");
     var id = q.get("entityId");
-    state.entity = type && id ? { type: type, id: id } : null;
+    var opened = type === OPENED_WITH_ENTITY.type && id === OPENED_WITH_ENTITY.id;
+    state.entity = type && id
+      ? { type: type, id: id, label: (labels && labels.entityLabel) || (opened && root.dataset.entityLabel) || null }
+      : null;
     var user = q.get("userId");
     state.user = !state.entity && user && /^[0-9]+$/.test(user)
-      ? { id: user, label: userLabel || (user === OPENED_WITH_USER && root.dataset.userLabel) || "user #" + user }
+      ? { id: user, label: (labels && labels.userLabel) || (user === OPENED_WITH_USER && root.dataset.userLabel) || "user #" + user }
       : null;
+    var since = q.get("since");
+    state.since = since && /^[0-9]{4}-[0-9]{2}-[0-9]{2}$/.test(since) ? since : null;
   }
 
   function writeAddress() {
     var q = filters().toString();
     var address = window.location.pathname + (q ? "?" + q : "");
     if (address !== window.location.pathname + window.location.search) {
-      window.history.pushState({ userLabel: state.user ? state.user.label : null }, "", address);
+      window.history.pushState({
+        userLabel: state.user ? state.user.label : null,
+        entityLabel: state.entity ? state.entity.label : null,
+      }, "", address);
     }
   }
 
@@ -462,12 +511,23 @@
     });
     if (state.entity) {
       entityKind.textContent = "History of";
-      entityLabel.textContent = state.entity.type + " #" + state.entity.id;
+      entityLabel.textContent = entityText(state.entity.type, state.entity.id, state.entity.label);
     } else if (state.user) {
       entityKind.textContent = "Activity of";
       entityLabel.textContent = state.user.label;
+    } else {
+      entityKind.textContent = "All activity";
+      entityLabel.textContent = "";
     }
-    entityBox.hidden = !state.entity && !state.user;
+    entitySince.textContent = !state.since ? "" : state.since === TODAY ? "today" : "since " + formatDay(state.since);
+    entityBox.hidden = !state.entity && !state.user && !state.since;
+    // "Today" or "All time" for a person's timeline ("what did Anna do today").
+    periods.hidden = !state.user;
+    periods.querySelectorAll(".period-btn").forEach(function (btn) {
+      var on = btn.dataset.period === (state.since === TODAY ? "today" : state.since ? "" : "all");
+      btn.classList.toggle("active", on);
+      btn.setAttribute("aria-pressed", on ? "true" : "false");
+    });
     var q = filters();
     q.set("format", "csv");
     downloadCsv.href = EXPORT + "?" + q.toString();
@@ -485,9 +545,10 @@
   }
 
   // A history is of one entity or one person, never both at once.
-  function filterEntity(type, id) {
-    state.entity = { type: type, id: id };
+  function filterEntity(type, id, label) {
+    state.entity = { type: type, id: id, label: label || null };
     state.user = null;
+    state.since = null;
     changeView();
   }
 
@@ -497,16 +558,24 @@
     changeView();
   }
 
+  periods.querySelectorAll(".period-btn").forEach(function (btn) {
+    btn.addEventListener("click", function () {
+      state.since = btn.dataset.period === "today" ? TODAY : null;
+      changeView();
+    });
+  });
+
   document.querySelectorAll(".view-btn").forEach(function (btn) {
     btn.addEventListener("click", function () { setView(btn.dataset.view); });
   });
   document.getElementById("entity-filter-clear").addEventListener("click", function () {
     state.entity = null;
     state.user = null;
+    state.since = null;
     changeView();
   });
   window.addEventListener("popstate", function (ev) {
-    readAddress(ev.state && ev.state.userLabel);
+    readAddress(ev.state);
     showView();
     restart();
   });

@@ -102,7 +102,10 @@ def test_the_founder_sees_who_looked_at_a_student_and_marketing_does_not(
     html = founder_page.get(f"/leads/{invoice.lead_id}/").content.decode()
     assert "Who looked at this record" in html
     assert "Manu Marketing" in html
-    assert "student_detail (api)" in html
+    assert (
+        f"Student details, through the API: Student {student.student_code} ({student.name})" in html
+    )
+    assert "student_detail" not in html and "(api)" not in html
     marketing_page = Client()
     marketing_page.force_login(marketing)
     assert (

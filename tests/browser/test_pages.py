@@ -413,6 +413,7 @@ PAGES = {
     "founder": [
         "/",
         "/leads/",
+        "/leads/{lead}/",
         "/invoices/?sort=-amount",
         "/payments/students/",
         "/accounts/users/",

@@ -175,3 +175,59 @@ def test_the_e_mailed_pdf_and_message_say_sent_not_draft(
     assert "Amount due now: ₹25,000.00" in text
     assert "UPI id: planbeta@examplebank" in text
     assert "IFSC: EXMP0000001" in text
+
+
+# "Priya" in the scripts of India's main languages, each with the Noto font that draws it.
+INDIC_NAMES = [
+    ("प्रिया शर्मा", "NotoSansDevanagari"),  # Hindi, Marathi
+    ("பிரியா", "NotoSansTamil"),
+    ("প্রিয়া", "NotoSansBengali"),  # Bengali, Assamese
+    ("ప్రియ", "NotoSansTelugu"),
+    ("ಪ್ರಿಯಾ", "NotoSansKannada"),
+    ("പ്രിയ", "NotoSansMalayalam"),
+    ("પ્રિયા", "NotoSansGujarati"),
+    ("ਪ੍ਰਿਆ", "NotoSansGurmukhi"),  # Punjabi
+    ("ପ୍ରିୟା", "NotoSansOriya"),  # Odia
+]
+
+
+def _fonts_of(document: bytes, tmp_path: Path) -> str:
+    path = tmp_path / f"{uuid.uuid4()}.pdf"
+    path.write_bytes(document)
+    return subprocess.run(
+        [_tool("pdffonts"), str(path)], capture_output=True, check=True, text=True
+    ).stdout
+
+
+@pytest.mark.parametrize(("name", "font"), INDIC_NAMES)
+def test_a_name_in_an_indian_script_is_drawn_with_its_own_font(marketing, tmp_path, name, font):
+    invoice = make_invoice(actor=marketing, lead=make_lead(name=name))
+    document = pdf.render_invoice_pdf(_fresh(invoice))
+
+    text = text_of(document, tmp_path)
+    embedded = {
+        line.split()[0].split("+")[-1]
+        for line in _fonts_of(document, tmp_path).splitlines()[2:]
+        if " yes " in line
+    }
+
+    # pdftotext may put a space inside a syllable whose vowel sign is drawn before its consonant
+    # (प्रि या): the letters are all there, in their order.
+    assert "".join(name.split()) in "".join(text.split())
+    assert font in embedded  # the letters come from the Noto font, not DejaVu's empty boxes
+    assert "DejaVuSansBook" in embedded  # and the rest of the page from DejaVu as before
+
+
+def test_a_latin_name_needs_no_indian_font(marketing, tmp_path):
+    invoice = make_invoice(actor=marketing, lead=make_lead(name="Asha Menon"))
+    document = pdf.render_invoice_pdf(_fresh(invoice))
+
+    fonts = _fonts_of(document, tmp_path)
+
+    assert "Asha Menon" in text_of(document, tmp_path)
+    assert "Noto" not in fonts  # fpdf2 embeds only the fonts a document uses
+
+
+def test_only_the_scripts_an_invoice_uses_are_loaded():
+    assert pdf.scripts_in("Asha Menon", "asha@example.com", "€ ₹ and quotes") == []
+    assert pdf.scripts_in("प्रिया", "A1 for பிரியா", "प्रिया again") == ["Devanagari", "Tamil"]

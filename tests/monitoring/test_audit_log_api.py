@@ -85,6 +85,7 @@ def test_entry_has_every_contract_field(founder_client, founder):
         "userAgent": "",
         "entityType": "Lead",
         "entityId": "7",
+        "entityLabel": None,  # no lead 7 in this database: no name to give
         "metadata": {"before": {"status": "NEW"}, "after": {"status": "CONTACTED"}},
         "requestPath": "",
         "requestMethod": "",

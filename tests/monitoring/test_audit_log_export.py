@@ -12,6 +12,7 @@ from django.db import connection
 from audit.context import audit_context
 from audit.models import Action, AuditLog
 from audit.services import AuditEntry, audit_record
+from monitoring import export
 
 pytestmark = pytest.mark.django_db
 
@@ -147,7 +148,10 @@ def test_an_export_is_one_data_accessed_row_per_query_and_hour(founder_client, f
 
 
 @pytest.mark.postgres
-def test_rows_come_from_a_server_side_cursor(founder_client, audit_rows, settings):
+def test_rows_come_from_a_server_side_cursor(founder_client, audit_rows, settings, monkeypatch):
+    # Rows go out a chunk at a time (each chunk's entity names looked up at once): with chunks
+    # of two, the first line is out while the cursor still holds the rest.
+    monkeypatch.setattr(export, "EXPORT_CHUNK_ROWS", 2)
     audit_rows(INFO=5)
     response = founder_client.get(URL, {"format": "jsonl"})
     content = iter(response.streaming_content)

@@ -92,3 +92,51 @@ def test_the_page_uses_the_layout_without_inline_script(anon_client, founder):
     assert '<link rel="stylesheet" href="/static/css/app.css">' in html
     assert 'aria-current="page">Status</a>' in html
     assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", html) == []
+
+
+def test_every_check_of_the_report_has_a_name_in_words(anon_client, founder):
+    from monitoring.checks import health_report
+    from monitoring.status import LABELS
+
+    assert set(health_report().results) <= set(LABELS)
+
+
+def test_the_audit_chain_and_the_reconciliation_read_as_words(anon_client, founder, settings):
+    from audit.chain import Verification, record_verification
+    from monitoring.reconciliation import reconcile_and_record
+
+    settings.HEALTH_EXPECT_HEARTBEAT = True
+    moment = timezone.now().replace(second=0, microsecond=0)
+    with time_machine.travel(moment, tick=False):
+        record_verification(Verification(checked=1204, head_seq=1204), runner="beat")
+        reconcile_and_record()
+    anon_client.force_login(founder)
+
+    html = anon_client.get(URL).content.decode()
+
+    shown = timezone.localtime(moment).strftime("%-d %b %Y, %H:%M IST")
+    # (then the "since" column: when this page first recorded the state)
+    assert _row(html, "auditChain").startswith(
+        f"Audit chain Healthy Intact: 1,204 seals checked {shown} by beat "
+        "unhealthy when broken; degraded when not verified for 7800 s "
+    )
+    row = _row(html, "reconciliation")
+    assert row.startswith(
+        f"Money reconciled Healthy Books and trail agree, checked {shown} by system (audit row "
+    )
+    assert ") unhealthy on any mismatch; degraded when not run for 10800 s " in row
+    assert "auditChain" not in _text(html) and "reconciliation" not in _text(html)
+
+
+def test_a_broken_chain_names_the_row_in_words(anon_client, founder):
+    from audit.chain import Verification, record_verification
+
+    broken = Verification(checked=10)
+    broken.broken(812, "row 812 (seal 790) was changed, or its seal forged")
+    record_verification(broken, runner="command")
+    anon_client.force_login(founder)
+
+    row = _row(anon_client.get(URL).content.decode(), "auditChain")
+
+    assert row.startswith("Audit chain Unhealthy Broken at row 812, found ")
+    assert " by command unhealthy when broken" in row

@@ -135,17 +135,22 @@ def test_an_invoice_past_due_and_then_paid_leaves_the_queue(clock, marketing, ma
     assert "No sent invoice is waiting past its due date" in section
 
 
+def _pay(clock, marketing, at, amount, currency="EUR", paid_on=None):
+    clock.move_to(at)
+    invoice = make_invoice(actor=marketing, currency=currency, amounts=("200.00",))
+    pay_and_convert(
+        invoice=invoice,
+        amount=Decimal(amount),
+        idempotency_key=f"home-{uuid.uuid4()}",
+        actor=marketing,
+        paid_on=paid_on,
+    )
+    return invoice
+
+
 def test_todays_payments_are_those_since_midnight_india_time(clock, marketing):
     def pay(at, amount, currency="EUR"):
-        clock.move_to(at)
-        invoice = make_invoice(actor=marketing, currency=currency, amounts=("200.00",))
-        pay_and_convert(
-            invoice=invoice,
-            amount=Decimal(amount),
-            idempotency_key=f"home-{uuid.uuid4()}",
-            actor=marketing,
-        )
-        return invoice
+        return _pay(clock, marketing, at, amount, currency)
 
     pay(datetime.datetime(2026, 11, 30, 23, 50, tzinfo=IST), "10.00")  # yesterday in India
     first = pay(datetime.datetime(2026, 12, 1, 0, 10, tzinfo=IST), "20.00")
@@ -162,11 +167,25 @@ def test_todays_payments_are_those_since_midnight_india_time(clock, marketing):
     assert "€10.00" not in section
 
 
+def test_todays_payments_are_those_received_today_not_those_entered_today(clock, marketing):
+    # Entered this morning, received yesterday (a transfer seen in the bank statement today).
+    _pay(clock, marketing, NOW - datetime.timedelta(hours=1), "70.00", paid_on=_days_ago(1))
+    received = _pay(clock, marketing, NOW - datetime.timedelta(minutes=30), "15.00")
+    clock.move_to(NOW)
+
+    section = _section(_client(marketing).get("/").content.decode(), "payments-today")
+
+    assert _count(section) == 1
+    assert received.number in section
+    assert "<strong>€15.00</strong> in 1 payment</p>" in section
+    assert "€70.00" not in section
+
+
 def test_no_payment_yet_today_says_so(clock, marketing):
     section = _section(_client(marketing).get("/").content.decode(), "payments-today")
 
     assert _count(section) == 0
-    assert "No payment recorded yet today (since 00:00 IST)." in section
+    assert "No payment received today (1 Dec 2026, India time) has been recorded yet." in section
 
 
 def test_marketing_sees_no_alerts_or_health(clock, marketing):
@@ -204,8 +223,8 @@ def test_founders_see_which_checks_are_not_healthy(clock, founder, settings):
     health = _section(_client(founder).get("/").content.decode(), "health")
 
     assert '<span class="status-pill warn">Degraded</span>' in health
-    assert re.findall(r"<li><strong>(\w+)</strong>", health) == ["celery"]
-    assert "<strong>celery</strong>: degraded — No worker heartbeat recorded" in health
+    assert re.findall(r"<li><strong>([^<]+)</strong>", health) == ["Workers and beat"]
+    assert "<strong>Workers and beat</strong>: degraded — No worker heartbeat recorded" in health
 
 
 def test_no_alert_firing_says_what_that_means(clock, founder):

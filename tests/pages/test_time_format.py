@@ -71,19 +71,12 @@ def test_the_template_filters_use_the_same_format():
     assert rendered == "1 Dec 2026, 14:05 IST | 24 Dec 2026 | 14:05 IST"
 
 
-# The activity dashboard, whose times its script writes, is left to other work; every other
-# template formats time with the filters.
-LEFT_FOR_LATER = {"monitoring/activity.html"}
 HAND_MADE_FORMAT = re.compile(r"\|\s*(date|time)\s*:|\|\s*(date|time)\s*}}")
 
 
 @pytest.mark.parametrize(
     "template",
-    sorted(
-        str(p.relative_to(ROOT / "templates"))
-        for p in (ROOT / "templates").rglob("*.html")
-        if str(p.relative_to(ROOT / "templates")) not in LEFT_FOR_LATER
-    ),
+    sorted(str(p.relative_to(ROOT / "templates")) for p in (ROOT / "templates").rglob("*.html")),
 )
 def test_templates_format_time_only_through_the_shared_filters(template):
     text = (ROOT / "templates" / template).read_text()
