@@ -6,4 +6,5 @@ app_name = "monitoring"
 
 urlpatterns = [
     path("activity", views.activity_dashboard, name="activity"),
+    path("activity/events", views.activity_events, name="activity-events"),
 ]

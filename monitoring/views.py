@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
@@ -15,6 +15,7 @@ from alerts.selectors import notification_list, open_alert_list
 from audit.models import Action
 from core.fields import MAX_ID
 from core.timefmt import format_time, school_now, school_today
+from monitoring import live
 from monitoring.checks import MONEY, SITE, health_report, http_status
 from monitoring.entities import entity_label
 from monitoring.selectors import check_states, recent_check_changes
@@ -44,11 +45,33 @@ def activity_dashboard(request: HttpRequest) -> HttpResponse:
         "zone_label": format_time(school_now()).split(" ", 1)[1],
         "today": school_today().isoformat(),
         "poll_ms": int(settings.ACTIVITY_POLL_SECONDS * 1000),
+        "events_url": reverse("monitoring:activity-events"),
         "open_alerts": list(open_alert_list()),
         "deliveries": list(notification_list(limit=10)),
         "no_alert_channel": "" if channel_kinds() else f"{NO_CHANNEL_MESSAGE} {NO_CHANNEL_HINT}",
     }
     return render(request, "monitoring/activity.html", context)
+
+
+@founder_required
+@require_GET
+def activity_events(request: HttpRequest) -> HttpResponseBase:
+    """The dashboard's doorbell (monitoring.live): an `audit` event whenever new entries committed.
+
+    204 where a stream cannot be held (EventSource then stops trying and the page polls).
+    """
+    if not live.push_available(request.META) or not live.take_slot():
+        return HttpResponse(status=204)
+    try:
+        bell = live.doorbell()
+    except Exception:
+        live.release_slot()
+        raise
+    response = StreamingHttpResponse(live.Stream(bell), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache, no-store"
+    # nginx and similar proxies would otherwise hold the events back in their buffers.
+    response["X-Accel-Buffering"] = "no"
+    return response
 
 
 def _user_label(user_id: str) -> str:

@@ -364,6 +364,15 @@ SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.1)
 # SDK in the pages. Its ingest host is the only other origin the pages may connect to (CSP below).
 SENTRY_BROWSER_DSN = env("SENTRY_BROWSER_DSN", default="")
 ACTIVITY_POLL_SECONDS = env.float("ACTIVITY_POLL_SECONDS", default=10)
+# The dashboard's live stream (monitoring.live): new entries are pushed within a moment of their
+# commit; the page polls every ACTIVITY_POLL_SECONDS only while it has no stream. A stream lasts
+# ACTIVITY_STREAM_SECONDS (the browser reconnects by itself), sends a keep-alive every
+# ACTIVITY_STREAM_HEARTBEAT_SECONDS, and a process holds at most ACTIVITY_STREAMS_PER_PROCESS of
+# them (each takes a thread: keep it below the threads of the server that serves them).
+ACTIVITY_PUSH = env.bool("ACTIVITY_PUSH", default=True)
+ACTIVITY_STREAM_SECONDS = env.float("ACTIVITY_STREAM_SECONDS", default=55)
+ACTIVITY_STREAM_HEARTBEAT_SECONDS = env.float("ACTIVITY_STREAM_HEARTBEAT_SECONDS", default=15)
+ACTIVITY_STREAMS_PER_PROCESS = env.int("ACTIVITY_STREAMS_PER_PROCESS", default=12)
 
 # --- Health checks (monitoring/checks.py; what each means is in the README) -------------------
 HEALTH_CHECK_TOKEN = env("HEALTH_CHECK_TOKEN", default="")

@@ -33,12 +33,18 @@ def http_request(port: int, method: str, path: str, *, body=None, headers=None, 
 
 
 @contextmanager
-def serving(env: dict[str, str], log_path: Path, *, workers: int = 2) -> Iterator[int]:
-    """gunicorn with `workers` sync workers on a free port, yielded once /livez answers."""
+def serving(
+    env: dict[str, str],
+    log_path: Path,
+    *,
+    workers: int = 2,
+    config: str = "deploy/gunicorn.conf.py",
+) -> Iterator[int]:
+    """gunicorn from `config` with `workers` workers on a free port, yielded once /livez answers."""
     port = free_port()
     log = log_path.open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--config", "deploy/gunicorn.conf.py",
+        [sys.executable, "-m", "gunicorn", "--config", config,
          "--bind", f"127.0.0.1:{port}",
          "--workers", str(workers), "--no-control-socket", "--access-logfile", "-"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,

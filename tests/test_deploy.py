@@ -38,14 +38,36 @@ def _env_example() -> dict[str, str]:
 # --- docker-compose.yml -----------------------------------------------------------------------
 
 
-def test_compose_runs_the_five_services_behind_a_tls_proxy():
-    assert set(SERVICES) == {"postgres", "redis", "migrate", "web", "worker", "beat", "caddy"}
+def test_compose_runs_the_six_services_behind_a_tls_proxy():
+    assert set(SERVICES) == {
+        "postgres",
+        "redis",
+        "migrate",
+        "web",
+        "events",
+        "worker",
+        "beat",
+        "caddy",
+    }
 
 
 def test_only_the_proxy_publishes_ports_and_gunicorn_is_not_published():
     published = {name: s["ports"] for name, s in SERVICES.items() if "ports" in s}
     assert published == {"caddy": ["80:80", "443:443", "443:443/udp"]}
     assert SERVICES["web"]["expose"] == ["8000"]
+    assert SERVICES["events"]["expose"] == ["8001"]
+
+
+def test_the_live_streams_are_served_by_threads_of_their_own():
+    assert SERVICES["events"]["command"] == ["gunicorn", "-c", "deploy/gunicorn_events.conf.py"]
+    config: dict[str, object] = {}
+    exec((ROOT / "deploy" / "gunicorn_events.conf.py").read_text(), config)  # noqa: S102 - ours
+    assert config["worker_class"] == "gthread"
+    assert config["bind"] == "0.0.0.0:8001"
+    # Each stream holds a thread; the threads left over answer the 204s beyond the limit.
+    from django.conf import settings
+
+    assert config["threads"] > settings.ACTIVITY_STREAMS_PER_PROCESS
 
 
 def test_the_proxy_is_the_one_hop_that_trusted_proxy_count_believes():
@@ -62,6 +84,7 @@ def test_the_database_and_redis_sit_on_an_internal_network_the_proxy_is_not_on()
         "redis": {"data"},
         "migrate": {"data"},
         "web": {"edge", "data"},
+        "events": {"edge", "data"},
         "worker": {"edge", "data"},
         "beat": {"edge", "data"},
         "caddy": {"edge"},
@@ -221,6 +244,26 @@ class _HeaderEcho(BaseHTTPRequestHandler):
         pass
 
 
+class _EventStream(BaseHTTPRequestHandler):
+    """A live stream as monitoring.live sends it: one event at once, the next when released."""
+
+    release = threading.Event()
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache, no-store")
+        self.end_headers()
+        self.wfile.write(b"retry: 3000\nevent: ready\ndata: {}\n\n")
+        self.wfile.flush()
+        type(self).release.wait(30)
+        self.wfile.write(b"event: audit\ndata: {}\n\n")
+        self.wfile.flush()
+
+    def log_message(self, *args):
+        pass
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -236,11 +279,16 @@ def caddy_in_front_of_an_upstream(tmp_path):
     upstream = ThreadingHTTPServer(("127.0.0.1", 0), _HeaderEcho)
     upstream.daemon_threads = True
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    _EventStream.release.clear()
+    events = ThreadingHTTPServer(("127.0.0.1", 0), _EventStream)
+    events.daemon_threads = True
+    threading.Thread(target=events.serve_forever, daemon=True).start()
     port = _free_port()
     env = _caddy_env(
         tmp_path,
         SITE_ADDRESS=f"http://127.0.0.1:{port}",
         UPSTREAM=f"127.0.0.1:{upstream.server_address[1]}",
+        EVENTS_UPSTREAM=f"127.0.0.1:{events.server_address[1]}",
         CADDY_ADMIN="off",
     )
     log = (tmp_path / "caddy.log").open("w")
@@ -268,8 +316,11 @@ def caddy_in_front_of_an_upstream(tmp_path):
             process.kill()
             process.wait()
         log.close()
+        _EventStream.release.set()
         upstream.shutdown()
         upstream.server_close()
+        events.shutdown()
+        events.server_close()
 
 
 def test_caddy_replaces_a_forged_x_forwarded_for_with_the_real_client_address(
@@ -291,3 +342,22 @@ def test_caddy_replaces_a_forged_x_forwarded_for_with_the_real_client_address(
         "/", REMOTE_ADDR="172.18.0.5", HTTP_X_FORWARDED_FOR=headers["X-Forwarded-For"]
     )
     assert client_ip(behind_caddy) == "127.0.0.1"
+
+
+def test_caddy_passes_each_live_event_on_at_once_and_uncompressed(caddy_in_front_of_an_upstream):
+    base, _ = caddy_in_front_of_an_upstream
+    request = Request(  # noqa: S310 - our local URL
+        base + "/dashboard/activity/events", headers={"Accept-Encoding": "gzip, zstd"}
+    )
+    with urlopen(request, timeout=10) as response:  # noqa: S310
+        assert response.headers["Content-Type"] == "text/event-stream"
+        assert "Content-Encoding" not in response.headers
+        # The upstream holds the second event back: the first must arrive without it.
+        assert [response.readline() for _ in range(4)] == [
+            b"retry: 3000\n",
+            b"event: ready\n",
+            b"data: {}\n",
+            b"\n",
+        ]
+        _EventStream.release.set()
+        assert [response.readline() for _ in range(3)] == [b"event: audit\n", b"data: {}\n", b"\n"]

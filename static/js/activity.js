@@ -13,6 +13,12 @@
   // shows as it is.
   var ACTION_LABELS = JSON.parse(root.dataset.actionLabels || "{}");
   var POLL_MS = parseInt(root.dataset.pollMs, 10) || 10000;
+  // The live stream (monitoring.live) rings when new entries committed; while it is open the page
+  // polls only as a safety net, every LIVE_POLL_MS. Without it, every POLL_MS as before.
+  var EVENTS = root.dataset.eventsUrl;
+  var LIVE_POLL_MS = 60000;
+  // After the server declined a stream (or lost it for good), push is tried again this much later.
+  var LIVE_RETRY_MS = 60000;
   var PAGE = 50;
   var POLL_PAGE = 200;
   var MAX_CATCH_UP_PAGES = 5;
@@ -48,6 +54,10 @@
     oldestId: null, // lowest id shown
     complete: false, // the feed holds the view's whole history: no older entries to load
     timer: null,
+    live: null, // the EventSource while one is open
+    liveUp: false, // the stream is open and rings
+    liveRetry: null,
+    statsAt: 0, // when the statistics were last read
     cycle: null, // the refresh in flight (a promise), or null
     again: null, // a refresh asked for while one was in flight: {stats}, run right after it
     loadingOlder: false,
@@ -339,7 +349,10 @@
     clearTimeout(state.timer);
     state.timer = null;
     var reads = [state.lastId === null ? loadNewest() : pollNew(MAX_CATCH_UP_PAGES)];
-    if (withStats) reads.push(loadStats());
+    if (withStats) {
+      state.statsAt = Date.now();
+      reads.push(loadStats());
+    }
     state.cycle = settled(reads).then(function (errors) {
       state.cycle = null;
       errors.forEach(report);
@@ -437,7 +450,7 @@
     state.timer = setTimeout(function () {
       state.timer = null;
       refresh(true);
-    }, POLL_MS);
+    }, state.liveUp ? LIVE_POLL_MS : POLL_MS);
   }
 
   // The view or the entity filter changed: the feed starts afresh (the statistics do not depend
@@ -603,8 +616,73 @@
     else if (autoRefresh.checked) refresh(true);
   });
 
+  // --- live stream ---------------------------------------------------------------------------
+
+  function showLive() {
+    root.dataset.live = state.liveUp ? "push" : "poll";
+    document.getElementById("refresh-mode").textContent = state.liveUp
+      ? "live"
+      : "every " + Math.round(POLL_MS / 1000) + " s";
+  }
+
+  function closeLive() {
+    if (state.live) state.live.close();
+    state.live = null;
+    state.liveUp = false;
+    showLive();
+  }
+
+  // Push where the browser and the server can; any trouble falls back to polling. EventSource
+  // reconnects by itself after a stream ends; it gives up (readyState CLOSED) when the server
+  // answers 204 or an error status, and then the page tries again LIVE_RETRY_MS later.
+  function openLive() {
+    clearTimeout(state.liveRetry);
+    state.liveRetry = null;
+    if (!EVENTS || !window.EventSource || state.live || !autoRefresh.checked || document.hidden) return;
+    var source = new EventSource(EVENTS);
+    state.live = source;
+    source.addEventListener("ready", function () {
+      state.liveUp = true;
+      showLive();
+      // Rows may have committed before the stream was open (at load, or while it reconnected).
+      refresh(false);
+    });
+    source.addEventListener("audit", function () {
+      // The statistics at most as often as polling would read them.
+      refresh(Date.now() - state.statsAt >= POLL_MS);
+    });
+    source.addEventListener("fallback", function () { dropLive(); });
+    source.addEventListener("error", function () {
+      if (source.readyState === EventSource.CLOSED) dropLive();
+      else if (state.liveUp) {
+        // Reconnecting: until it is back, poll.
+        state.liveUp = false;
+        showLive();
+        schedule();
+      }
+    });
+  }
+
+  function dropLive() {
+    closeLive();
+    schedule();
+    state.liveRetry = setTimeout(openLive, LIVE_RETRY_MS);
+  }
+
+  autoRefresh.addEventListener("change", function () {
+    if (autoRefresh.checked) openLive();
+    else closeLive();
+  });
+  // A hidden tab holds no stream (each takes a thread on the server) and does not poll.
+  document.addEventListener("visibilitychange", function () {
+    if (document.hidden) closeLive();
+    else openLive();
+  });
+
   readAddress(null);
   showView();
+  showLive();
+  openLive();
   setStatus("Loading…");
   refresh(true);
 })();
