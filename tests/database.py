@@ -208,7 +208,7 @@ def _flush_through_the_owner(self: TransactionTestCase) -> None:
     # The trail's tables refuse TRUNCATE even from the owner (audit.partitions): their triggers
     # are switched off for this one transaction and back on (ALWAYS) before it commits.
     with transaction.atomic(using=OWNER_ALIAS), connections[OWNER_ALIAS].cursor() as cursor:
-        cursor.execute(_TRUNCATE_GUARDS.format(state="DISABLE"))
+        cursor.execute(truncate_guards("DISABLE"))
         call_command(
             "flush",
             verbosity=0,
@@ -218,7 +218,7 @@ def _flush_through_the_owner(self: TransactionTestCase) -> None:
             allow_cascade=self.available_apps is not None,
             inhibit_post_migrate=inhibit_post_migrate,
         )
-        cursor.execute(_TRUNCATE_GUARDS.format(state="ENABLE ALWAYS"))
+        cursor.execute(truncate_guards("ENABLE ALWAYS"))
 
 
 _TRUNCATE_GUARDS = """
@@ -231,6 +231,12 @@ BEGIN
     END LOOP;
 END $$
 """
+
+
+def truncate_guards(state: str) -> str:
+    """The statement that switches the trail's TRUNCATE guards to `state` (DISABLE, ENABLE
+    ALWAYS) on every table of it: the owner's way to empty it in a test, inside one transaction."""
+    return _TRUNCATE_GUARDS.format(state=state)
 
 
 def connect_as_superuser(dbname: str = "postgres") -> psycopg.Connection:

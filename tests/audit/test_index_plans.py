@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -86,10 +86,17 @@ def filled_log(django_db_setup, django_db_blocker):
             cursor.execute("RESET gin_pending_list_limit")
             cursor.execute("RESET statement_timeout")
     yield {"now": now, "newest": newest}
-    with django_db_blocker.unblock(), db_deadline.lifted(), owner.cursor() as cursor:
-        cursor.execute("SET statement_timeout = 0")
+    with (
+        django_db_blocker.unblock(),
+        db_deadline.lifted(),
+        transaction.atomic(using=owner.alias),
+        owner.cursor() as cursor,
+    ):
+        cursor.execute("SET LOCAL statement_timeout = 0")
+        # The trail refuses TRUNCATE, the owner's too: its guards are off for this transaction.
+        cursor.execute(database.truncate_guards("DISABLE"))
         cursor.execute("TRUNCATE audit_auditlog")
-        cursor.execute("RESET statement_timeout")
+        cursor.execute(database.truncate_guards("ENABLE ALWAYS"))
 
 
 def _combinations(now, newest) -> list[dict[str, Any]]:
@@ -176,7 +183,10 @@ def test_the_check_sees_a_sequential_scan(filled_log):
     # The check itself can fail: a filter on a column without an index is read sequentially.
     with CaptureQueriesContext(connection) as queries:
         list(AuditLog.objects.filter(user_agent="curl").order_by("created_at")[:50])
-    assert _sequential_scans(queries[0]["sql"]) == ["audit_auditlog"]
+    scanned = _sequential_scans(queries[0]["sql"])
+    # The table itself, or each of its partitions that holds rows (PostgreSQL's partitioned trail).
+    assert scanned
+    assert all(name.startswith("audit_auditlog") for name in scanned)
 
 
 @pytest.mark.parametrize(
