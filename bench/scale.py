@@ -335,6 +335,13 @@ def fill(dbname: str, rows: int) -> float:
         conn.execute("ANALYZE bench_mix")
         for sql in BUSINESS_SQL:
             conn.execute(sql, params)
+        # On PostgreSQL the trail is partitioned by month (audit.partitions): the months of the
+        # history come first, as they would have been created ahead in production, so that the
+        # rows land in their months and not in the DEFAULT partition.
+        month = start.date().replace(day=1)
+        while month <= now.date():
+            conn.execute("SELECT audit_create_month(%s)", [month])
+            month = (month + timedelta(days=32)).replace(day=1)
         for lo in range(1, rows + 1, CHUNK):
             hi = min(lo + CHUNK - 1, rows)
             conn.execute(
