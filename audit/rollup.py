@@ -129,7 +129,9 @@ def fold_batch(*, using: str = DEFAULT_DB_ALIAS, now: datetime | None = None) ->
             hour_zone=zone,
         )
         if not claimed:
-            return FoldRun(state.folded_to_id, 0, 0)
+            # Another fold moved the mark since it was read here: read it again rather than stop,
+            # or two folds that keep losing to each other could both stop short of the horizon.
+            return FoldRun(state.folded_to_id, 0, 0, more=True)
         minutes = AuditMinuteCount.objects.using(using)
         hours = AuditHourCount.objects.using(using)
         deleted = 0
