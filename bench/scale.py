@@ -340,7 +340,10 @@ def fill(dbname: str, rows: int) -> float:
         # rows land in their months and not in the DEFAULT partition.
         month = start.date().replace(day=1)
         while month <= now.date():
-            conn.execute("SELECT audit_create_month(%s)", [month])
+            name = f"audit_auditlog_y{month.year}m{month.month:02d}"
+            exists = conn.execute("SELECT to_regclass(%s)", [name]).fetchone()[0]
+            if exists is None:  # the migration made this month and those ahead
+                conn.execute("SELECT audit_create_month(%s)", [month])
             month = (month + timedelta(days=32)).replace(day=1)
         for lo in range(1, rows + 1, CHUNK):
             hi = min(lo + CHUNK - 1, rows)
