@@ -5,12 +5,12 @@ Run:
   DATABASE_URL=postgres://postgres@127.0.0.1:5432/planbeta_bench \
     .venv/bin/python bench/scale.py [--rows 1M,10M] [--reuse] [--keep] [--only SUBSTRING] [--runs N]
 
-For each size it creates a database of its own (`planbeta_scale_1m`, `planbeta_scale_10m`, …, on
-DATABASE_URL's server), migrates it as the owner (`manage.py migrate`, as the suite does) and fills
-it with SQL (`INSERT … SELECT … FROM generate_series`, a million rows per statement, the fill time
-printed). `--reuse` keeps a database that is already filled to its size; `--keep` leaves the
-databases behind (they are dropped at the end otherwise); `--rows 100M` works too (about 40 GB of
-disk: check `df -h`).
+For each size it creates a database of its own, named after DATABASE_URL's (`planbeta_bench_1m`,
+`planbeta_bench_10m`, …, on its server, so that two checkouts can run it side by side), migrates it
+as the owner (`manage.py migrate`, as the suite does) and fills it with SQL (`INSERT … SELECT … FROM
+generate_series`, a million rows per statement, the fill time printed). `--reuse` keeps a database
+that is already filled to its size; `--keep` leaves the databases behind (they are dropped at the
+end otherwise); `--rows 100M` works too (about 40 GB of disk: check `df -h`).
 
 The data is one school at a steady 5,476 audit rows a day, so 10 million rows are five years and
 1 million half a year: the last hour and the last day hold the same rows in both, only history
@@ -723,7 +723,8 @@ def main() -> None:
     if need > free * 0.8:
         sys.exit("Not enough disk for these sizes.")
 
-    names = {rows: f"planbeta_scale_{label(rows).lower()}" for rows in sizes}
+    base = connections["default"].settings_dict["NAME"]
+    names = {rows: f"{base}_{label(rows).lower()}" for rows in sizes}
     print(f"\nFill ({ROWS_PER_DAY:,} audit rows a day, {LEADS_PER_DAY} leads a day)")
     for rows, dbname in names.items():
         # A measured run adds a few rows of its own (the export's DATA_ACCESSED, a token issued).
