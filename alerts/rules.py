@@ -16,8 +16,7 @@ from typing import Any
 from django.conf import settings
 
 from alerts.channels import EMAIL
-from audit.models import AuditLog
-from audit.selectors import activity_counts
+from audit.selectors import activity_counts, any_row_before
 from audit.selectors import error_rate as audit_error_rate
 from monitoring.checks import check_database_performance, collect_health, heartbeat_age_seconds
 
@@ -97,7 +96,7 @@ def slow_database(now: datetime) -> Observation:
 def no_activity(now: datetime) -> Observation | None:
     """Rule 4: no conversion and no payment in ALERT_QUIET_HOURS (48 h)."""
     window = timedelta(hours=settings.ALERT_QUIET_HOURS)
-    if not AuditLog.objects.filter(created_at__lt=now - window).exists():
+    if not any_row_before(now - window):
         return None  # a system younger than the window has had no chance to be quiet
     activity = activity_counts(now=now, window=window)
     conversions, payments = activity.conversions, activity.payments

@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.functional import cached_property
 
+from audit import timeline
 from audit.models import AuditLog
 from audit.selectors import UnsearchableTerm, audit_log_search
 from core.admin import ReadOnlyAdmin
@@ -28,10 +29,16 @@ class BoundedPaginator(Paginator):
     (the template says so), and deeper pages are not offered: OFFSET grows with the page number.
     """
 
+    # The `?id__lt=` of the "Older entries" link, for audit.timeline (AuditLogAdmin sets it).
+    below: int | None = None
+
     @cached_property
     def count(self) -> int:
         rows = cast(QuerySet[AuditLog], self.object_list)
-        return rows[: self.limit + 1].count()
+        # The ids of at most limit + 1 rows, read from the months that hold them.
+        return len(
+            timeline.newest(rows.only("id", "created_at"), limit=self.limit + 1, below=self.below)
+        )
 
     @cached_property
     def limit(self) -> int:
@@ -46,10 +53,13 @@ class BoundedPaginator(Paginator):
         return self.count > self.limit
 
     def page(self, number: Any) -> Page:
-        page = super().page(number)
-        # A list, so that the changelist can name the page's last id (a queryset refuses [-1]).
-        page.object_list = list(page.object_list)
-        return page
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        rows = cast(QuerySet[AuditLog], self.object_list)
+        # A list, so that the changelist can name the page's last id (a queryset refuses [-1]);
+        # the newest rows up to this page's last, read from the months that hold them.
+        newest = timeline.newest(rows, limit=bottom + self.per_page, below=self.below)
+        return Page(newest[bottom:], number, self)
 
 
 class AuditLogChangeList(ChangeList):
@@ -57,6 +67,15 @@ class AuditLogChangeList(ChangeList):
         # Newest first by id, whatever ?o= says: sorting by another column sorts the whole table
         # for one page (sortable_by only hides the column headers' links).
         return ["-id"]
+
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        if (self.show_all and self.can_show_all) or not self.multi_page:
+            # Django lists the whole queryset then (at most a page, or "show all"'s bound): read
+            # it from the months that hold it as well.
+            paginator = cast(BoundedPaginator, self.paginator)
+            limit = max(self.result_count, 1)
+            self.result_list = timeline.newest(self.queryset, limit=limit, below=paginator.below)
 
     @property
     def older_query(self) -> str:
@@ -99,3 +118,12 @@ class AuditLogAdmin(ReadOnlyAdmin):
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return AuditLogChangeList
+
+    def get_paginator(
+        self, request: HttpRequest, queryset: Any, per_page: int, *args: Any, **kwargs: Any
+    ) -> Paginator:
+        paginator = super().get_paginator(request, queryset, per_page, *args, **kwargs)
+        below = request.GET.get("id__lt", "")
+        if isinstance(paginator, BoundedPaginator) and below.isdigit():
+            paginator.below = int(below)
+        return paginator

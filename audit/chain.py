@@ -53,6 +53,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Exists, Max, Min, OuterRef
 from django.utils import timezone
 
+from audit import timeline
 from audit.models import (
     Action,
     AuditArchive,
@@ -637,14 +638,13 @@ def write_checkpoint() -> AuditLog | None:
 
 def latest_checkpoint() -> dict[str, Any] | None:
     """The newest AUDIT_CHECKPOINT row's head, for the digest: {seq, hash, at, witness}."""
-    row = (
-        AuditLog.objects.filter(action=Action.AUDIT_CHECKPOINT)
-        .order_by("-id")
-        .values("metadata", "created_at")
-        .first()
+    found = timeline.newest(
+        AuditLog.objects.filter(action=Action.AUDIT_CHECKPOINT).only("metadata", "created_at"),
+        limit=1,
     )
-    if row is None:
+    if not found:
         return None
+    row = {"metadata": found[0].metadata, "created_at": found[0].created_at}
     metadata = row["metadata"] or {}
     return {
         "seq": metadata.get("headSeq"),

@@ -335,3 +335,22 @@ class AuditArchive(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class AuditLateRow(models.Model):
+    """An audit row whose created_at was far from the moment it was inserted.
+
+    Written only by a trigger of the partitioned trail (migration 0012, audit.timeline explains
+    why): a spooled row replayed hours later, a writer whose clock was off, a backfill. Every
+    other row's created_at is within audit.timeline.SLACK of its insert, which is what lets the
+    feed read only the months that can hold its page. SQLite keeps the table empty.
+    """
+
+    id = models.BigIntegerField(primary_key=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "audit_late_row"
+
+    def __str__(self) -> str:
+        return f"{self.id} at {self.created_at:%Y-%m-%d %H:%M:%S}"

@@ -21,6 +21,7 @@ from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
+from audit import timeline
 from audit.models import Action, AuditLog, Severity
 from audit.rollup import window_counts
 
@@ -71,7 +72,9 @@ def audit_log_search(qs: QuerySet[AuditLog], term: str) -> QuerySet[AuditLog]:
         return qs.filter(entity_type=entity[1], entity_id=entity[2])
     if _EMAIL_TERM.fullmatch(term) and len(term) <= 254:
         return qs.filter(user_email__iexact=term)
-    if _REQUEST_ID_TERM.fullmatch(term) and AuditLog.objects.filter(request_id=term).exists():
+    if _REQUEST_ID_TERM.fullmatch(term) and timeline.newest(
+        AuditLog.objects.filter(request_id=term).only("id", "created_at"), limit=1
+    ):
         return qs.filter(request_id=term)
     if len(term) > SEARCH_MAX_LENGTH:
         raise UnsearchableTerm(f"Search for at most {SEARCH_MAX_LENGTH} characters.")
@@ -86,7 +89,13 @@ class AuditLogPage:
     next_cursor: int | None
 
 
-def audit_log_page(*, limit: int = 50, after: int | None = None, **filters: Any) -> AuditLogPage:
+def audit_log_page(
+    *,
+    limit: int = 50,
+    after: int | None = None,
+    written_after: datetime | None = None,
+    **filters: Any,
+) -> AuditLogPage:
     """One page of the feed, newest first; `filters` are audit_log_matching's.
 
     Without `after`: the newest `limit` entries (older than `before` if given). With `after`: the
@@ -94,13 +103,18 @@ def audit_log_page(*, limit: int = 50, after: int | None = None, **filters: Any)
     passing `nextCursor` back as `after` walks forward through every entry without a gap, even
     when more than `limit` arrived between two polls. `next_cursor` is the highest id seen (or
     `after` itself when nothing is new): the value for the next poll's `after`.
+    `written_after`: no matching row was written before then (the creation of the entity whose
+    history this is); it only narrows what is read (audit.timeline).
     """
-    qs = audit_log_matching(**filters)
+    qs = audit_log_matching(after=after, **filters)
+    below, since = filters.get("before"), filters.get("since")
     if after is not None:
-        logs = list(qs.filter(id__gt=after).order_by("id")[:limit])
+        logs = timeline.oldest(
+            qs, limit=limit, above=after, below=below, since=since, not_before=written_after
+        )
         logs.reverse()
     else:
-        logs = list(qs.order_by("-id")[:limit])
+        logs = timeline.newest(qs, limit=limit, below=below, since=since, not_before=written_after)
     newest = logs[0].id if logs else after
     return AuditLogPage(logs=logs, next_cursor=newest)
 
@@ -167,13 +181,23 @@ def audit_log_matching(
 
 def latest_row(action: str, *, using: str = DEFAULT_DB_ALIAS) -> Mapping[str, Any] | None:
     """The newest row of an action (its id, time, severity, source and metadata), or None."""
-    return (
-        AuditLog.objects.using(using)
-        .filter(action=action)
-        .order_by("-id")
-        .values("id", "created_at", "severity", "source", "metadata")
-        .first()
-    )
+    rows = AuditLog.objects.using(using).filter(action=action)
+    found = timeline.newest(rows.only("created_at", "severity", "source", "metadata"), limit=1)
+    if not found:
+        return None
+    row = found[0]
+    return {
+        "id": row.pk,
+        "created_at": row.created_at,
+        "severity": row.severity,
+        "source": row.source,
+        "metadata": row.metadata,
+    }
+
+
+def any_row_before(moment: datetime, *, using: str = DEFAULT_DB_ALIAS) -> bool:
+    """Whether the trail holds a row written before `moment` (a system that young has none)."""
+    return timeline.any_older_than(moment, using=using)
 
 
 def data_access_list(*, entities: list[tuple[str, Any]], limit: int = 20) -> list[AuditLog]:
@@ -181,11 +205,10 @@ def data_access_list(*, entities: list[tuple[str, Any]], limit: int = 20) -> lis
     match = Q()
     for entity_type, entity_id in entities:
         match |= Q(entity_type=entity_type, entity_id=str(entity_id))
-    return list(
-        AuditLog.objects.filter(match, action=Action.DATA_ACCESSED)
-        .only("created_at", "user_name", "user_email", "entity_type", "entity_id", "metadata")
-        .order_by("-id")[:limit]
+    rows = AuditLog.objects.filter(match, action=Action.DATA_ACCESSED).only(
+        "created_at", "user_name", "user_email", "entity_type", "entity_id", "metadata"
     )
+    return timeline.newest(rows, limit=limit)
 
 
 def audit_log_stats(*, now: datetime | None = None, hours: int = 24) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from django.db import DatabaseError
@@ -68,7 +69,7 @@ from monitoring.checks import (
     is_health_token,
     report_body,
 )
-from monitoring.entities import label_rows, related_entities
+from monitoring.entities import history_start, label_rows, related_entities
 from monitoring.export import FORMATS, stream
 from monitoring.health_format import HEALTH_JSON, STATUS_HEADER, ietf_body
 
@@ -449,7 +450,10 @@ class AuditLogListApi(APIView):
         kind = args.pop("type")
         if kind == "stats":
             return Response({"stats": AuditLogStatsSerializer(audit_log_stats()).data})
-        page = audit_log_page(errors_only=kind == "errors", **_with_related(args))
+        args = _with_related(args)
+        page = audit_log_page(
+            errors_only=kind == "errors", written_after=_history_start(args), **args
+        )
         return Response(
             {
                 "logs": AuditLogEntrySerializer(label_rows(page.logs), many=True).data,
@@ -464,6 +468,13 @@ def _with_related(args: dict[str, Any]) -> dict[str, Any]:
     if args.get("entity_type") and args.get("entity_id"):
         args["related"] = related_entities(args["entity_type"], args["entity_id"])
     return args
+
+
+def _history_start(args: dict[str, Any]) -> datetime | None:
+    # An entity's history is no older than the entity: the months before it are not read.
+    if args.get("entity_type") and args.get("entity_id"):
+        return history_start([(args["entity_type"], args["entity_id"]), *args.get("related", ())])
+    return None
 
 
 def _validated(serializer_class: Any, params: dict[str, str]) -> dict[str, Any]:
@@ -513,7 +524,8 @@ class AuditLogExportApi(APIView):
         args = _validated(self.InputSerializer, params)
         fmt = args.pop("format")
         kind = args.pop("type")
-        rows = audit_log_matching(errors_only=kind == "errors", **_with_related(args))
+        args = _with_related(args)
+        rows = audit_log_matching(errors_only=kind == "errors", **args)
         # Which export this was: the same one again within the hour is one DATA_ACCESSED row.
         query = {key: params[name] for key, name in _EXPORT_NAMES.items() if name in params}
         digest = hashlib.sha256(json.dumps(query, sort_keys=True).encode()).hexdigest()[:16]
@@ -537,7 +549,17 @@ class AuditLogExportApi(APIView):
             return _camel(serializer.to_representation(row))
 
         response = StreamingHttpResponse(
-            stream(rows, fmt=fmt, entry=entry, columns=columns, prepare=label_rows),
+            stream(
+                rows,
+                fmt=fmt,
+                entry=entry,
+                columns=columns,
+                prepare=label_rows,
+                bounds={
+                    **{key: args.get(key) for key in ("after", "before", "since")},
+                    "not_before": _history_start(args),
+                },
+            ),
             content_type=FORMATS[fmt],
         )
         stamp = timezone.now().strftime("%Y%m%d-%H%M%S")

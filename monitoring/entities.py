@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from django.apps import apps
 
 from accounts.selectors import user_names
 from audit.models import AuditLog
@@ -72,3 +75,36 @@ def related_entities(entity_type: str, entity_id: str) -> list[tuple[str, str]]:
         if 0 < pk <= MAX_ID:
             return [("Payment", str(p)) for p in invoice_payment_ids(pk)]
     return []
+
+
+# Entity type -> (app, model, field): when a record of that type was made. No audit row about a
+# record is older than the record (its rows are written with it or after it), so its history
+# starts there: the feed reads the months from then on only (audit.timeline's not_before).
+_CREATED: dict[str, tuple[str, str, str]] = {
+    "Lead": ("leads", "Lead", "created_at"),
+    "Invoice": ("invoices", "Invoice", "created_at"),
+    "Student": ("payments", "Student", "created_at"),
+    "Payment": ("payments", "Payment", "created_at"),
+    "User": ("accounts", "User", "date_joined"),
+}
+
+
+def history_start(pairs: Iterable[tuple[str, str]]) -> datetime | None:
+    """When the oldest of these entities was made; None when one of them is of a type without a
+    known creation time, or gone (a deleted lead: its history may be any age)."""
+    wanted: dict[str, set[int]] = defaultdict(set)
+    for entity_type, entity_id in pairs:
+        if entity_type not in _CREATED or not (entity_id.isascii() and entity_id.isdigit()):
+            return None
+        pk = int(entity_id)
+        if not 0 < pk <= MAX_ID:
+            return None
+        wanted[entity_type].add(pk)
+    starts: list[datetime] = []
+    for entity_type, ids in wanted.items():
+        app, model, field = _CREATED[entity_type]
+        found = dict(apps.get_model(app, model).objects.filter(pk__in=ids).values_list("pk", field))
+        if len(found) < len(ids):
+            return None
+        starts.extend(found.values())
+    return min(starts, default=None)

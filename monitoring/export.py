@@ -19,6 +19,7 @@ from django.db.models import QuerySet
 from rest_framework.renderers import JSONRenderer
 from rest_framework.utils.encoders import JSONEncoder
 
+from audit import timeline
 from audit.models import AuditLog
 from core.spreadsheet import safe_cell
 
@@ -38,32 +39,42 @@ def stream(
     entry: Callable[[AuditLog], dict[str, Any]],
     columns: list[str],
     prepare: Callable[[list[AuditLog]], object] = lambda chunk: None,
+    bounds: dict[str, Any] | None = None,
 ) -> Iterator[str | bytes]:
     """The export, a line at a time. `entry` gives a row as the audit-log API answers it, with
     `columns` as its keys (the CSV header, there even when nothing matches); `prepare` sees each
-    chunk of rows before they are written (the entity names are looked up a chunk at a time)."""
-    entries = (entry(row) for row in _rows(rows, prepare))
+    chunk of rows before they are written (the entity names are looked up a chunk at a time).
+    `bounds` repeats the filters' `after`, `before` and `since` for audit.timeline, with
+    `not_before`, when the rows' entity was made."""
+    entries = (entry(row) for row in _rows(rows, prepare, bounds or {}))
     if fmt == "csv":
         return _csv(entries, columns)
     return _jsonl(entries)
 
 
 def _rows(
-    rows: QuerySet[AuditLog], prepare: Callable[[list[AuditLog]], object]
+    rows: QuerySet[AuditLog], prepare: Callable[[list[AuditLog]], object], bounds: dict[str, Any]
 ) -> Iterator[AuditLog]:
     # Oldest first: the order the trail was written in. Not a server-side cursor: the stream runs
     # after the view's transaction, and outside one PostgreSQL keeps a cursor (WITH HOLD) by
     # copying its whole result at once (39 s for 10 million rows, past the statement timeout,
     # before the first row); inside one, a slow client would hold a transaction open for the
     # whole download. A chunk is one short query on an index, whatever the size of the trail,
-    # and `prepare` looks up the entities' names once per chunk.
-    last_id: int | None = None
+    # and `prepare` looks up the entities' names once per chunk. Each chunk is read from the
+    # months that can hold it (audit.timeline), so its cost does not grow with the years kept.
+    last_id: int | None = bounds.get("after")
+    before, since, not_before = bounds.get("before"), bounds.get("since"), bounds.get("not_before")
     try:
         while True:
-            page = rows.order_by("id")
-            if last_id is not None:
-                page = page.filter(id__gt=last_id)
-            chunk = list(page[:EXPORT_CHUNK_ROWS])
+            page = rows if last_id is None else rows.filter(id__gt=last_id)
+            chunk = timeline.oldest(
+                page,
+                limit=EXPORT_CHUNK_ROWS,
+                above=last_id,
+                below=before,
+                since=since,
+                not_before=not_before,
+            )
             prepare(chunk)
             yield from chunk
             if len(chunk) < EXPORT_CHUNK_ROWS:

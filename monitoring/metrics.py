@@ -32,11 +32,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Count, Max, Min, Sum
+from django.db.models import Count, Min, Sum
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_safe
@@ -51,6 +51,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from alerts.models import AlertState, AlertStatus, Notification, NotificationStatus
+from audit import timeline
 from audit.models import AuditLog
 from core.database import database_unavailable, unavailable_reason
 from monitoring.checks import (
@@ -114,16 +115,20 @@ class RequestLatencyMiddleware:
 # --- the audit counts ---------------------------------------------------------------------------
 
 
-def _audit_counts_sql() -> str:
+def _audit_counts_sql(found: timeline.Bounds | None) -> tuple[str, list[Any]]:
+    # The rows above the mark are read from the months that hold them (audit.timeline): bounds
+    # drawn for an older mark still hold every row above a newer one.
+    where, params = found.where() if found is not None else ("TRUE", [])
     return (
         "SELECT action, severity, SUM(n) FROM ("  # noqa: S608 - table names from the models
         f" SELECT action, severity, count AS n FROM {AuditCount._meta.db_table}"
         " UNION ALL"
         f" SELECT action, severity, COUNT(*) AS n FROM {AuditLog._meta.db_table}"
         f" WHERE id > COALESCE((SELECT counted_to_id FROM {AuditCountMark._meta.db_table}"
-        " WHERE id = 1), 0)"
+        f" WHERE id = 1), 0) AND {where}"
         " GROUP BY action, severity"
-        ") AS counts GROUP BY action, severity ORDER BY action, severity"
+        ") AS counts GROUP BY action, severity ORDER BY action, severity",
+        params,
     )
 
 
@@ -131,8 +136,10 @@ def audit_event_counts() -> dict[tuple[str, str], int]:
     """Audit rows per (action, severity), exact at this moment: the rolled-up totals plus the
     rows above the mark, read in one statement so a concurrent advance cannot be seen half."""
     advance_audit_counts()
+    mark = AuditCountMark.objects.filter(pk=1).values_list("counted_to_id", flat=True).first()
+    sql, params = _audit_counts_sql(timeline.bounds(above=mark or 0))
     with connection.cursor() as cursor:
-        cursor.execute(_audit_counts_sql())
+        cursor.execute(sql, params)
         return {(action, severity): int(n) for action, severity, n in cursor.fetchall()}
 
 
@@ -166,7 +173,8 @@ def advance_audit_counts(*, now: datetime | None = None) -> bool:
 
 
 def _draw_candidate(mark: AuditCountMark, now: datetime) -> bool:
-    highest = AuditLog.objects.aggregate(top=Max("id"))["top"] or 0
+    newest = timeline.newest(AuditLog.objects.only("id", "created_at"), limit=1)
+    highest = newest[0].pk if newest else 0
     AuditCountMark.objects.filter(pk=1, candidate_id__isnull=True).update(
         candidate_id=max(highest, mark.counted_to_id),
         candidate_drawn_at=now,
@@ -207,14 +215,16 @@ def _advance(mark: AuditCountMark, now: datetime) -> bool:
         )
         if not claimed:
             return False  # another worker moved it
+        found = timeline.bounds(above=mark.counted_to_id, below=cast(int, mark.candidate_id) + 1)
+        where, params = found.where() if found is not None else ("TRUE", [])
         with connection.cursor() as cursor:
             cursor.execute(
                 f"INSERT INTO {counts} (action, severity, count)"  # noqa: S608
                 f" SELECT action, severity, COUNT(*) FROM {AuditLog._meta.db_table}"
-                " WHERE id > %s AND id <= %s GROUP BY action, severity"
+                f" WHERE id > %s AND id <= %s AND {where} GROUP BY action, severity"
                 " ON CONFLICT (action, severity)"
                 f" DO UPDATE SET count = {counts}.count + EXCLUDED.count",
-                [mark.counted_to_id, mark.candidate_id],
+                [mark.counted_to_id, mark.candidate_id, *params],
             )
     # The next candidate at once, so that it has settled by the next hour.
     _draw_candidate(AuditCountMark.objects.get(pk=1), now)

@@ -261,15 +261,23 @@ def test_stats_keep_only_the_ten_most_frequent_actions(founder_client, audit_row
 # --- cost -------------------------------------------------------------------------------------
 
 
-def test_feed_is_one_query_without_offset_or_count(founder_client, rows, django_assert_num_queries):
+def test_feed_reads_are_bounded_by_time_without_offset_or_count(
+    founder_client, rows, django_assert_num_queries
+):
     founder_client.get(URL)  # the token's last-used time is written on first use
+    founder_client.get(URL + f"?after={rows[2]}&limit=10")  # the month's first row, once
     with CaptureQueriesContext(connection) as queries:
         founder_client.get(URL + f"?after={rows[2]}&type=errors&limit=10")
-    feed_sql = [q["sql"] for q in queries if "audit_auditlog" in q["sql"]]
-    assert len(feed_sql) == 1
-    assert "OFFSET" not in feed_sql[0].upper()
-    assert "COUNT(" not in feed_sql[0].upper()
-    with django_assert_num_queries(2):  # the token lookup and the page
+    feed_sql = [q["sql"] for q in queries if 'FROM "audit_auditlog"' in q["sql"]]
+    # The cursor row's time (bounded by its month's first row), then the page from there on.
+    assert len(feed_sql) == 2
+    for sql in feed_sql:
+        assert "OFFSET" not in sql.upper()
+        assert "COUNT(" not in sql.upper()
+        assert '"audit_auditlog"."created_at" >=' in sql, sql
+        assert '"audit_auditlog"."created_at" <=' in sql, sql
+    # The token lookup, the late rows (audit.timeline) and the page.
+    with django_assert_num_queries(3):
         founder_client.get(URL)
 
 

@@ -171,12 +171,16 @@ def test_rows_are_read_in_short_keyset_chunks_with_no_cursor_left_open(
     exported = [json.loads(line)["id"] for line in lines]
     assert exported[:-1] == ids  # and the export's own DATA_ACCESSED row last
     assert exported == sorted(exported)
-    reads = [q["sql"] for q in queries if 'FROM "audit_auditlog"' in q["sql"]]
+    reads = [
+        q["sql"]
+        for q in queries
+        if 'FROM "audit_auditlog"' in q["sql"] and q["sql"].endswith("LIMIT 2")
+    ]
     # Six rows, two a chunk: three full chunks and the empty one that ends it, each "after the
-    # last id" but the first.
+    # last id" but the first, and each bounded by time (audit.timeline).
     assert len(reads) == 4
-    assert all(sql.endswith("LIMIT 2") for sql in reads)
     assert [sql.count('"audit_auditlog"."id" >') for sql in reads] == [0, 1, 1, 1]
+    assert all('"audit_auditlog"."created_at" >=' in sql for sql in reads)
 
 
 def test_an_export_with_filters_reads_every_match_across_chunks(

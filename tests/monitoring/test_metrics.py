@@ -345,7 +345,7 @@ def test_a_row_still_uncommitted_below_the_candidate_holds_the_mark_until_it_com
 
 
 @pytest.mark.django_db
-def test_the_audit_counts_take_two_queries_per_scrape_once_the_mark_has_settled(
+def test_the_audit_counts_take_a_few_short_queries_per_scrape_once_the_mark_has_settled(
     django_assert_num_queries,
 ):
     from monitoring.metrics import audit_event_counts
@@ -353,7 +353,10 @@ def test_the_audit_counts_take_two_queries_per_scrape_once_the_mark_has_settled(
     _write(2)
     audit_event_counts()  # draws the candidate
 
-    with django_assert_num_queries(2):  # the mark, the counts
+    # The mark (is a step due?), the mark again; on PostgreSQL the late rows above it with the
+    # database's clock and the mark row's time (audit.timeline: where the rows above it are);
+    # the counts.
+    with django_assert_num_queries(5 if connection.vendor == "postgresql" else 3):
         counts = audit_event_counts()
 
     assert counts == {("LEAD_CREATED", "INFO"): 2}
