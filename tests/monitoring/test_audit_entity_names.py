@@ -11,6 +11,7 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 
 from audit.models import Action, AuditLog
 from audit.services import AuditEntry, audit_record
@@ -83,12 +84,13 @@ def test_names_cost_one_query_per_entity_type_whatever_the_number_of_rows(
 
     rows(1)
     founder_client.get(URL)  # the token's last use is recorded once, on the first request
-    # the token with its user, the late rows (audit.timeline), the page; then the leads' and
-    # the invoices' names
-    with django_assert_num_queries(3 + 2):
+    # the token with its user, (PostgreSQL) the late rows of audit.timeline, the page; then the
+    # leads' and the invoices' names
+    feed = 3 if connection.vendor == "postgresql" else 2
+    with django_assert_num_queries(feed + 2):
         small = founder_client.get(URL)
     rows(10)
-    with django_assert_num_queries(3 + 2):
+    with django_assert_num_queries(feed + 2):
         large = founder_client.get(URL)
 
     assert len(small.json()["logs"]) < len(large.json()["logs"])

@@ -269,15 +269,18 @@ def test_feed_reads_are_bounded_by_time_without_offset_or_count(
     with CaptureQueriesContext(connection) as queries:
         founder_client.get(URL + f"?after={rows[2]}&type=errors&limit=10")
     feed_sql = [q["sql"] for q in queries if 'FROM "audit_auditlog"' in q["sql"]]
-    # The cursor row's time (bounded by its month's first row), then the page from there on.
-    assert len(feed_sql) == 2
+    partitioned = connection.vendor == "postgresql"
+    # PostgreSQL: the cursor row's time (bounded by its month's first row), then the page from
+    # there on; SQLite's one table: the page.
+    assert len(feed_sql) == (2 if partitioned else 1)
     for sql in feed_sql:
         assert "OFFSET" not in sql.upper()
         assert "COUNT(" not in sql.upper()
-        assert '"audit_auditlog"."created_at" >=' in sql, sql
-        assert '"audit_auditlog"."created_at" <=' in sql, sql
-    # The token lookup, the late rows (audit.timeline) and the page.
-    with django_assert_num_queries(3):
+        if partitioned:
+            assert '"audit_auditlog"."created_at" >=' in sql, sql
+            assert '"audit_auditlog"."created_at" <=' in sql, sql
+    # The token lookup, (PostgreSQL) the late rows and the database's clock, and the page.
+    with django_assert_num_queries(3 if partitioned else 2):
         founder_client.get(URL)
 
 
