@@ -10,6 +10,8 @@ transaction.atomic().
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.db import models, transaction
 
 from invoices.models import YearCounter
@@ -64,8 +66,9 @@ def draw_next_code_into(
     qn = connection.ops.quote_name
     counter = qn(counter_model._meta.db_table)
     meta = row._meta
-    table, column = qn(meta.db_table), qn(meta.get_field(field).column)
-    pk = qn(meta.pk.column)  # type: ignore[union-attr] - a model always has its pk
+    table = qn(meta.db_table)
+    column = qn(cast(str, cast(models.Field, meta.get_field(field)).column))
+    pk = qn(cast(str, meta.pk.column))
     # The code is spelled in SQL as _code spells it, and checked against it below.
     sql = (
         f"WITH drawn AS (INSERT INTO {counter} ({qn('year')}, {qn('last_number')}) "  # noqa: S608

@@ -11,7 +11,6 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError
-from django.db.models import OuterRef, Prefetch, Subquery, prefetch_related_objects
 from django.utils import timezone
 
 from accounts.actors import Actor, acting_user
@@ -20,7 +19,7 @@ from audit.services import AuditEntry, audit_record, audit_record_independent, a
 from core.errors import ApplicationError, ConflictError, invalid_field
 from core.money import money_str
 from core.timefmt import school_today
-from invoices.models import OPEN_STATUSES, Invoice, InvoiceItem, InvoiceStatus
+from invoices.models import OPEN_STATUSES, Invoice, InvoiceStatus
 from invoices.numbering import STUDENT_CODE_PREFIX, draw_next_code_into
 from invoices.selectors import invoice_get
 from invoices.services import amounts_metadata
@@ -29,7 +28,11 @@ from leads.validators import canonical_or_same
 from payments.idempotency import Answer, MoneyRequest, run_exactly_once
 from payments.models import Batch, Payment, PaymentStatus, Student, StudentCounter
 from payments.responses import money_result_body, with_student_code
-from payments.writes import insert_student_and_payment, update_invoice_and_lead
+from payments.statements import (
+    insert_student_and_payment,
+    locked_invoice,
+    update_invoice_and_lead,
+)
 
 PAY_AND_CONVERT = "pay_and_convert"
 LATER_PAYMENT = "payment"
@@ -272,9 +275,9 @@ def _convert(
     counter's row from the moment a code is drawn until COMMIT: so the student is inserted here
     under a provisional code, and after the draw only what carries the code is left to write
     (the code itself, the audit rows, the stored answer; tests/payments/
-    test_statements_postgres.py lists the statements).
+    test_conversion_statements.py lists the statements).
     """
-    invoice = _locked_invoice(invoice_id)
+    invoice = locked_invoice(invoice_id)
     lead = invoice.lead
     # Compared and stored in E.164, as numbers are stored since they are checked with
     # phonenumbers; a lead written before that in another spelling must not slip past the
@@ -313,29 +316,6 @@ def _convert(
             raise
         raise _whatsapp_in_use() from exc
     return _Conversion(invoice, lead, student, payment, batch, status_before)
-
-
-def _locked_invoice(invoice_id: int) -> Invoice:
-    """The invoice and its lead, both locked by one SELECT ... FOR UPDATE, with the code of the
-    student who already has the lead's WhatsApp number (if any) and the items by position.
-
-    Lock order everywhere: invoice, then lead, then counters/batch (PostgreSQL locks the rows of
-    a join in the order of its FROM list). Two requests for the same invoice queue on the
-    invoice row; a second invoice of the same lead queues on the lead row, and once it has the
-    lock it reads the lead as the first request left it (converted).
-    """
-    holder = Student.objects.filter(whatsapp=OuterRef("lead__whatsapp")).values("student_code")
-    invoice = (
-        Invoice.objects.select_for_update()
-        .select_related("lead")
-        .annotate(whatsapp_holder=Subquery(holder[:1]))
-        .get(pk=invoice_id)
-    )
-    # After the lock: nobody can change the items of an invoice we hold.
-    prefetch_related_objects(
-        [invoice], Prefetch("items", queryset=InvoiceItem.objects.order_by("position"))
-    )
-    return invoice
 
 
 def _check_convertible(

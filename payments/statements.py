@@ -1,0 +1,227 @@
+"""A conversion's statements on PostgreSQL, written out once per process, and its writes two
+at a time (each pair one statement, a WITH).
+
+Every round trip of a conversion is a wake-up of the database's process and of ours; on a busy
+machine each costs more than the statement itself, and building a statement through the ORM
+costs more than sending it (bench/pay_and_convert.py). So the locked read of the invoice and
+its lead, and that of its items, are SQL made once from the models' fields, whose rows become
+instances through Model.from_db as the ORM's own would; the invoice and the lead are updated by
+one statement, the student and its payment inserted by another, with the values Model.save
+would send (each field's pre_save and get_db_prep_save: auto_now, defaults and conversions stay
+the models' own). Elsewhere (SQLite) the same through the ORM.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any, cast
+
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Field, Model, OuterRef, Prefetch, Subquery, prefetch_related_objects
+
+from invoices.models import Invoice, InvoiceItem
+from leads.models import Lead
+from payments.models import Payment, Student
+
+
+def locked_invoice(invoice_id: int) -> Invoice:
+    """The invoice and its lead, both locked by one SELECT ... FOR UPDATE, with the code of the
+    student who already has the lead's WhatsApp number (`whatsapp_holder`, None if nobody) and
+    the items by position (prefetched, as `invoice.items.all()` gives them). Invoice.DoesNotExist
+    when there is none with that id.
+
+    Lock order everywhere: invoice, then lead, then counters/batch (PostgreSQL locks the rows of
+    a join in the order of its FROM list). Two requests for the same invoice queue on the
+    invoice row; a second invoice of the same lead queues on the lead row, and once it has the
+    lock it reads the lead as the first request left it (converted).
+    """
+    conn = connections[DEFAULT_DB_ALIAS]
+    if conn.vendor != "postgresql":
+        return _locked_invoice_orm(invoice_id)
+    plan = _read_plan()
+    with conn.cursor() as cursor:
+        cursor.execute(plan.lock_sql, [invoice_id])
+        row = cursor.fetchone()
+        if row is None:
+            raise Invoice.DoesNotExist("Invoice matching query does not exist.")
+        # After the lock: nobody can change the items of an invoice we hold. Read by a statement
+        # of their own, not a subquery of the lock's: that one would read them as they were
+        # before the lock's wait, in the snapshot its statement started with.
+        cursor.execute(plan.items_sql, [invoice_id])
+        item_rows = cursor.fetchall()
+    n = len(plan.invoice_fields)
+    invoice = _from_db(Invoice, plan.invoice_fields, row[:n])
+    invoice.whatsapp_holder = row[n]  # as the ORM annotation names it
+    lead = _from_db(Lead, plan.lead_fields, row[n + 1 :])
+    Invoice._meta.get_field("lead").set_cached_value(invoice, lead)
+    items = [_from_db(InvoiceItem, plan.item_fields, values) for values in item_rows]
+    item_invoice = InvoiceItem._meta.get_field("invoice")
+    for item in items:
+        item_invoice.set_cached_value(item, invoice)
+    # What prefetch_related leaves on the invoice (django.db.models.query.prefetch_one_level).
+    queryset = invoice.items.all()
+    queryset._result_cache = items
+    queryset._prefetch_done = True
+    invoice._prefetched_objects_cache = {"items": queryset}
+    return invoice
+
+
+def _locked_invoice_orm(invoice_id: int) -> Invoice:
+    holder = Student.objects.filter(whatsapp=OuterRef("lead__whatsapp")).values("student_code")
+    invoice = (
+        Invoice.objects.select_for_update()
+        .select_related("lead")
+        .annotate(whatsapp_holder=Subquery(holder[:1]))
+        .get(pk=invoice_id)
+    )
+    prefetch_related_objects(
+        [invoice], Prefetch("items", queryset=InvoiceItem.objects.order_by("position"))
+    )
+    return invoice
+
+
+class _ReadPlan:
+    def __init__(self, conn: BaseDatabaseWrapper) -> None:
+        qn = conn.ops.quote_name
+        self.invoice_fields = Invoice._meta.concrete_fields
+        self.lead_fields = Lead._meta.concrete_fields
+        self.item_fields = InvoiceItem._meta.concrete_fields
+
+        def columns(fields: Sequence[Any], alias: str) -> str:
+            return ", ".join(f"{alias}.{qn(f.column)}" for f in fields)
+
+        invoice_table, lead_table = qn(Invoice._meta.db_table), qn(Lead._meta.db_table)
+        student_table, item_table = qn(Student._meta.db_table), qn(InvoiceItem._meta.db_table)
+        whatsapp = qn(Lead._meta.get_field("whatsapp").column)  # type: ignore[arg-type]
+        # Identifiers come from the models, values are parameters. The WhatsApp number is unique
+        # among students: at most one holder.
+        self.lock_sql = (
+            f"SELECT {columns(self.invoice_fields, 'i')}, "  # noqa: S608
+            f"(SELECT s.{qn('student_code')} FROM {student_table} s "
+            f"WHERE s.{whatsapp} = l.{whatsapp} LIMIT 1), "
+            f"{columns(self.lead_fields, 'l')} "
+            f"FROM {invoice_table} i INNER JOIN {lead_table} l ON i.{qn('lead_id')} = l.{qn('id')} "
+            f"WHERE i.{qn('id')} = %s FOR UPDATE"
+        )
+        self.items_sql = (
+            f"SELECT {columns(self.item_fields, 'it')} FROM {item_table} it "  # noqa: S608
+            f"WHERE it.{qn('invoice_id')} = %s ORDER BY it.{qn('position')}"
+        )
+        # The conversions the ORM would apply to each column's value (none today on PostgreSQL
+        # for these models; kept so that a field that gains one is still read right).
+        self.converters = {
+            model: [
+                (i, [*conn.ops.get_db_converters(col), *col.get_db_converters(conn)])
+                for i, f in enumerate(model._meta.concrete_fields)
+                for col in [f.get_col(model._meta.db_table)]
+                if conn.ops.get_db_converters(col) or col.get_db_converters(conn)
+            ]
+            for model in (Invoice, Lead, InvoiceItem)
+        }
+        self.conn = conn
+
+
+@functools.cache
+def _read_plan() -> _ReadPlan:
+    return _ReadPlan(connections[DEFAULT_DB_ALIAS])
+
+
+def _from_db(model: type[Any], fields: Sequence[Any], values: Sequence[Any]) -> Any:
+    plan = _read_plan()
+    converters = plan.converters[model]
+    if converters:
+        values = list(values)
+        for i, fns in converters:
+            field = fields[i]
+            for fn in fns:
+                values[i] = fn(values[i], field.get_col(model._meta.db_table), plan.conn)
+    return model.from_db(DEFAULT_DB_ALIAS, None, values)
+
+
+def update_invoice_and_lead(
+    invoice: Invoice, invoice_fields: Sequence[str], lead: Lead, lead_fields: Sequence[str]
+) -> None:
+    """Save these fields of the invoice and of its lead (both locked by the caller)."""
+    conn = connections[DEFAULT_DB_ALIAS]
+    if conn.vendor != "postgresql":
+        invoice.save(update_fields=invoice_fields)
+        lead.save(update_fields=lead_fields)
+        return
+    invoice_set, invoice_params = _assignments(conn, invoice, invoice_fields)
+    lead_set, lead_params = _assignments(conn, lead, lead_fields)
+    qn = conn.ops.quote_name
+    invoice_table, lead_table = qn(Invoice._meta.db_table), qn(Lead._meta.db_table)
+    # The lead's UPDATE reads the invoice's RETURNING, so one row counted means both were
+    # written (Model.save checks its row count the same way).
+    sql = (
+        f"WITH invoice_row AS (UPDATE {invoice_table} SET {invoice_set} "  # noqa: S608
+        f"WHERE {qn('id')} = %s RETURNING 1) "
+        f"UPDATE {lead_table} SET {lead_set} "
+        f"WHERE {qn('id')} = %s AND EXISTS (SELECT 1 FROM invoice_row)"
+    )
+    with conn.cursor() as cursor:
+        cursor.execute(sql, [*invoice_params, invoice.pk, *lead_params, lead.pk])
+        if cursor.rowcount != 1:
+            raise DatabaseError("Save with update_fields did not affect any rows.")
+
+
+def insert_student_and_payment(student: Student, payment: Payment) -> None:
+    """INSERT the student and its first payment (whose student is `student`), giving both
+    their ids. A unique violation of either raises IntegrityError, as Model.save would."""
+    conn = connections[DEFAULT_DB_ALIAS]
+    if conn.vendor != "postgresql":
+        student.save(force_insert=True)
+        payment.student = student
+        payment.save(force_insert=True)
+        return
+    qn = conn.ops.quote_name
+    student_columns, student_params = _insert_values(conn, student, skip=())
+    payment_columns, payment_params = _insert_values(conn, payment, skip=("student",))
+    student_table, payment_table = qn(Student._meta.db_table), qn(Payment._meta.db_table)
+    student_fk = qn(cast(str, cast(Field, Payment._meta.get_field("student")).column))
+    # VALUES rather than INSERT ... SELECT: its untyped parameters take the columns' types.
+    sql = (
+        f"WITH new_student AS (INSERT INTO {student_table} ({', '.join(student_columns)}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(student_params))}) RETURNING {qn('id')}) "
+        f"INSERT INTO {payment_table} ({student_fk}, {', '.join(payment_columns)}) "
+        f"VALUES ((SELECT {qn('id')} FROM new_student), "
+        f"{', '.join(['%s'] * len(payment_params))}) RETURNING {student_fk}, {qn('id')}"
+    )
+    with conn.cursor() as cursor:
+        cursor.execute(sql, [*student_params, *payment_params])
+        student_id, payment_id = cursor.fetchone()
+    for instance, pk in ((student, student_id), (payment, payment_id)):
+        instance.pk = pk
+        instance._state.adding = False
+        instance._state.db = DEFAULT_DB_ALIAS
+    payment.student = student
+
+
+def _assignments(
+    conn: BaseDatabaseWrapper, instance: Model, names: Sequence[str]
+) -> tuple[str, list[Any]]:
+    qn = conn.ops.quote_name
+    meta = instance._meta
+    parts, params = [], []
+    for name in names:
+        field = cast(Field, meta.get_field(name))  # a concrete field, not a relation's far end
+        value = field.pre_save(instance, False)
+        parts.append(f"{qn(cast(str, field.column))} = %s")
+        params.append(field.get_db_prep_save(value, conn))
+    return ", ".join(parts), params
+
+
+def _insert_values(
+    conn: BaseDatabaseWrapper, instance: Model, *, skip: Sequence[str]
+) -> tuple[list[str], list[Any]]:
+    # The fields Model.save inserts: every concrete one but the generated id.
+    qn = conn.ops.quote_name
+    columns, params = [], []
+    for field in instance._meta.local_concrete_fields:
+        if field.primary_key or field.name in skip:
+            continue
+        columns.append(qn(cast(str, field.column)))
+        params.append(field.get_db_prep_save(field.pre_save(instance, True), conn))
+    return columns, params
