@@ -21,6 +21,7 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, Model, OuterRef, Prefetch, Subquery, prefetch_related_objects
 
+from core import rows
 from invoices.models import Invoice, InvoiceItem
 from leads.models import Lead
 from payments.models import Payment, Student
@@ -40,31 +41,31 @@ def locked_invoice(invoice_id: int) -> Invoice:
     conn = connections[DEFAULT_DB_ALIAS]
     if conn.vendor != "postgresql":
         return _locked_invoice_orm(invoice_id)
-    plan = _read_plan()
     with conn.cursor() as cursor:
-        cursor.execute(plan.lock_sql, [invoice_id])
+        cursor.execute(_lock_sql(), [invoice_id])
         row = cursor.fetchone()
         if row is None:
             raise Invoice.DoesNotExist("Invoice matching query does not exist.")
         # After the lock: nobody can change the items of an invoice we hold. Read by a statement
         # of their own, not a subquery of the lock's: that one would read them as they were
         # before the lock's wait, in the snapshot its statement started with.
-        cursor.execute(plan.items_sql, [invoice_id])
+        cursor.execute(_items_sql(), [invoice_id])
         item_rows = cursor.fetchall()
-    n = len(plan.invoice_fields)
-    invoice = _from_db(Invoice, plan.invoice_fields, row[:n])
-    invoice.whatsapp_holder = row[n]  # as the ORM annotation names it
-    lead = _from_db(Lead, plan.lead_fields, row[n + 1 :])
+    n = len(Invoice._meta.concrete_fields)
+    invoice = rows.instance(Invoice, row[:n])
+    # As the ORM's annotation names it.
+    invoice.whatsapp_holder = row[n]  # type: ignore[attr-defined]
+    lead = rows.instance(Lead, row[n + 1 :])
     Invoice._meta.get_field("lead").set_cached_value(invoice, lead)
-    items = [_from_db(InvoiceItem, plan.item_fields, values) for values in item_rows]
+    items = [rows.instance(InvoiceItem, values) for values in item_rows]
     item_invoice = InvoiceItem._meta.get_field("invoice")
     for item in items:
         item_invoice.set_cached_value(item, invoice)
     # What prefetch_related leaves on the invoice (django.db.models.query.prefetch_one_level).
     queryset = invoice.items.all()
     queryset._result_cache = items
-    queryset._prefetch_done = True
-    invoice._prefetched_objects_cache = {"items": queryset}
+    queryset._prefetch_done = True  # type: ignore[attr-defined]
+    invoice._prefetched_objects_cache = {"items": queryset}  # type: ignore[attr-defined]
     return invoice
 
 
@@ -82,62 +83,29 @@ def _locked_invoice_orm(invoice_id: int) -> Invoice:
     return invoice
 
 
-class _ReadPlan:
-    def __init__(self, conn: BaseDatabaseWrapper) -> None:
-        qn = conn.ops.quote_name
-        self.invoice_fields = Invoice._meta.concrete_fields
-        self.lead_fields = Lead._meta.concrete_fields
-        self.item_fields = InvoiceItem._meta.concrete_fields
-
-        def columns(fields: Sequence[Any], alias: str) -> str:
-            return ", ".join(f"{alias}.{qn(f.column)}" for f in fields)
-
-        invoice_table, lead_table = qn(Invoice._meta.db_table), qn(Lead._meta.db_table)
-        student_table, item_table = qn(Student._meta.db_table), qn(InvoiceItem._meta.db_table)
-        whatsapp = qn(Lead._meta.get_field("whatsapp").column)  # type: ignore[arg-type]
-        # Identifiers come from the models, values are parameters. The WhatsApp number is unique
-        # among students: at most one holder.
-        self.lock_sql = (
-            f"SELECT {columns(self.invoice_fields, 'i')}, "  # noqa: S608
-            f"(SELECT s.{qn('student_code')} FROM {student_table} s "
-            f"WHERE s.{whatsapp} = l.{whatsapp} LIMIT 1), "
-            f"{columns(self.lead_fields, 'l')} "
-            f"FROM {invoice_table} i INNER JOIN {lead_table} l ON i.{qn('lead_id')} = l.{qn('id')} "
-            f"WHERE i.{qn('id')} = %s FOR UPDATE"
-        )
-        self.items_sql = (
-            f"SELECT {columns(self.item_fields, 'it')} FROM {item_table} it "  # noqa: S608
-            f"WHERE it.{qn('invoice_id')} = %s ORDER BY it.{qn('position')}"
-        )
-        # The conversions the ORM would apply to each column's value (none today on PostgreSQL
-        # for these models; kept so that a field that gains one is still read right).
-        self.converters = {
-            model: [
-                (i, [*conn.ops.get_db_converters(col), *col.get_db_converters(conn)])
-                for i, f in enumerate(model._meta.concrete_fields)
-                for col in [f.get_col(model._meta.db_table)]
-                if conn.ops.get_db_converters(col) or col.get_db_converters(conn)
-            ]
-            for model in (Invoice, Lead, InvoiceItem)
-        }
-        self.conn = conn
+@functools.cache
+def _lock_sql() -> str:
+    qn = connections[DEFAULT_DB_ALIAS].ops.quote_name
+    whatsapp = qn("whatsapp")
+    # Identifiers come from the models, values are parameters. The WhatsApp number is unique
+    # among students: at most one holder.
+    return (
+        f"SELECT {rows.select_list(Invoice, 'i')}, "  # noqa: S608
+        f"(SELECT s.{qn('student_code')} FROM {qn(Student._meta.db_table)} s "
+        f"WHERE s.{whatsapp} = l.{whatsapp} LIMIT 1), {rows.select_list(Lead, 'l')} "
+        f"FROM {qn(Invoice._meta.db_table)} i INNER JOIN {qn(Lead._meta.db_table)} l "
+        f"ON i.{qn('lead_id')} = l.{qn('id')} WHERE i.{qn('id')} = %s FOR UPDATE"
+    )
 
 
 @functools.cache
-def _read_plan() -> _ReadPlan:
-    return _ReadPlan(connections[DEFAULT_DB_ALIAS])
-
-
-def _from_db(model: type[Any], fields: Sequence[Any], values: Sequence[Any]) -> Any:
-    plan = _read_plan()
-    converters = plan.converters[model]
-    if converters:
-        values = list(values)
-        for i, fns in converters:
-            field = fields[i]
-            for fn in fns:
-                values[i] = fn(values[i], field.get_col(model._meta.db_table), plan.conn)
-    return model.from_db(DEFAULT_DB_ALIAS, None, values)
+def _items_sql() -> str:
+    qn = connections[DEFAULT_DB_ALIAS].ops.quote_name
+    return (
+        f"SELECT {rows.select_list(InvoiceItem, 'it')} "  # noqa: S608
+        f"FROM {qn(InvoiceItem._meta.db_table)} it "
+        f"WHERE it.{qn('invoice_id')} = %s ORDER BY it.{qn('position')}"
+    )
 
 
 def update_invoice_and_lead(
