@@ -1,9 +1,12 @@
-"""Rows read by a statement written out by hand, turned into model instances as the ORM's own.
+"""Rows read and written by statements written out by hand, as the ORM's own would.
 
-For the few reads of a hot path whose building through the ORM (the query, its compiler) costs
-more than the round trip (bench/pay_and_convert.py): the statement names the model's columns
-in the model's order (`select_list`), and `instance` makes each row a model instance through
-Model.from_db, with the conversions the ORM would apply to each column's value.
+For the few statements of a hot path whose building through the ORM (the query, its compiler)
+costs more than the round trip (bench/pay_and_convert.py). A read names the model's columns in
+the model's order (`select_list`), and `instance` makes each row a model instance through
+Model.from_db, with the conversions the ORM would apply to each column's value. A write sends
+the values Model.save or QuerySet.update would: each field's get_db_prep_save (after pre_save,
+for auto_now and defaults, where save would call it). Every statement goes through Django's
+cursor, so the call deadline, error translation and query capture see it like any other.
 """
 
 from __future__ import annotations
@@ -36,6 +39,82 @@ def instance(model: type[M], values: Sequence[Any], fields: Sequence[str] = ()) 
                 values[i] = fn(values[i], expression, conn)
     names = [f.attname for f in _fields(model, tuple(fields))]
     return model.from_db(DEFAULT_DB_ALIAS, names, values)
+
+
+def insert(obj: Model) -> None:
+    """INSERT `obj` as obj.save(force_insert=True) would, and give it its id."""
+    conn = connections[DEFAULT_DB_ALIAS]
+    if not conn.features.can_return_columns_from_insert:
+        obj.save(force_insert=True)
+        return
+    qn = conn.ops.quote_name
+    columns, params = insert_values(obj)
+    pk = qn(cast(str, obj._meta.pk.column))
+    sql = (
+        f"INSERT INTO {qn(obj._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(params))}) RETURNING {pk}"
+    )
+    with conn.cursor() as cursor:
+        cursor.execute(sql, params)
+        (obj.pk,) = cursor.fetchone()
+    saved(obj)
+
+
+def insert_values(obj: Model, *, skip: Sequence[str] = ()) -> tuple[list[str], list[Any]]:
+    """The quoted columns and values an INSERT of `obj` sends: every concrete field but the
+    generated id (and `skip`)."""
+    conn = connections[DEFAULT_DB_ALIAS]
+    qn = conn.ops.quote_name
+    columns, params = [], []
+    for field in obj._meta.local_concrete_fields:
+        if field.primary_key or field.name in skip:
+            continue
+        columns.append(qn(cast(str, field.column)))
+        params.append(field.get_db_prep_save(field.pre_save(obj, True), conn))
+    return columns, params
+
+
+def saved(obj: Model) -> None:
+    """Mark `obj`, just inserted with its id, as saved (what Model.save leaves in _state)."""
+    obj._state.adding = False
+    obj._state.db = DEFAULT_DB_ALIAS
+
+
+def assignments(obj: Model, names: Sequence[str]) -> tuple[str, list[Any]]:
+    """`"col" = %s, ...` and its values for a save of these fields of `obj` (update_fields)."""
+    conn = connections[DEFAULT_DB_ALIAS]
+    qn = conn.ops.quote_name
+    parts, params = [], []
+    for name in names:
+        field = cast(Field, obj._meta.get_field(name))  # a concrete field, not a relation's end
+        value = field.pre_save(obj, False)
+        parts.append(f"{qn(cast(str, field.column))} = %s")
+        params.append(field.get_db_prep_save(value, conn))
+    return ", ".join(parts), params
+
+
+def update_where(model: type[Model], values: dict[str, Any], where: dict[str, Any]) -> int:
+    """`model.objects.filter(**where).update(**values)` for plain values and exact matches on
+    concrete fields; returns the number of rows updated."""
+    conn = connections[DEFAULT_DB_ALIAS]
+    qn = conn.ops.quote_name
+    meta = model._meta
+    sets, conditions, params = [], [], []
+    for name, value in values.items():
+        field = cast(Field, meta.get_field(name))
+        sets.append(f"{qn(cast(str, field.column))} = %s")
+        params.append(field.get_db_prep_save(value, conn))
+    for name, value in where.items():
+        field = cast(Field, meta.pk if name == "pk" else meta.get_field(name))
+        conditions.append(f"{qn(cast(str, field.column))} = %s")
+        params.append(field.get_db_prep_value(value, conn))
+    sql = (
+        f"UPDATE {qn(meta.db_table)} SET {', '.join(sets)} "  # noqa: S608
+        f"WHERE {' AND '.join(conditions)}"
+    )
+    with conn.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
 
 
 @functools.cache

@@ -7,19 +7,17 @@ costs more than sending it (bench/pay_and_convert.py). So the locked read of the
 its lead, and that of its items, are SQL made once from the models' fields, whose rows become
 instances through Model.from_db as the ORM's own would; the invoice and the lead are updated by
 one statement, the student and its payment inserted by another, with the values Model.save
-would send (each field's pre_save and get_db_prep_save: auto_now, defaults and conversions stay
-the models' own). Elsewhere (SQLite) the same through the ORM.
+would send (core.rows). Elsewhere (SQLite) the same through the ORM.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import cast
 
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
-from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Field, Model, OuterRef, Prefetch, Subquery, prefetch_related_objects
+from django.db.models import Field, OuterRef, Prefetch, Subquery, prefetch_related_objects
 
 from core import rows
 from invoices.models import Invoice, InvoiceItem
@@ -117,8 +115,8 @@ def update_invoice_and_lead(
         invoice.save(update_fields=invoice_fields)
         lead.save(update_fields=lead_fields)
         return
-    invoice_set, invoice_params = _assignments(conn, invoice, invoice_fields)
-    lead_set, lead_params = _assignments(conn, lead, lead_fields)
+    invoice_set, invoice_params = rows.assignments(invoice, invoice_fields)
+    lead_set, lead_params = rows.assignments(lead, lead_fields)
     qn = conn.ops.quote_name
     invoice_table, lead_table = qn(Invoice._meta.db_table), qn(Lead._meta.db_table)
     # The lead's UPDATE reads the invoice's RETURNING, so one row counted means both were
@@ -145,8 +143,8 @@ def insert_student_and_payment(student: Student, payment: Payment) -> None:
         payment.save(force_insert=True)
         return
     qn = conn.ops.quote_name
-    student_columns, student_params = _insert_values(conn, student, skip=())
-    payment_columns, payment_params = _insert_values(conn, payment, skip=("student",))
+    student_columns, student_params = rows.insert_values(student)
+    payment_columns, payment_params = rows.insert_values(payment, skip=("student",))
     student_table, payment_table = qn(Student._meta.db_table), qn(Payment._meta.db_table)
     student_fk = qn(cast(str, cast(Field, Payment._meta.get_field("student")).column))
     # VALUES rather than INSERT ... SELECT: its untyped parameters take the columns' types.
@@ -160,36 +158,7 @@ def insert_student_and_payment(student: Student, payment: Payment) -> None:
     with conn.cursor() as cursor:
         cursor.execute(sql, [*student_params, *payment_params])
         student_id, payment_id = cursor.fetchone()
-    for instance, pk in ((student, student_id), (payment, payment_id)):
-        instance.pk = pk
-        instance._state.adding = False
-        instance._state.db = DEFAULT_DB_ALIAS
+    student.pk, payment.pk = student_id, payment_id
+    rows.saved(student)
+    rows.saved(payment)
     payment.student = student
-
-
-def _assignments(
-    conn: BaseDatabaseWrapper, instance: Model, names: Sequence[str]
-) -> tuple[str, list[Any]]:
-    qn = conn.ops.quote_name
-    meta = instance._meta
-    parts, params = [], []
-    for name in names:
-        field = cast(Field, meta.get_field(name))  # a concrete field, not a relation's far end
-        value = field.pre_save(instance, False)
-        parts.append(f"{qn(cast(str, field.column))} = %s")
-        params.append(field.get_db_prep_save(value, conn))
-    return ", ".join(parts), params
-
-
-def _insert_values(
-    conn: BaseDatabaseWrapper, instance: Model, *, skip: Sequence[str]
-) -> tuple[list[str], list[Any]]:
-    # The fields Model.save inserts: every concrete one but the generated id.
-    qn = conn.ops.quote_name
-    columns, params = [], []
-    for field in instance._meta.local_concrete_fields:
-        if field.primary_key or field.name in skip:
-            continue
-        columns.append(qn(cast(str, field.column)))
-        params.append(field.get_db_prep_save(field.pre_save(instance, True), conn))
-    return columns, params
