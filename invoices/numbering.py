@@ -82,7 +82,9 @@ def draw_next_code_into(
         cursor.execute(sql, [year, f"{prefix}-{year}-", row.pk])
         found = cursor.fetchone()
     if found is None:
-        # No row to number: the statement wrote nothing, the draw included (one statement).
+        # No row to number. The upsert in the WITH ran all the same (PostgreSQL runs a
+        # data-modifying WITH to completion): the error rolls the draw back with the
+        # transaction it ends.
         raise RuntimeError(f"draw_next_code_into: no {meta.label} with pk {row.pk}")
     number, code = int(found[0]), found[1]
     if code != _code(prefix, year, number):
