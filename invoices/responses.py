@@ -8,6 +8,7 @@ from typing import Any
 from rest_framework import serializers
 
 from core.money import Currency, MoneyField
+from core.representation import represent
 from invoices.models import Invoice, InvoiceStatus
 from leads.models import Level
 from leads.selectors import lead_student_code
@@ -50,4 +51,4 @@ class InvoiceOutputSerializer(serializers.Serializer):
 def invoice_body(invoice: Invoice) -> dict[str, Any]:
     """An invoice as the API shows it; pass one read by `invoices.selectors` (lead, student and
     items loaded)."""
-    return InvoiceOutputSerializer(invoice).data
+    return represent(InvoiceOutputSerializer, invoice)

@@ -64,6 +64,7 @@ from django.utils import timezone
 from accounts.actors import Actor
 from audit.models import Severity
 from audit.services import AuditEntry, audit_record_independent
+from core import rows
 from core.errors import ApplicationError, ConflictError, ServiceUnavailableError
 from payments.models import IdempotencyRecord, IdempotencyState
 
@@ -217,25 +218,30 @@ def _claim(
 
 def _insert_claim(**fields: Any) -> IdempotencyRecord:
     """INSERT the claim and commit it at once (step 2)."""
+    record = IdempotencyRecord(**fields)
     if transaction.get_connection().get_autocommit():
         # Outside any transaction the INSERT is a transaction of its own: it commits in one round
         # trip, where atomic() would add a BEGIN and a COMMIT of their own.
-        return IdempotencyRecord.objects.create(**fields)
+        rows.insert(record)
+        return record
     # Inside a caller's transaction (a test's): a savepoint, so that the unique violation of a
     # key already claimed leaves that transaction usable.
     with transaction.atomic():
-        return IdempotencyRecord.objects.create(**fields)
+        rows.insert(record)
+    return record
 
 
 def _complete(record: IdempotencyRecord, *, status_code: int, body: dict[str, Any]) -> None:
     """Store the answer, inside the work's transaction so both commit together."""
-    done = IdempotencyRecord.objects.filter(
-        pk=record.pk, state=IdempotencyState.IN_FLIGHT, claim_token=record.claim_token
-    ).update(
-        state=IdempotencyState.COMPLETED,
-        status_code=status_code,
-        response_body=body,
-        completed_at=timezone.now(),
+    done = rows.update_where(
+        IdempotencyRecord,
+        {
+            "state": IdempotencyState.COMPLETED,
+            "status_code": status_code,
+            "response_body": body,
+            "completed_at": timezone.now(),
+        },
+        {"pk": record.pk, "state": IdempotencyState.IN_FLIGHT, "claim_token": record.claim_token},
     )
     if done != 1:
         raise _in_flight()  # our stale claim was taken over: let the other request win

@@ -11,6 +11,7 @@ from typing import Any
 from rest_framework import serializers
 
 from core.money import Currency, MoneyField
+from core.representation import represent
 from invoices.models import Invoice, InvoiceStatus
 from invoices.responses import InvoiceOutputSerializer, invoice_body
 from leads.models import Level
@@ -64,8 +65,8 @@ def money_result_body(*, invoice: Invoice, student: Student, payment: Payment) -
     return {
         "success": True,
         "student_id": student.student_code,
-        "student": StudentOutputSerializer(student).data,
-        "payment": PaymentOutputSerializer(payment).data,
+        "student": represent(StudentOutputSerializer, student),
+        "payment": represent(PaymentOutputSerializer, payment),
         "invoice": invoice_data,
         "invoice_status": invoice_data["status"],
     }

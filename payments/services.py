@@ -11,7 +11,6 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError
-from django.db.models import OuterRef, Prefetch, Subquery, prefetch_related_objects
 from django.utils import timezone
 
 from accounts.actors import Actor, acting_user
@@ -20,8 +19,8 @@ from audit.services import AuditEntry, audit_record, audit_record_independent, a
 from core.errors import ApplicationError, ConflictError, invalid_field
 from core.money import money_str
 from core.timefmt import school_today
-from invoices.models import OPEN_STATUSES, Invoice, InvoiceItem, InvoiceStatus
-from invoices.numbering import draw_next_number, student_code
+from invoices.models import OPEN_STATUSES, Invoice, InvoiceStatus
+from invoices.numbering import STUDENT_CODE_PREFIX, draw_next_code_into
 from invoices.selectors import invoice_get
 from invoices.services import amounts_metadata
 from leads.models import Lead, LeadStatus
@@ -29,6 +28,11 @@ from leads.validators import canonical_or_same
 from payments.idempotency import Answer, MoneyRequest, run_exactly_once
 from payments.models import Batch, Payment, PaymentStatus, Student, StudentCounter
 from payments.responses import money_result_body, with_student_code
+from payments.statements import (
+    insert_student_and_payment,
+    locked_invoice,
+    update_invoice_and_lead,
+)
 
 PAY_AND_CONVERT = "pay_and_convert"
 LATER_PAYMENT = "payment"
@@ -70,7 +74,7 @@ def _status_after(invoice: Invoice) -> str:
     return InvoiceStatus.PAID if invoice.remaining_amount == 0 else InvoiceStatus.PARTIALLY_PAID
 
 
-def _payment_create(
+def _new_payment(
     *,
     invoice: Invoice,
     student: Student,
@@ -82,7 +86,8 @@ def _payment_create(
     now: datetime.datetime,
     paid_on: datetime.date | None,
 ) -> Payment:
-    return Payment.objects.create(
+    """The payment, not saved yet."""
+    return Payment(
         student=student,
         invoice=invoice,
         amount=amount,
@@ -97,12 +102,20 @@ def _payment_create(
     )
 
 
-def _invoice_takes(invoice: Invoice, amount: Decimal) -> None:
-    """Add the amount to the invoice. The caller holds the invoice's row lock, so the sum
-    computed here is the one stored."""
+_INVOICE_TAKES = ("paid_amount", "status", "updated_at")
+_LEAD_CONVERTED = ("converted", "converted_at", "status", "updated_at")
+
+
+def _add_to_invoice(invoice: Invoice, amount: Decimal) -> None:
+    """Add the amount to the invoice (the fields of _INVOICE_TAKES), not saved yet. The caller
+    holds the invoice's row lock, so the sum computed here is the one stored."""
     invoice.paid_amount += amount
     invoice.status = _status_after(invoice)
-    invoice.save(update_fields=["paid_amount", "status", "updated_at"])
+
+
+def _invoice_takes(invoice: Invoice, amount: Decimal) -> None:
+    _add_to_invoice(invoice, amount)
+    invoice.save(update_fields=_INVOICE_TAKES)
 
 
 def _check_paid_on(paid_on: datetime.date | None) -> None:
@@ -262,9 +275,9 @@ def _convert(
     counter's row from the moment a code is drawn until COMMIT: so the student is inserted here
     under a provisional code, and after the draw only what carries the code is left to write
     (the code itself, the audit rows, the stored answer; tests/payments/
-    test_statements_postgres.py lists the statements).
+    test_conversion_statements.py lists the statements).
     """
-    invoice = _locked_invoice(invoice_id)
+    invoice = locked_invoice(invoice_id)
     lead = invoice.lead
     # Compared and stored in E.164, as numbers are stored since they are checked with
     # phonenumbers; a lead written before that in another spelling must not slip past the
@@ -275,15 +288,15 @@ def _convert(
     )
     now = timezone.now()
     status_before = invoice.status
-    _invoice_takes(invoice, amount)
+    _add_to_invoice(invoice, amount)
     lead.converted = True
     lead.converted_at = now
     lead.status = LeadStatus.CONVERTED
-    lead.save(update_fields=["converted", "converted_at", "status", "updated_at"])
-    student = _student_create(
+    update_invoice_and_lead(invoice, _INVOICE_TAKES, lead, _LEAD_CONVERTED)
+    student = _new_student(
         invoice=invoice, lead=lead, whatsapp=whatsapp, batch=batch, amount=amount, now=now
     )
-    payment = _payment_create(
+    payment = _new_payment(
         invoice=invoice,
         student=student,
         amount=amount,
@@ -294,30 +307,15 @@ def _convert(
         now=now,
         paid_on=paid_on,
     )
+    try:
+        insert_student_and_payment(student, payment)
+    except IntegrityError as exc:
+        # Two leads with one WhatsApp number converting at the same moment: the check above
+        # saw neither, the unique index stops the second.
+        if "whatsapp" not in str(exc):
+            raise
+        raise _whatsapp_in_use() from exc
     return _Conversion(invoice, lead, student, payment, batch, status_before)
-
-
-def _locked_invoice(invoice_id: int) -> Invoice:
-    """The invoice and its lead, both locked by one SELECT ... FOR UPDATE, with the code of the
-    student who already has the lead's WhatsApp number (if any) and the items by position.
-
-    Lock order everywhere: invoice, then lead, then counters/batch (PostgreSQL locks the rows of
-    a join in the order of its FROM list). Two requests for the same invoice queue on the
-    invoice row; a second invoice of the same lead queues on the lead row, and once it has the
-    lock it reads the lead as the first request left it (converted).
-    """
-    holder = Student.objects.filter(whatsapp=OuterRef("lead__whatsapp")).values("student_code")
-    invoice = (
-        Invoice.objects.select_for_update()
-        .select_related("lead")
-        .annotate(whatsapp_holder=Subquery(holder[:1]))
-        .get(pk=invoice_id)
-    )
-    # After the lock: nobody can change the items of an invoice we hold.
-    prefetch_related_objects(
-        [invoice], Prefetch("items", queryset=InvoiceItem.objects.order_by("position"))
-    )
-    return invoice
 
 
 def _check_convertible(
@@ -349,7 +347,7 @@ def _check_convertible(
     return batch
 
 
-def _student_create(
+def _new_student(
     *,
     invoice: Invoice,
     lead: Lead,
@@ -358,41 +356,35 @@ def _student_create(
     amount: Decimal,
     now: datetime.datetime,
 ) -> Student:
-    """Insert the student under a provisional code, unique and never seen by anyone else: the
-    transaction either replaces it (_draw_student_code) before it commits or rolls back."""
+    """The student, not saved yet, under a provisional code, unique and never seen by anyone
+    else: the transaction either replaces it (_draw_student_code) before it commits or rolls
+    back."""
     # The items were loaded with the invoice, by position.
     level = next((item.level for item in invoice.items.all() if item.level), "")
-    try:
-        return Student.objects.create(
-            student_code=f"~{uuid.uuid4().hex[:19]}",
-            lead=lead,
-            name=lead.name,
-            email=lead.email,
-            whatsapp=whatsapp,
-            level=level or lead.interested_level,
-            batch=batch,
-            currency=invoice.currency,
-            total_amount=invoice.total_amount,
-            total_paid=amount,
-            payment_status=(
-                PaymentStatus.PAID if amount == invoice.total_amount else PaymentStatus.PARTIAL
-            ),
-            created_at=now,
-        )
-    except IntegrityError as exc:
-        # Two leads with one WhatsApp number converting at the same moment: the check above
-        # saw neither, the unique index stops the second.
-        if "whatsapp" not in str(exc):
-            raise
-        raise _whatsapp_in_use() from exc
+    return Student(
+        student_code=f"~{uuid.uuid4().hex[:19]}",
+        lead=lead,
+        name=lead.name,
+        email=lead.email,
+        whatsapp=whatsapp,
+        level=level or lead.interested_level,
+        batch=batch,
+        currency=invoice.currency,
+        total_amount=invoice.total_amount,
+        total_paid=amount,
+        payment_status=(
+            PaymentStatus.PAID if amount == invoice.total_amount else PaymentStatus.PARTIAL
+        ),
+        created_at=now,
+    )
 
 
 def _draw_student_code(student: Student) -> None:
     """Give the student its gapless code. The counter's row stays locked from here to COMMIT."""
     year = timezone.localdate().year
-    code = student_code(year, draw_next_number(StudentCounter, year))
-    Student.objects.filter(pk=student.pk).update(student_code=code)
-    student.student_code = code
+    _, student.student_code = draw_next_code_into(
+        StudentCounter, year, prefix=STUDENT_CODE_PREFIX, row=student, field="student_code"
+    )
 
 
 def _audit_conversion(conversion: _Conversion, *, context: dict[str, Any], actor: Actor) -> None:
@@ -518,7 +510,7 @@ def payment_record(
         _check_amount(amount, locked, "amount")
         student = Student.objects.select_for_update().get(lead_id=locked.lead_id)
         status_before = locked.status
-        payment = _payment_create(
+        payment = _new_payment(
             invoice=locked,
             student=student,
             amount=amount,
@@ -529,6 +521,7 @@ def payment_record(
             now=timezone.now(),
             paid_on=paid_on,
         )
+        payment.save(force_insert=True)
         _invoice_takes(locked, amount)
         student.total_paid += amount
         student.payment_status = _student_status(student)

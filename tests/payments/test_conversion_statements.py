@@ -26,13 +26,10 @@ STATEMENTS = [
     "BEGIN",
     "SELECT invoices_invoice",  # invoice and lead, locked by one FOR UPDATE; WhatsApp holder
     "SELECT invoices_invoiceitem",  # the items, for the answer and the student's level
-    "UPDATE invoices_invoice",  # paid amount and status
-    "UPDATE leads_lead",  # converted
-    "INSERT payments_student",  # under a provisional code
-    "INSERT payments_payment",
+    "WITH leads_lead",  # paid amount and status of the invoice, then the lead converted
+    "WITH payments_payment",  # the student under a provisional code, then the payment
     # From here to COMMIT every other conversion of the year waits on the counter's row.
-    "INSERT payments_studentcounter",  # the code: ON CONFLICT DO UPDATE ... RETURNING
-    "UPDATE payments_student",  # the code in place of the provisional one
+    "WITH payments_student",  # the code drawn (the counter's upsert) and put in its place
     "INSERT audit_auditlog",  # the four rows, one INSERT
     "UPDATE payments_idempotencyrecord",  # completed, with the answer
     "COMMIT",
@@ -56,7 +53,7 @@ def _convert(client, invoice, key):
 
 
 @pytest.mark.postgres
-def test_pay_and_convert_sends_exactly_its_thirteen_statements_and_draws_the_code_late(
+def test_pay_and_convert_sends_exactly_its_ten_statements_and_draws_the_code_late(
     marketing_client, marketing
 ):
     _convert(marketing_client, make_invoice(actor=marketing), "warm-up-key-01")  # caches filled
@@ -70,7 +67,7 @@ def test_pay_and_convert_sends_exactly_its_thirteen_statements_and_draws_the_cod
 
     assert response.status_code == 201
     assert [_shape(q["sql"]) for q in default.captured_queries] == STATEMENTS
-    assert len(default.captured_queries) == 15  # 13 statements, the BEGIN and the COMMIT
+    assert len(default.captured_queries) == 12  # 10 statements, the BEGIN and the COMMIT
     assert independent.captured_queries == []  # no row had to outlive the transaction
 
 
