@@ -4,9 +4,10 @@ and at 10 million audit rows, side by side, with the growth ratio.
 Run:
   DATABASE_URL=postgres://postgres@127.0.0.1:5432/planbeta_bench \
     .venv/bin/python bench/scale.py [--rows 1M,10M] [--reuse] [--keep] [--only SUBSTRING] [--runs N]
+      [--prefix NAME]
 
 For each size it creates a database of its own (`planbeta_scale_1m`, `planbeta_scale_10m`, …, on
-DATABASE_URL's server), migrates it as the owner (`manage.py migrate`, as the suite does) and fills
+DATABASE_URL's server; `--prefix` names them otherwise), migrates it as the owner (`manage.py migrate`, as the suite does) and fills
 it with SQL (`INSERT … SELECT … FROM generate_series`, a million rows per statement, the fill time
 printed). `--reuse` keeps a database that is already filled to its size; `--keep` leaves the
 databases behind (they are dropped at the end otherwise); `--rows 100M` works too (about 40 GB of
@@ -712,6 +713,11 @@ def main() -> None:
     parser.add_argument("--only", default="", help="only reads whose name contains this")
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--no-http", action="store_true", help="skip the gunicorn requests")
+    parser.add_argument(
+        "--prefix",
+        default="planbeta_scale",
+        help="database names: PREFIX_1m, PREFIX_10m (another run on the same server uses others)",
+    )
     args = parser.parse_args()
     sizes = sorted(parse_size(s) for s in args.rows.split(","))
     if connections["default"].vendor != "postgresql":
@@ -723,7 +729,7 @@ def main() -> None:
     if need > free * 0.8:
         sys.exit("Not enough disk for these sizes.")
 
-    names = {rows: f"planbeta_scale_{label(rows).lower()}" for rows in sizes}
+    names = {rows: f"{args.prefix}_{label(rows).lower()}" for rows in sizes}
     print(f"\nFill ({ROWS_PER_DAY:,} audit rows a day, {LEADS_PER_DAY} leads a day)")
     for rows, dbname in names.items():
         # A measured run adds a few rows of its own (the export's DATA_ACCESSED, a token issued).
