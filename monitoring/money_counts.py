@@ -4,8 +4,9 @@ that does not grow with the tables.
 The same roll-up by id as the audit counts (monitoring.metrics explains the candidate, the settle
 and the transaction ids): `MoneyCount` holds the totals of the rows up to a mark id per table, and
 a scrape adds the rows above the marks, found through the primary keys and counted live, in one
-statement (one snapshot). Nothing is added to the money transaction: the payment and student
-writes take no lock of ours, and the roll-up's rows are written only by scrapes.
+statement (one snapshot; money_counts says why the marks go in as values). Nothing is added to
+the money transaction: the payment and student writes take no lock of ours, and the roll-up's
+rows are written only by scrapes.
 
 Exact because a payment or a student is never deleted or changed in currency or amount (see
 MoneyCount). Both tables' candidates are drawn, settled and moved together: pay-and-convert writes
@@ -21,6 +22,7 @@ from typing import cast
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.backends.utils import CursorWrapper
 from django.db.models import Max
 from django.utils import timezone
 
@@ -37,21 +39,27 @@ class CurrencyCounts:
     students: int
 
 
+@dataclass(frozen=True)
+class CountsRead:
+    counts: dict[str, CurrencyCounts]
+    marks: tuple[int, int]  # (payments_to_id, students_to_id) the totals belong to
+
+
 def _money_counts_sql() -> str:
     counts = MoneyCount._meta.db_table
-    mark = MoneyCountMark._meta.db_table
     return (
         "SELECT currency, SUM(payments), SUM(amount), SUM(students) FROM ("  # noqa: S608 - model tables
         f" SELECT currency, payments, amount, students FROM {counts}"
         " UNION ALL"
         f" SELECT currency, COUNT(*), SUM(amount), 0 FROM {Payment._meta.db_table}"
-        f" WHERE id > COALESCE((SELECT payments_to_id FROM {mark} WHERE id = 1), 0)"
-        " GROUP BY currency"
+        " WHERE id > %s GROUP BY currency"
         " UNION ALL"
         f" SELECT currency, 0, 0, COUNT(*) FROM {Student._meta.db_table}"
-        f" WHERE id > COALESCE((SELECT students_to_id FROM {mark} WHERE id = 1), 0)"
-        " GROUP BY currency"
-        ") AS counts GROUP BY currency ORDER BY currency"
+        " WHERE id > %s GROUP BY currency"
+        ") AS counts GROUP BY currency"
+        " UNION ALL"
+        f" SELECT NULL, payments_to_id, NULL, students_to_id FROM {MoneyCountMark._meta.db_table}"
+        " WHERE id = 1"
     )
 
 
@@ -63,17 +71,39 @@ def _decimal(value: object) -> Decimal:
     return Decimal(str(value)).quantize(_CENTS)
 
 
+def counts_above(cursor: CursorWrapper, marks: tuple[int, int]) -> CountsRead:
+    """One statement: the rolled-up totals, the rows above `marks` (payment id, student id)
+    counted live, and the marks the totals belong to, all from one snapshot."""
+    cursor.execute(_money_counts_sql(), list(marks))
+    counted: dict[str, CurrencyCounts] = {}
+    current = (0, 0)
+    for currency, payments, amount, students in cursor.fetchall():
+        if currency is None:
+            current = (int(payments), int(students))
+        else:
+            counted[currency] = CurrencyCounts(int(payments), _decimal(amount), int(students))
+    return CountsRead(dict(sorted(counted.items())), current)
+
+
 def money_counts() -> dict[str, CurrencyCounts]:
     """Payments, their sum and students per currency, exact at this moment: the rolled-up totals
-    plus the rows above the marks, read in one statement so a concurrent advance cannot be seen
-    half. Currencies in order; a currency with neither payments nor students is absent."""
-    advance_money_counts()
+    plus the rows above the marks. Currencies in order; a currency with neither payments nor
+    students is absent.
+
+    The marks go into the statement as values, not as a subquery: PostgreSQL then plans the
+    live part from the ids' statistics (a few rows: the primary key's index), where a subquery's
+    unknown value is planned as a third of the table, a sequential scan once the table is big or
+    its rows have moved. The statement also returns the marks its totals belong to; if another
+    worker moved them since they were read, it runs again with those (at most once an hour).
+    """
+    _moved, mark = _take_step(timezone.now())
+    marks = (mark.payments_to_id, mark.students_to_id)
     with connection.cursor() as cursor:
-        cursor.execute(_money_counts_sql())
-        return {
-            currency: CurrencyCounts(int(payments), _decimal(amount), int(students))
-            for currency, payments, amount, students in cursor.fetchall()
-        }
+        while True:
+            read = counts_above(cursor, marks)
+            if read.marks == marks:
+                return read.counts
+            marks = read.marks
 
 
 def advance_money_counts(*, now: datetime | None = None) -> bool:
@@ -83,25 +113,30 @@ def advance_money_counts(*, now: datetime | None = None) -> bool:
     several workers scraping at once take it once. The first move waits only for the settle, not
     the hour: until then every scrape counts both tables whole.
     """
-    now = now or timezone.now()
+    return _take_step(now or timezone.now())[0]
+
+
+def _take_step(now: datetime) -> tuple[bool, MoneyCountMark]:
+    """The step that is due, and the mark as it was read before it."""
     mark = MoneyCountMark.objects.filter(pk=1).first()
     if mark is None:
         MoneyCountMark.objects.get_or_create(pk=1)
-        return _draw_candidates(MoneyCountMark.objects.get(pk=1), now)
+        mark = MoneyCountMark.objects.get(pk=1)
+        return _draw_candidates(mark, now), mark
     if mark.candidate_payment_id is None:
-        return _draw_candidates(mark, now)
+        return _draw_candidates(mark, now), mark
     drawn_at = cast(datetime, mark.candidate_drawn_at)
     on_postgres = connection.vendor == "postgresql"
     if on_postgres and mark.candidate_xmax is None:
         if now - drawn_at >= timedelta(seconds=settings.MONITORING_AUDIT_SETTLE_SECONDS):
             _note_xmax(mark)
-        return False
+        return False, mark
     rollup = timedelta(seconds=settings.MONITORING_AUDIT_ROLLUP_SECONDS)
     if mark.advanced_at is not None and now - mark.advanced_at < rollup:
-        return False
+        return False, mark
     if on_postgres and not _writers_ended(cast(int, mark.candidate_xmax)):
-        return False
-    return _advance(mark, now)
+        return False, mark
+    return _advance(mark, now), mark
 
 
 def _draw_candidates(mark: MoneyCountMark, now: datetime) -> bool:

@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from invoices.models import Invoice
 from monitoring.models import MoneyCount, MoneyCountMark
-from monitoring.money_counts import _money_counts_sql, _writers_ended, money_counts
+from monitoring.money_counts import _writers_ended, counts_above, money_counts
 from payments.models import Payment, Student
 from payments.services import payment_record
 from tests.money_factories import make_converted_invoice
@@ -166,8 +166,11 @@ def _snapshot_agrees() -> tuple[bool, int]:
     equal the whole tables counted? And how many payments are there."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        cursor.execute(_money_counts_sql())
-        scraped = {c: (int(p), Decimal(a), int(s)) for c, p, a, s in cursor.fetchall()}
+        cursor.execute("SELECT payments_to_id, students_to_id FROM monitoring_moneycountmark")
+        marks = cursor.fetchone() or (0, 0)
+        read = counts_above(cursor, marks)
+        assert read.marks == marks
+        scraped = {c: (m.payments, m.amount, m.students) for c, m in read.counts.items()}
         cursor.execute(
             "SELECT currency, SUM(p), SUM(a), SUM(s) FROM ("
             " SELECT currency, COUNT(*) AS p, SUM(amount) AS a, 0 AS s FROM payments_payment"
@@ -257,3 +260,28 @@ def test_the_money_counts_take_two_queries_per_scrape_once_the_candidates_are_dr
     assert {c: (m.payments, m.amount, m.students) for c, m in counts.items()} == {
         "EUR": (1, Decimal("50.00"), 1)
     }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_count_read_with_marks_another_worker_has_moved_since_says_so_and_is_read_again(
+    founder, settings
+):
+    settings.MONITORING_AUDIT_ROLLUP_SECONDS = 0
+    settings.MONITORING_AUDIT_SETTLE_SECONDS = 0
+    make_converted_invoice(actor=founder, paid="50.00")
+    make_converted_invoice(actor=founder, paid="20.00")
+    for _ in range(4):
+        money_counts()
+        wait_for_older_transactions_to_end()
+    mark = MoneyCountMark.objects.get()
+    assert (mark.payments_to_id, mark.students_to_id) != (0, 0)
+
+    with connection.cursor() as cursor:
+        stale = counts_above(cursor, (0, 0))  # as read by a scrape just before the move
+        fresh = counts_above(cursor, stale.marks)
+
+    assert stale.marks == (mark.payments_to_id, mark.students_to_id)
+    assert stale.counts["EUR"].payments == 4  # rolled up and counted live: twice
+    assert fresh.marks == stale.marks
+    assert fresh.counts["EUR"] == money_counts()["EUR"]
+    assert (fresh.counts["EUR"].payments, fresh.counts["EUR"].amount) == (2, Decimal("70.00"))
