@@ -92,9 +92,10 @@ def money_counts() -> dict[str, CurrencyCounts]:
 
     The marks go into the statement as values, not as a subquery: PostgreSQL then plans the
     live part from the ids' statistics (a few rows: the primary key's index), where a subquery's
-    unknown value is planned as a third of the table, a sequential scan once the table is big or
-    its rows have moved. The statement also returns the marks its totals belong to; if another
-    worker moved them since they were read, it runs again with those (at most once an hour).
+    unknown value is planned as a third of the table, which can become a sequential scan as the
+    table grows or its rows lose their id order (a student row is rewritten at every
+    instalment). The statement also returns the marks its totals belong to; if another worker
+    moved them since they were read, it runs again with those (at most once an hour).
     """
     _moved, mark = _take_step(timezone.now())
     marks = (mark.payments_to_id, mark.students_to_id)
