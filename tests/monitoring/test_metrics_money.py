@@ -196,7 +196,6 @@ def test_counts_stay_exact_in_every_snapshot_while_writers_and_roll_ups_run_at_o
     done = threading.Event()
     errors: list[BaseException] = []
     checks: list[bool] = []
-    marks: set[int] = set()
 
     def writer(invoice: Invoice) -> None:
         try:
@@ -216,7 +215,6 @@ def test_counts_stay_exact_in_every_snapshot_while_writers_and_roll_ups_run_at_o
             while not done.is_set():
                 money_counts()  # a scrape, which takes the roll-up's next step when one is due
                 checks.append(_snapshot_agrees()[0])
-                marks.add(MoneyCountMark.objects.get().payments_to_id)
         except BaseException as exc:
             errors.append(exc)
         finally:
@@ -243,7 +241,6 @@ def test_counts_stay_exact_in_every_snapshot_while_writers_and_roll_ups_run_at_o
     assert scraped_money() == money_in_db()
     # Rolled up to the last row in the end; how often on the way depends on the interleaving.
     assert MoneyCountMark.objects.get().payments_to_id == Payment.objects.latest("id").id
-    assert len(checks) >= 1 and len(marks) >= 1
 
 
 @pytest.mark.django_db
