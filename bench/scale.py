@@ -4,13 +4,15 @@ and at 10 million audit rows, side by side, with the growth ratio.
 Run:
   DATABASE_URL=postgres://postgres@127.0.0.1:5432/planbeta_bench \
     .venv/bin/python bench/scale.py [--rows 1M,10M] [--reuse] [--keep] [--only SUBSTRING] [--runs N]
+      [--prefix NAME]
 
 For each size it creates a database of its own, named after DATABASE_URL's (`planbeta_bench_1m`,
-`planbeta_bench_10m`, …, on its server, so that two checkouts can run it side by side), migrates it
-as the owner (`manage.py migrate`, as the suite does) and fills it with SQL (`INSERT … SELECT … FROM
-generate_series`, a million rows per statement, the fill time printed). `--reuse` keeps a database
-that is already filled to its size; `--keep` leaves the databases behind (they are dropped at the
-end otherwise); `--rows 100M` works too (about 40 GB of disk: check `df -h`).
+`planbeta_bench_10m`, …, on its server, so that two checkouts can run it side by side; `--prefix`
+names them otherwise), migrates it as the owner (`manage.py migrate`, as the suite does) and fills
+it with SQL (`INSERT … SELECT … FROM generate_series`, a million rows per statement, the fill time
+printed). `--reuse` keeps a database that is already filled to its size (migrated again: a new
+migration's tables are made); `--keep` leaves the databases behind (they are dropped at the end
+otherwise); `--rows 100M` works too (about 40 GB of disk: check `df -h`).
 
 The data is one school at a steady 5,476 audit rows a day, so 10 million rows are five years and
 1 million half a year: the last hour and the last day hold the same rows in both, only history
@@ -300,6 +302,10 @@ def recreate(dbname: str) -> None:
     with psycopg.connect(admin_conninfo(), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{dbname}"')
+    migrate(dbname)
+
+
+def migrate(dbname: str) -> None:
     # As the suite does: migrations run as the table owner (DATABASE_URL's role).
     env = {**os.environ, "DATABASE_URL": server_url(dbname)}
     subprocess.run(
@@ -402,7 +408,7 @@ def prepare(dbname: str, rows: int) -> Target:
     """The founder's session, a few ids the reads ask for, and the /metrics roll-up done."""
     from accounts.models import User
     from audit.models import AuditLog
-    from monitoring import metrics
+    from monitoring import metrics, money_counts
 
     use(dbname)
     founder = User.objects.get(pk=FOUNDER_ID)
@@ -424,14 +430,16 @@ def prepare(dbname: str, rows: int) -> Target:
     connections["default"].settings_dict["CALL_DEADLINE"] = 0
     old = settings.MONITORING_AUDIT_SETTLE_SECONDS, settings.MONITORING_AUDIT_ROLLUP_SECONDS
     settings.MONITORING_AUDIT_SETTLE_SECONDS = settings.MONITORING_AUDIT_ROLLUP_SECONDS = 0
-    writers_ended = metrics._writers_ended
-    metrics._writers_ended = lambda xmax: True
+    writers_ended = metrics._writers_ended, money_counts._writers_ended
+    metrics._writers_ended = money_counts._writers_ended = lambda xmax: True
     try:
         moved = any(metrics.advance_audit_counts() for _ in range(4))
         assert moved, "the audit counts of /metrics were not rolled up"
+        moved = any(money_counts.advance_money_counts() for _ in range(4))
+        assert moved, "the payments and students of /metrics were not rolled up"
     finally:
         settings.MONITORING_AUDIT_SETTLE_SECONDS, settings.MONITORING_AUDIT_ROLLUP_SECONDS = old
-        metrics._writers_ended = writers_ended
+        metrics._writers_ended, money_counts._writers_ended = writers_ended
         connections["default"].settings_dict["CALL_DEADLINE"] = settings.DB_CALL_DEADLINE
     connections["default"].close()
     facts = {
@@ -502,6 +510,29 @@ def reconcile(target: Target) -> None:
     run()
 
 
+def audit_counts(target: Target) -> None:
+    from monitoring.metrics import audit_event_counts
+
+    audit_event_counts()
+
+
+def money_rolled_up(target: Target) -> None:
+    from monitoring.money_counts import money_counts
+
+    money_counts()
+
+
+def money_counted_whole(target: Target) -> None:
+    """What /metrics read for payments and students before the roll-up: both tables whole."""
+    from django.db.models import Count, Sum
+
+    from payments.models import Payment, Student
+
+    per_currency = Payment.objects.values("currency").annotate(n=Count("*"), total=Sum("amount"))
+    list(per_currency.order_by("currency"))
+    list(Student.objects.values("currency").annotate(n=Count("*")).order_by("currency"))
+
+
 def cold_health(target: Target) -> None:
     from monitoring.checks import reset_health_cache
 
@@ -562,6 +593,14 @@ READS = [
     ),
     Read("/metrics (health cached)", get("/metrics", **METRICS), warm_health),
     Read("/metrics (health cold)", get("/metrics", **METRICS), cold_health),
+    # The parts of a scrape on their own: where its time goes.
+    Read("/metrics part: audit counts", audit_counts),
+    Read("/metrics part: money counts (roll-up + live)", money_rolled_up),
+    Read(
+        "/metrics part: money counted whole (before)",
+        money_counted_whole,
+        grows="both tables counted at every scrape (the old way)",
+    ),
     Read("/status (founder)", get("/status"), cold_health),
     Read("rule error_rate", rule("error_rate")),
     Read("rule slow_database", rule("slow_database")),
@@ -718,6 +757,11 @@ def main() -> None:
     parser.add_argument("--only", default="", help="only reads whose name contains this")
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--no-http", action="store_true", help="skip the gunicorn requests")
+    parser.add_argument(
+        "--prefix",
+        default="",
+        help="database names: PREFIX_1m, PREFIX_10m (default: DATABASE_URL's database name)",
+    )
     args = parser.parse_args()
     sizes = sorted(parse_size(s) for s in args.rows.split(","))
     if connections["default"].vendor != "postgresql":
@@ -729,12 +773,13 @@ def main() -> None:
     if need > free * 0.8:
         sys.exit("Not enough disk for these sizes.")
 
-    base = connections["default"].settings_dict["NAME"]
-    names = {rows: f"{base}_{label(rows).lower()}" for rows in sizes}
+    prefix = args.prefix or connections["default"].settings_dict["NAME"]
+    names = {rows: f"{prefix}_{label(rows).lower()}" for rows in sizes}
     print(f"\nFill ({ROWS_PER_DAY:,} audit rows a day, {LEADS_PER_DAY} leads a day)")
     for rows, dbname in names.items():
         # A measured run adds a few rows of its own (the export's DATA_ACCESSED, a token issued).
         if args.reuse and database_exists(dbname) and rows <= filled_rows(dbname) < rows + 1000:
+            migrate(dbname)  # a database filled before a new migration gets its tables
             print(f"  {label(rows):>5}: reused {dbname}")
             continue
         t0 = time.perf_counter()

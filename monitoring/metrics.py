@@ -20,6 +20,8 @@ id) is drawn, MONITORING_AUDIT_SETTLE_SECONDS later the next transaction id is n
 INSERT that drew an id at or below the candidate has its transaction id), and the mark moves once
 the oldest running transaction is younger than that. On SQLite writers are serialised, so every
 id at or below the highest visible one is settled already.
+
+The payments and students are counted the same way (monitoring.money_counts).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from typing import Any, cast
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Count, Min, Sum
+from django.db.models import Count, Min
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_safe
@@ -64,7 +66,7 @@ from monitoring.checks import (
     heartbeat_age_seconds,
 )
 from monitoring.models import AuditCount, AuditCountMark
-from payments.models import Payment, Student
+from monitoring.money_counts import money_counts
 
 logger = logging.getLogger(__name__)
 
@@ -280,20 +282,20 @@ def _database_families() -> Iterable[Metric]:
         "Sum of the payments recorded, by currency (in that currency).",
         labels=["currency"],
     )
-    per_currency = Payment.objects.values("currency").annotate(n=Count("*"), total=Sum("amount"))
-    for row in per_currency.order_by("currency"):
-        payments.add_metric([row["currency"]], row["n"])
-        amounts.add_metric([row["currency"]], float(row["total"]))
-    yield payments
-    yield amounts
-
     conversions = CounterMetricFamily(
         "planbeta_conversions",
         "Leads converted into students (one student each), by the invoice's currency.",
         labels=["currency"],
     )
-    for converted in Student.objects.values("currency").annotate(n=Count("*")).order_by("currency"):
-        conversions.add_metric([converted["currency"]], converted["n"])
+    # A currency's series only once it has a row of that kind, as a GROUP BY would give them.
+    for currency, money in money_counts().items():
+        if money.payments:
+            payments.add_metric([currency], money.payments)
+            amounts.add_metric([currency], float(money.amount))
+        if money.students:
+            conversions.add_metric([currency], money.students)
+    yield payments
+    yield amounts
     yield conversions
 
     per_status = {

@@ -1,7 +1,10 @@
-"""The monitoring app's own tables: running totals of the audit trail for the Prometheus counters
-(monitoring/metrics.py), and what the health checks have said over time (the status page)."""
+"""The monitoring app's own tables: running totals of the audit trail, the payments and the
+students for the Prometheus counters (monitoring/metrics.py, monitoring/money_counts.py), and what
+the health checks have said over time (the status page)."""
 
 from __future__ import annotations
+
+from decimal import Decimal
 
 from django.db import models
 
@@ -46,6 +49,41 @@ class AuditCountMark(models.Model):
 
     def __str__(self) -> str:
         return f"audit counted to id {self.counted_to_id}"
+
+
+class MoneyCount(models.Model):
+    """Payments and students of one currency whose ids are at most MoneyCountMark's marks.
+
+    Exact only because a payment and a student are never deleted (PROTECT, read-only admin, no
+    refunds in the domain) and never change currency or amount once written; a refund or a
+    correction would have to be a new row of its own for these totals to stay right.
+    """
+
+    currency = models.CharField(max_length=3, unique=True)
+    payments = models.BigIntegerField(default=0)
+    # Wider than one payment's field: the sum of every payment of the school's life.
+    amount = models.DecimalField(max_digits=24, decimal_places=2, default=Decimal("0.00"))
+    students = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.currency}: {self.payments} payments, {self.students} students"
+
+
+class MoneyCountMark(models.Model):
+    """The one row (pk 1) that says how far MoneyCount has counted each table, and the next marks'
+    candidates, drawn, settled and moved together as AuditCountMark's (monitoring.money_counts)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    payments_to_id = models.BigIntegerField(default=0)
+    students_to_id = models.BigIntegerField(default=0)
+    advanced_at = models.DateTimeField(null=True, blank=True)
+    candidate_payment_id = models.BigIntegerField(null=True, blank=True)
+    candidate_student_id = models.BigIntegerField(null=True, blank=True)
+    candidate_drawn_at = models.DateTimeField(null=True, blank=True)
+    candidate_xmax = models.BigIntegerField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"payments counted to id {self.payments_to_id}, students to {self.students_to_id}"
 
 
 class CheckState(models.Model):
