@@ -23,22 +23,41 @@ class BoundedPaginator(Paginator):
     """Never counts the table: `count` stops at one row past the pages it links to.
 
     Django's changelist asks the paginator for a count on every page; Paginator's own is a
-    COUNT(*) of every matching row, which grows with the table. This one is
-    `SELECT COUNT(*) FROM (... LIMIT pages * per_page + 1)`: at most that many index entries,
-    whatever the size of the trail. A count past the limit means "more than that"
-    (the template says so), and deeper pages are not offered: OFFSET grows with the page number.
+    COUNT(*) of every matching row, which grows with the table. This one reads the ids (and
+    times) of at most pages * per_page + 1 matching rows, newest first, from the months that hold
+    them (audit.timeline), whatever the size of the trail; the page's rows are then read by those
+    ids, so the months are looked through once a request. A count past the limit means "more than
+    that" (the template says so), and deeper pages are not offered.
     """
 
     # The `?id__lt=` of the "Older entries" link, for audit.timeline (AuditLogAdmin sets it).
     below: int | None = None
 
     @cached_property
-    def count(self) -> int:
+    def newest(self) -> list[AuditLog]:
+        """The ids and times of at most limit + 1 matching rows, newest first."""
+        rows = cast(QuerySet[AuditLog], self.object_list).only("id", "created_at")
+        return timeline.newest(rows, limit=self.limit + 1, below=self.below)
+
+    def page_rows(self, bottom: int, top: int) -> list[AuditLog]:
+        """The whole rows of newest[bottom:top], in that order."""
+        wanted = self.newest[bottom:top]
+        if not wanted:
+            return []
         rows = cast(QuerySet[AuditLog], self.object_list)
-        # The ids of at most limit + 1 rows, read from the months that hold them.
-        return len(
-            timeline.newest(rows.only("id", "created_at"), limit=self.limit + 1, below=self.below)
+        # created_at IN (...) names their months to the planner.
+        found = (
+            rows.filter(
+                id__in=[row.pk for row in wanted], created_at__in={row.created_at for row in wanted}
+            )
+            .order_by()
+            .in_bulk()
         )
+        return [found[row.pk] for row in wanted if row.pk in found]
+
+    @cached_property
+    def count(self) -> int:
+        return len(self.newest)
 
     @cached_property
     def limit(self) -> int:
@@ -55,11 +74,8 @@ class BoundedPaginator(Paginator):
     def page(self, number: Any) -> Page:
         number = self.validate_number(number)
         bottom = (number - 1) * self.per_page
-        rows = cast(QuerySet[AuditLog], self.object_list)
-        # A list, so that the changelist can name the page's last id (a queryset refuses [-1]);
-        # the newest rows up to this page's last, read from the months that hold them.
-        newest = timeline.newest(rows, limit=bottom + self.per_page, below=self.below)
-        return Page(newest[bottom:], number, self)
+        # A list, so that the changelist can name the page's last id (a queryset refuses [-1]).
+        return Page(self.page_rows(bottom, bottom + self.per_page), number, self)
 
 
 class AuditLogChangeList(ChangeList):
@@ -74,8 +90,7 @@ class AuditLogChangeList(ChangeList):
             # Django lists the whole queryset then (at most a page, or "show all"'s bound): read
             # it from the months that hold it as well.
             paginator = cast(BoundedPaginator, self.paginator)
-            limit = max(self.result_count, 1)
-            self.result_list = timeline.newest(self.queryset, limit=limit, below=paginator.below)
+            self.result_list = paginator.page_rows(0, max(self.result_count, 1))
 
     @property
     def older_query(self) -> str:
