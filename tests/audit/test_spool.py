@@ -9,14 +9,16 @@ import logging
 import shutil
 import socket
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from django.core.management import call_command
 from django.db import connections
+from django.utils import timezone
 
 from audit import spool
-from audit.models import Action, AuditLog, Severity
+from audit.models import Action, AuditLateRow, AuditLog, Severity
+from audit.selectors import audit_log_page
 from audit.services import AuditEntry, audit_record_independent
 from audit.tasks import replay_spool
 from planbeta.celery import app as celery_app
@@ -138,6 +140,34 @@ def test_replay_writes_each_spooled_row_once_with_its_original_time_and_empties_
     assert rows[1].metadata == {"invoiceNumber": "PB-2026-0001", "paidAmount": "100.00"}
     assert [r.created_at.isoformat() for r in rows] == spooled_at
     assert _spool_files() == []
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_a_row_replayed_hours_after_it_happened_is_a_late_row_and_first_on_the_feed():
+    before = AuditLog.objects.create(action=Action.LOGIN, description="on time")
+    happened = timezone.now() - timedelta(hours=5)
+    row = AuditLog(
+        action=Action.API_ERROR,
+        severity=Severity.ERROR,
+        description="failed while the database was away",
+        created_at=happened,
+        spool_id=uuid.uuid4(),
+    )
+    spool.keep(row, reason="OperationalError")
+
+    assert spool.replay() == 1
+
+    replayed = AuditLog.objects.get(spool_id=row.spool_id)
+    assert replayed.created_at == happened
+    # Its id is newer than every row written before the replay, its time five hours older: the
+    # trigger keeps it apart, and the feed (newest id first) still shows it first.
+    assert replayed.id > before.id
+    assert list(
+        AuditLateRow.objects.filter(id=replayed.id).values_list("created_at", flat=True)
+    ) == [happened]
+    assert [log.id for log in audit_log_page(limit=2).logs] == [replayed.id, before.id]
+    assert not AuditLateRow.objects.filter(id=before.id).exists()
 
 
 @pytest.mark.django_db
