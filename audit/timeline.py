@@ -238,9 +238,10 @@ def _bisect_probe(using: str, months: list[datetime], row_id: int, now: datetime
     return sorted(set(probed))
 
 
-def _row_time(using: str, row_id: int, now: datetime) -> tuple[datetime | None, datetime, bool]:
-    """(low, high, exact): bounds on the on-time rows around `row_id`, tight when that row is
-    there and on time (its own created_at ± MARGIN), else its month's anchors."""
+def _row_time(using: str, row_id: int, now: datetime) -> tuple[datetime | None, datetime]:
+    """Bounds on the created_at of the on-time rows around `row_id` (newer than the first when
+    their id is higher, older than the second when it is lower): tight when that row is there
+    and on time (its own created_at ± MARGIN), else its month's anchors."""
     low, high = _anchor_bounds(using, row_id, now)
     rows = AuditLog.objects.using(using).filter(id=row_id, created_at__lte=high)
     if low is not None:
@@ -248,8 +249,8 @@ def _row_time(using: str, row_id: int, now: datetime) -> tuple[datetime | None, 
     late = AuditLateRow.objects.using(using).filter(id=row_id)
     created = rows.exclude(id__in=late.values("id")).values_list("created_at", flat=True).first()
     if created is None:
-        return low, high, False
-    return created - MARGIN, created + MARGIN, True
+        return low, high
+    return created - MARGIN, created + MARGIN
 
 
 # --- the reads -------------------------------------------------------------------------------
@@ -287,11 +288,11 @@ def _span(
     low = _oldest(using, now)
     high = now + MARGIN
     if above is not None:
-        around, _, _ = _row_time(using, above, now)
+        around, _ = _row_time(using, above, now)
         if around is not None and (low is None or around > low):
             low = around
     if below is not None:
-        _, around, _ = _row_time(using, below, now)
+        _, around = _row_time(using, below, now)
         high = min(high, around)
     if since is not None and (low is None or since > low):
         low = since
