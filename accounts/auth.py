@@ -136,7 +136,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 def _active_token(key_hash: str) -> ApiToken | None:
     """The unrevoked token with this hash and its user (one statement, made once per process:
     every API request reads it, and building it through the ORM cost more than running it)."""
-    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+    with rows.cursor(connections[DEFAULT_DB_ALIAS]) as cursor:
         cursor.execute(_token_sql(), [key_hash])
         row = cursor.fetchone()
     if row is None:

@@ -33,6 +33,7 @@ from audit.models import AuditLog, Severity
 from audit.redaction import redact, redact_text
 from core.database import database_unavailable
 from core.error_text import safe_error_text, safe_traceback
+from core.rows import cursor as prepared_cursor
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
@@ -153,7 +154,7 @@ def _insert_rows(rows: list[AuditLog], *, using: str) -> None:
         for row in rows
         for attname, prep in zip(plan.attnames, plan.preps, strict=True)
     ]
-    with conn.cursor() as cursor:
+    with prepared_cursor(conn) as cursor:
         cursor.execute(sql, params)
         ids = [pk for (pk,) in cursor.fetchall()]
     for row, pk in zip(rows, ids, strict=True):

@@ -12,6 +12,10 @@ backend process spent on it (utime + stime of its /proc/<pid>/stat, in clock tic
 and each statement's time from sending to its result (a Django execute wrapper), by the shape
 tests/payments/test_conversion_statements.py lists. BEGIN and COMMIT are not statements Django
 executes through a cursor, so they are in the call's time but not in the list.
+
+Side by side, calls alternating: the hot statements (core.rows.cursor) through Django's own
+cursor, which binds the parameters on the client, and through the backend's prepared cursor
+(server-side binding), as the service runs them.
 """
 
 import collections
@@ -41,6 +45,10 @@ from django.test.utils import setup_databases, teardown_databases  # noqa: E402
 N = int(os.environ.get("BENCH_N", "300"))
 WARM = 30
 TICK = os.sysconf("SC_CLK_TCK")
+# Django's cursor for the hot statements (client-side binding, as before core.rows.cursor), and
+# the backend's prepared, server-bound one (core.postgresql.PreparedCursor).
+CLIENT, SERVER = "client-bound", "prepared"
+MODES = (CLIENT, SERVER)
 
 
 def shape(sql: str) -> str:
@@ -84,16 +92,20 @@ def run() -> None:
         )
         ids.append(invoice.pk)
 
-    statements: dict[str, list[float]] = collections.defaultdict(list)
-    measuring = False
+    # Each mode's own figures; the calls alternate between the modes, so that load from
+    # elsewhere on the shared machine hits both alike.
+    statements: dict[str, dict[str, list[float]]] = {
+        m: collections.defaultdict(list) for m in MODES
+    }
+    current: dict[str, str | None] = {"mode": None}
 
     def timed(execute, sql, params, many, context):
         t0 = time.perf_counter()
         try:
             return execute(sql, params, many, context)
         finally:
-            if measuring:
-                statements[shape(sql)].append((time.perf_counter() - t0) * 1000)
+            if current["mode"] is not None:
+                statements[current["mode"]][shape(sql)].append((time.perf_counter() - t0) * 1000)
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
@@ -102,6 +114,14 @@ def run() -> None:
     def backend_cpu() -> float:
         fields = Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / TICK
+
+    def use(mode: str) -> None:
+        # core.rows.cursor takes the backend's bound_cursor; without it, Django's own cursor.
+        db = connections["default"]
+        if mode == CLIENT:
+            db.bound_cursor = db.cursor
+        else:
+            db.__dict__.pop("bound_cursor", None)
 
     def convert(invoice_id: int) -> None:
         with audit_context(source=Source.REQUEST):
@@ -114,30 +134,48 @@ def run() -> None:
         assert answer.status_code == 201
 
     connection.execute_wrappers.append(timed)
-    for invoice_id in ids[:WARM]:
+    for i, invoice_id in enumerate(ids[:WARM]):
+        use(MODES[i % 2])
         convert(invoice_id)
-    walls, cpus = [], []
-    measuring = True
-    db_cpu_before = backend_cpu()
-    for invoice_id in ids[WARM:]:
-        c0, t0 = time.process_time(), time.perf_counter()
+    walls: dict[str, list[float]] = {m: [] for m in MODES}
+    cpus: dict[str, list[float]] = {m: [] for m in MODES}
+    db_cpu = dict.fromkeys(MODES, 0.0)
+    for i, invoice_id in enumerate(ids[WARM:]):
+        mode = MODES[i % 2]
+        use(mode)
+        current["mode"] = mode
+        db0, c0, t0 = backend_cpu(), time.process_time(), time.perf_counter()
         convert(invoice_id)
-        walls.append((time.perf_counter() - t0) * 1000)
-        cpus.append((time.process_time() - c0) * 1000)
-    db_cpu = (backend_cpu() - db_cpu_before) * 1000 / N
+        walls[mode].append((time.perf_counter() - t0) * 1000)
+        cpus[mode].append((time.process_time() - c0) * 1000)
+        db_cpu[mode] += backend_cpu() - db0
+        current["mode"] = None
+    use(SERVER)
 
     load = os.getloadavg()
-    print(f"pay-and-convert in this process, {N} calls; load average {load[0]:.1f}; milliseconds")
-    print(f"  whole call                     p50 {statistics.median(walls):6.2f}")
-    print(f"  this process's CPU             p50 {statistics.median(cpus):6.2f}")
-    print(f"  the database backend's CPU    mean {db_cpu:6.2f}")
+    n = N // 2
+    print(
+        f"pay-and-convert in this process, {n} calls per mode, alternating; "
+        f"load average {load[0]:.1f}; milliseconds"
+    )
+    print(f"  {'':<38} {'':>7} {CLIENT:>14} {SERVER:>14}   ratio")
+
+    def line(label: str, kind: str, values: dict[str, float]) -> None:
+        a, b = values[CLIENT], values[SERVER]
+        print(f"  {label:<38} {kind:>7} {a:14.2f} {b:14.2f}   {a / b:4.2f}x")
+
+    line("whole call", "p50", {m: statistics.median(walls[m]) for m in MODES})
+    line("this process's CPU", "p50", {m: statistics.median(cpus[m]) for m in MODES})
+    line("the database backend's CPU", "mean", {m: db_cpu[m] * 1000 / n for m in MODES})
     print("  each statement, send to result (our conversion of its parameters included):")
-    total = 0.0
-    for name, values in statements.items():
-        p50 = statistics.median(values)
-        total += p50 * len(values) / N
-        print(f"    {name:<36} x{len(values) / N:.0f}  p50 {p50:6.3f}")
-    print(f"  statements together            p50 sum {total:6.2f}")
+    totals = dict.fromkeys(MODES, 0.0)
+    for name in statements[SERVER]:
+        p50 = {m: statistics.median(statements[m][name]) for m in MODES}
+        for m in MODES:
+            totals[m] += p50[m] * len(statements[m][name]) / n
+        line(f"  {name} x{len(statements[SERVER][name]) / n:.0f}", "p50", p50)
+    assert statements[CLIENT].keys() == statements[SERVER].keys()
+    line("statements together", "p50 sum", totals)
 
 
 if __name__ == "__main__":

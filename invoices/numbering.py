@@ -14,6 +14,7 @@ from typing import cast
 
 from django.db import models, transaction
 
+from core import rows
 from invoices.models import YearCounter
 
 STUDENT_CODE_PREFIX = "STU"
@@ -78,7 +79,7 @@ def draw_next_code_into(
         f"length(drawn.n::text)), '0') FROM drawn WHERE {table}.{pk} = %s "
         f"RETURNING drawn.n, {table}.{column}"
     )
-    with connection.cursor() as cursor:
+    with rows.cursor(connection) as cursor:
         cursor.execute(sql, [year, f"{prefix}-{year}-", row.pk])
         found = cursor.fetchone()
     if found is None:

@@ -56,7 +56,7 @@ def invoice_for_payment(invoice_id: int) -> Invoice:
     # Every money request reads it first: one statement made once per process, where building
     # it through the ORM cost more than running it. The other fields are deferred, as only()
     # leaves them.
-    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+    with rows.cursor(connections[DEFAULT_DB_ALIAS]) as cursor:
         cursor.execute(_for_payment_sql(), [invoice_id])
         row = cursor.fetchone()
     if row is None:

@@ -39,7 +39,7 @@ def locked_invoice(invoice_id: int) -> Invoice:
     conn = connections[DEFAULT_DB_ALIAS]
     if conn.vendor != "postgresql":
         return _locked_invoice_orm(invoice_id)
-    with conn.cursor() as cursor:
+    with rows.cursor(conn) as cursor:
         cursor.execute(_lock_sql(), [invoice_id])
         row = cursor.fetchone()
         if row is None:
@@ -127,7 +127,7 @@ def update_invoice_and_lead(
         f"UPDATE {lead_table} SET {lead_set} "
         f"WHERE {qn('id')} = %s AND EXISTS (SELECT 1 FROM invoice_row)"
     )
-    with conn.cursor() as cursor:
+    with rows.cursor(conn) as cursor:
         cursor.execute(sql, [*invoice_params, invoice.pk, *lead_params, lead.pk])
         if cursor.rowcount != 1:
             raise DatabaseError("Save with update_fields did not affect any rows.")
@@ -155,7 +155,7 @@ def insert_student_and_payment(student: Student, payment: Payment) -> None:
         f"VALUES ((SELECT {qn('id')} FROM new_student), "
         f"{', '.join(['%s'] * len(payment_params))}) RETURNING {student_fk}, {qn('id')}"
     )
-    with conn.cursor() as cursor:
+    with rows.cursor(conn) as cursor:
         cursor.execute(sql, [*student_params, *payment_params])
         student_id, payment_id = cursor.fetchone()
     student.pk, payment.pk = student_id, payment_id

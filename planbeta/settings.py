@@ -124,12 +124,17 @@ DB_TCP_KEEPALIVES_IDLE = env.int("DB_TCP_KEEPALIVES_IDLE", default=30)
 DB_TCP_KEEPALIVES_INTERVAL = env.int("DB_TCP_KEEPALIVES_INTERVAL", default=10)
 DB_TCP_KEEPALIVES_COUNT = env.int("DB_TCP_KEEPALIVES_COUNT", default=3)
 DB_TCP_USER_TIMEOUT = env.float("DB_TCP_USER_TIMEOUT", default=10.0)
+# The few hot statements (core.rows.cursor) are prepared once per connection. Off behind a pooler
+# that does not carry prepared statements from one server connection to the next (PgBouncer in
+# transaction mode before 1.21, or without max_prepared_statements); they still bind on the server.
+DB_PREPARE_HOT_STATEMENTS = env.bool("DB_PREPARE_HOT_STATEMENTS", default=True)
 ON_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 if ON_POSTGRES:
     from core.database import postgres_options
 
     DATABASES["default"]["ENGINE"] = "core.postgresql"
     DATABASES["default"]["CALL_DEADLINE"] = DB_CALL_DEADLINE
+    DATABASES["default"]["PREPARE_HOT_STATEMENTS"] = DB_PREPARE_HOT_STATEMENTS
     options = DATABASES["default"].setdefault("OPTIONS", {})
     options.update(
         postgres_options(

@@ -5,25 +5,41 @@ ENGINE "core.postgresql". Settings keys read besides Django's own (seconds, 0 = 
   (DB_CALL_DEADLINE).
 * PING_DEADLINE: longest wait for the CONN_HEALTH_CHECKS ping of a kept-alive connection. A ping
   that hits it only makes Django open a new connection, which also heals a half-dead old one.
+* PREPARE_HOT_STATEMENTS: whether the statements sent through `bound_cursor` are prepared on
+  the server (default True). Off behind a pooler that hands a session's statements to other
+  server connections without carrying prepared statements along (PgBouncer in transaction mode
+  before 1.21, or without max_prepared_statements).
 
 See core.db_deadline for the mechanism and why it is needed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
+import psycopg
 from django.db.backends.postgresql import base, operations
+from django.db.backends.postgresql.psycopg_any import register_tzloader
+from django.db.backends.utils import CursorWrapper
 from django.db.utils import DatabaseErrorWrapper
 from django.utils.functional import cached_property
+from psycopg import adapters
 from psycopg import errors as pg_errors
+from psycopg.pq import Format
 
 from core import db_deadline
 from core.database import DatabaseStalled
 
 DEFAULT_PING_DEADLINE = 1.0
+TIMESTAMPTZ_OID = adapters.types["timestamptz"].oid
+# psycopg prepares a statement once it has run this many times on a connection; Django leaves
+# the threshold unset, which disables preparing altogether. Our explicit prepare=True is the only
+# way in: Django's own cursors bind on the client, and those never prepare.
+_PREPARE_ONLY_WHEN_ASKED = 2**31
 
 
 class _DeadlineErrorWrapper(DatabaseErrorWrapper):
@@ -51,7 +67,48 @@ class _DeadlineErrorWrapper(DatabaseErrorWrapper):
         return super().__exit__(exc_type, exc_value, traceback)
 
 
+class PreparedCursor(psycopg.RawCursor):
+    """Binds its parameters on the server and prepares each statement on its connection.
+
+    For the few hot statements written out once per process (core.rows.cursor). Client-side
+    binding (Django's default) turns every parameter into SQL text in our process, over a
+    quarter of a conversion's CPU when it was measured (bench/pay_and_convert_parts.py), and
+    the server parses and plans each statement again. Prepared, a statement is parsed and
+    planned once per connection and then only bound. psycopg keeps the prepared names per
+    connection, so a new connection (CONN_MAX_AGE, a failed health check) starts with none.
+
+    A raw cursor (PostgreSQL's own `$1` placeholders): the `%s` of Django's SQL are numbered
+    once per statement text here, where psycopg's own cursor would parse again, on every call,
+    any statement of more than 50 parameters (the four audit rows of a conversion have 84).
+    """
+
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        if params is not None:
+            query = _numbered(query)
+        kwargs.setdefault("prepare", True)
+        return super().execute(query, params, **kwargs)
+
+
+@functools.lru_cache(maxsize=256)
+def _numbered(sql: str) -> str:
+    # The statements are few and fixed (the audit INSERT once per number of rows), so each
+    # text is numbered once per process.
+    pieces = sql.split("%s")
+    if any("%" in piece for piece in pieces):
+        raise ValueError("a prepared statement takes %s placeholders only")
+    return pieces[0] + "".join(f"${i}{piece}" for i, piece in enumerate(pieces[1:], 1))
+
+
 class DatabaseOperations(operations.DatabaseOperations):
+    def last_executed_query(self, cursor: Any, sql: str, params: Any) -> str:
+        # The query log (DEBUG, the tests' query capture) shows a server-bound statement with its
+        # values spelled in, as it shows every client-bound one; a value that cannot be spelled
+        # in SQL leaves the statement as sent, with its $1 placeholders.
+        if isinstance(cursor, PreparedCursor):
+            with contextlib.suppress(pg_errors.DataError):
+                return str(self.compose_sql(sql, params))
+        return str(super().last_executed_query(cursor, sql, params))
+
     def execute_sql_flush(self, sql_list: Iterable[str]) -> None:
         # TRUNCATE of every table (manage.py flush, the test runner after a transactional test)
         # queues for an exclusive lock on each: maintenance, not one of the app's queries.
@@ -76,7 +133,24 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         connection = super().get_new_connection(conn_params)
         self._guard.attach(connection.fileno())
+        if connection.prepare_threshold is None and self.settings_dict.get(
+            "PREPARE_HOT_STATEMENTS", True
+        ):
+            connection.prepare_threshold = _PREPARE_ONLY_WHEN_ASKED
         return connection
+
+    def bound_cursor(self) -> CursorWrapper:
+        """A cursor as `cursor()` gives (the same connection and transaction, the call deadline,
+        error translation, the query log) over a PreparedCursor."""
+        # What BaseDatabaseWrapper._cursor and create_cursor do, with another cursor class.
+        self.close_if_health_check_failed()
+        self.ensure_connection()
+        with self.wrap_database_errors:
+            cursor = PreparedCursor(self.connection)
+            loader = self.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT)
+            if self.timezone != loader.timezone:
+                register_tzloader(self.timezone, cursor)
+            return cast(CursorWrapper, self._prepare_cursor(cursor))  # type: ignore[attr-defined]
 
     def ensure_connection(self) -> None:
         if self.connection is None:
