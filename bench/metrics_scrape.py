@@ -110,8 +110,9 @@ def main() -> None:
     try:
         from django.utils import timezone
 
-        from monitoring.metrics import _writers_ended, advance_audit_counts
+        from monitoring.metrics import advance_audit_counts
         from monitoring.models import AuditCountMark
+        from monitoring.snapshots import ended_before
 
         client = Client(HTTP_HOST="127.0.0.1")
         print(f"{ROWS:,} audit rows")
@@ -128,7 +129,7 @@ def main() -> None:
         advance_audit_counts()  # notes the transaction id: the next scrape moves the mark
         # ...once every older transaction on the server has ended (other databases' too).
         xmax = AuditCountMark.objects.get().candidate_xmax
-        while not _writers_ended(xmax):
+        while not ended_before(xmax):
             time.sleep(0.05)
         t0 = time.perf_counter()
         scrape(client, cached=False)

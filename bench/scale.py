@@ -408,7 +408,7 @@ def prepare(dbname: str, rows: int) -> Target:
     """The founder's session, a few ids the reads ask for, and the /metrics roll-up done."""
     from accounts.models import User
     from audit.models import AuditLog
-    from monitoring import metrics, money_counts
+    from monitoring import metrics, money_counts, snapshots
 
     use(dbname)
     founder = User.objects.get(pk=FOUNDER_ID)
@@ -430,8 +430,8 @@ def prepare(dbname: str, rows: int) -> Target:
     connections["default"].settings_dict["CALL_DEADLINE"] = 0
     old = settings.MONITORING_AUDIT_SETTLE_SECONDS, settings.MONITORING_AUDIT_ROLLUP_SECONDS
     settings.MONITORING_AUDIT_SETTLE_SECONDS = settings.MONITORING_AUDIT_ROLLUP_SECONDS = 0
-    writers_ended = metrics._writers_ended, money_counts._writers_ended
-    metrics._writers_ended = money_counts._writers_ended = lambda xmax: True
+    ended_before = snapshots.ended_before
+    snapshots.ended_before = lambda xmax: True
     try:
         moved = any(metrics.advance_audit_counts() for _ in range(4))
         assert moved, "the audit counts of /metrics were not rolled up"
@@ -439,7 +439,7 @@ def prepare(dbname: str, rows: int) -> Target:
         assert moved, "the payments and students of /metrics were not rolled up"
     finally:
         settings.MONITORING_AUDIT_SETTLE_SECONDS, settings.MONITORING_AUDIT_ROLLUP_SECONDS = old
-        metrics._writers_ended, money_counts._writers_ended = writers_ended
+        snapshots.ended_before = ended_before
         connections["default"].settings_dict["CALL_DEADLINE"] = settings.DB_CALL_DEADLINE
     connections["default"].close()
     facts = {

@@ -56,6 +56,7 @@ from alerts.models import AlertState, AlertStatus, Notification, NotificationSta
 from audit import timeline
 from audit.models import AuditLog
 from core.database import database_unavailable, unavailable_reason
+from monitoring import snapshots
 from monitoring.checks import (
     DEGRADED,
     HEALTHY,
@@ -169,7 +170,7 @@ def advance_audit_counts(*, now: datetime | None = None) -> bool:
     since = mark.advanced_at or drawn_at
     if now - since < timedelta(seconds=settings.MONITORING_AUDIT_ROLLUP_SECONDS):
         return False
-    if on_postgres and not _writers_ended(mark.candidate_xmax):
+    if on_postgres and not snapshots.ended_before(mark.candidate_xmax):
         return False
     return _advance(mark, now)
 
@@ -187,20 +188,10 @@ def _draw_candidate(mark: AuditCountMark, now: datetime) -> bool:
 
 
 def _note_xmax(mark: AuditCountMark) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint")
-        (xmax,) = cursor.fetchone()
+    xmax = snapshots.next_transaction()
     AuditCountMark.objects.filter(
         pk=1, candidate_id=mark.candidate_id, candidate_xmax__isnull=True
     ).update(candidate_xmax=xmax)
-
-
-def _writers_ended(xmax: int | None) -> bool:
-    # Every transaction with an id below xmax has ended when the oldest one still running (this
-    # snapshot's xmin) is not below it.
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint >= %s", [xmax])
-        return bool(cursor.fetchone()[0])
 
 
 def _advance(mark: AuditCountMark, now: datetime) -> bool:

@@ -26,6 +26,7 @@ from django.db.backends.utils import CursorWrapper
 from django.db.models import Max
 from django.utils import timezone
 
+from monitoring import snapshots
 from monitoring.models import MoneyCount, MoneyCountMark
 from payments.models import Payment, Student
 
@@ -135,7 +136,7 @@ def _take_step(now: datetime) -> tuple[bool, MoneyCountMark]:
     rollup = timedelta(seconds=settings.MONITORING_AUDIT_ROLLUP_SECONDS)
     if mark.advanced_at is not None and now - mark.advanced_at < rollup:
         return False, mark
-    if on_postgres and not _writers_ended(cast(int, mark.candidate_xmax)):
+    if on_postgres and not snapshots.ended_before(mark.candidate_xmax):
         return False, mark
     return _advance(mark, now), mark
 
@@ -153,20 +154,10 @@ def _draw_candidates(mark: MoneyCountMark, now: datetime) -> bool:
 
 
 def _note_xmax(mark: MoneyCountMark) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint")
-        (xmax,) = cursor.fetchone()
+    xmax = snapshots.next_transaction()
     MoneyCountMark.objects.filter(
         pk=1, candidate_payment_id=mark.candidate_payment_id, candidate_xmax__isnull=True
     ).update(candidate_xmax=xmax)
-
-
-def _writers_ended(xmax: int) -> bool:
-    # Every transaction with an id below xmax has ended when the oldest one still running (this
-    # snapshot's xmin) is not below it.
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint >= %s", [xmax])
-        return bool(cursor.fetchone()[0])
 
 
 def _advance(mark: MoneyCountMark, now: datetime) -> bool:

@@ -22,8 +22,8 @@ from alerts.models import AlertState, Notification
 from audit.models import Action, AuditLog, Severity
 from audit.services import AuditEntry, audit_record
 from monitoring.checks import MONEY, collect_health, record_heartbeat
-from monitoring.metrics import _writers_ended
 from monitoring.models import AuditCountMark
+from monitoring.snapshots import ended_before
 from payments.models import Payment, Student
 from tests.dbproxy import routed_through
 
@@ -287,7 +287,7 @@ def _wait_for_older_transactions_to_end() -> None:
     if connection.vendor != "postgresql" or mark is None or mark.candidate_xmax is None:
         return
     for _ in range(1200):
-        if _writers_ended(mark.candidate_xmax):
+        if ended_before(mark.candidate_xmax):
             return
         time.sleep(0.05)
     pytest.fail("a transaction older than the candidate mark ran for a minute")

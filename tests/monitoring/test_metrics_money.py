@@ -21,7 +21,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from invoices.models import Invoice
 from monitoring.models import MoneyCount, MoneyCountMark
-from monitoring.money_counts import _writers_ended, counts_above, money_counts
+from monitoring.money_counts import counts_above, money_counts
+from monitoring.snapshots import ended_before
 from payments.models import Payment, Student
 from payments.services import payment_record
 from tests.money_factories import make_converted_invoice
@@ -73,7 +74,7 @@ def wait_for_older_transactions_to_end() -> None:
     if connection.vendor != "postgresql" or mark is None or mark.candidate_xmax is None:
         return
     for _ in range(1200):
-        if _writers_ended(mark.candidate_xmax):
+        if ended_before(mark.candidate_xmax):
             return
         time.sleep(0.05)
     pytest.fail("a transaction older than the candidate marks ran for a minute")
