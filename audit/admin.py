@@ -30,14 +30,16 @@ class BoundedPaginator(Paginator):
     that" (the template says so), and deeper pages are not offered.
     """
 
-    # The `?id__lt=` of the "Older entries" link, for audit.timeline (AuditLogAdmin sets it).
+    # The `?id__lt=` of the "Older entries" link, and the months that can hold the search's rows
+    # (audit.presence), for audit.timeline (AuditLogAdmin sets them).
     below: int | None = None
+    where: timeline.Where | None = None
 
     @cached_property
     def newest(self) -> list[AuditLog]:
         """The ids and times of at most limit + 1 matching rows, newest first."""
         rows = cast(QuerySet[AuditLog], self.object_list).only("id", "created_at")
-        return timeline.newest(rows, limit=self.limit + 1, below=self.below)
+        return timeline.newest(rows, limit=self.limit + 1, below=self.below, where=self.where)
 
     def page_rows(self, bottom: int, top: int) -> list[AuditLog]:
         """The whole rows of newest[bottom:top], in that order."""
@@ -126,10 +128,12 @@ class AuditLogAdmin(ReadOnlyAdmin):
         if not search_term.strip():
             return queryset, False
         try:
-            return audit_log_search(queryset, search_term), False
+            search = audit_log_search(queryset, search_term)
         except UnsearchableTerm as exc:
             messages.warning(request, str(exc))
             return queryset.none(), False
+        request.audit_where = search.where  # type: ignore[attr-defined] # for get_paginator
+        return search.rows, False
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return AuditLogChangeList
@@ -139,6 +143,7 @@ class AuditLogAdmin(ReadOnlyAdmin):
     ) -> Paginator:
         paginator = super().get_paginator(request, queryset, per_page, *args, **kwargs)
         below = request.GET.get("id__lt", "")
-        if isinstance(paginator, BoundedPaginator) and below.isdigit():
-            paginator.below = int(below)
+        if isinstance(paginator, BoundedPaginator):
+            paginator.below = int(below) if below.isdigit() else None
+            paginator.where = getattr(request, "audit_where", None)
         return paginator

@@ -354,3 +354,60 @@ class AuditLateRow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.id} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class AuditPresenceState(models.Model):
+    """The presence fold's mark (one row): every audit row with an id up to `folded_to_id` is
+    in AuditKindMonth and AuditKeyMonth (audit.presence)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    folded_to_id = models.BigIntegerField(default=0)
+    folded_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"audit presence folded to id {self.folded_to_id}"
+
+
+class AuditKindMonth(models.Model):
+    """A UTC month that holds at least one audit row of this action, severity and entity type.
+
+    Derived from the trail by the presence fold (audit.presence), never written by a request: a
+    filtered read of the feed learns from these rows which months can hold its matches, so a
+    filter that matches nothing reads no month at all. A set: a row is added once, and a month
+    left here after its partition is gone only costs a read that finds nothing.
+    """
+
+    pk = models.CompositePrimaryKey("action", "severity", "entity_type", "month")
+    action = models.CharField(max_length=64)
+    severity = models.CharField(max_length=8)
+    entity_type = models.CharField(max_length=64, blank=True)
+    month = models.DateField()
+
+    class Meta:
+        db_table = "audit_kind_month"
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.severity} {self.action} {self.entity_type}"
+
+
+class AuditKeyMonth(models.Model):
+    """A UTC month that holds at least one audit row of a user e-mail address or a request id,
+    as 64 bits of the value's MD5 (audit.presence): the admin's search by e-mail or request id
+    reads only those months. A hash, so the table holds no address; two values that share one
+    only make a search read a month that holds neither, never miss one.
+    """
+
+    class Kind(models.IntegerChoices):
+        USER_EMAIL = 1, "user e-mail (upper case)"
+        REQUEST_ID = 2, "request id"
+
+    pk = models.CompositePrimaryKey("kind", "key", "month")
+    kind = models.PositiveSmallIntegerField(choices=Kind.choices)
+    key = models.BigIntegerField()
+    month = models.DateField()
+
+    class Meta:
+        db_table = "audit_key_month"
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.get_kind_display()} {self.key:x}"

@@ -21,7 +21,7 @@ from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
-from audit import timeline
+from audit import presence, timeline
 from audit.models import Action, AuditLog, Severity
 from audit.rollup import window_counts
 
@@ -44,6 +44,11 @@ _THREE_IN_A_ROW = re.compile(r"[^\W_]{3}")
 _ENTITY_TERM = re.compile(r"([A-Za-z][A-Za-z0-9_]{0,63})\s*#\s*(\S{1,64})")
 _EMAIL_TERM = re.compile(r"[^@\s]+@[^@\s]+")
 _REQUEST_ID_TERM = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# The request ids the app draws (audit.context, uuid4().hex) and the UUIDs a proxy in front of it
+# sends: a term of these shapes is a request id, never words of a description.
+_ISSUED_REQUEST_ID = re.compile(
+    r"[0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
 
 
 def searchable(text: str) -> bool:
@@ -55,32 +60,46 @@ class UnsearchableTerm(ValueError):
     pass
 
 
-def audit_log_search(qs: QuerySet[AuditLog], term: str) -> QuerySet[AuditLog]:
+@dataclass(frozen=True)
+class Search:
+    """The rows an admin search term names, and where they can be (audit.presence; None when
+    that is not known), for the list's read (audit.timeline)."""
+
+    rows: QuerySet[AuditLog]
+    where: timeline.Where | None = None
+
+
+def audit_log_search(qs: QuerySet[AuditLog], term: str) -> Search:
     """The rows of `qs` that the admin's search `term` names, each shape through its own index.
 
     An action code (`PAYMENT_RECEIVED`) filters by action; `Invoice #7` (or `Invoice#7`) is that
     entity's history; an e-mail address is what that person did (any case); a request id that
-    some row carries is that request's rows. Anything else is free text in the description
-    (trigram index), and must be searchable (else UnsearchableTerm). One shape per term rather
-    than every field OR-ed together: an OR over several indexes collects every match of each
-    before it can sort, which for a common value is a large part of the table.
+    some row carries is that request's rows, and one of the shapes the app issues (32 hex digits,
+    a UUID) is only ever a request id. Anything else is free text in the description (trigram
+    index), and must be searchable (else UnsearchableTerm). One shape per term rather than every
+    field OR-ed together: an OR over several indexes collects every match of each before it can
+    sort, which for a common value is a large part of the table. Actions, e-mail addresses and
+    request ids come with the months that hold them, so that one nobody used reads no month.
     """
     term = term.strip()
     if term in Action.values:
-        return qs.filter(action=term)
+        return Search(qs.filter(action=term), presence.of_kinds(action=term))
     if entity := _ENTITY_TERM.fullmatch(term):
-        return qs.filter(entity_type=entity[1], entity_id=entity[2])
+        return Search(qs.filter(entity_type=entity[1], entity_id=entity[2]))
     if _EMAIL_TERM.fullmatch(term) and len(term) <= 254:
-        return qs.filter(user_email__iexact=term)
-    if _REQUEST_ID_TERM.fullmatch(term) and timeline.newest(
-        AuditLog.objects.filter(request_id=term).only("id", "created_at"), limit=1
-    ):
-        return qs.filter(request_id=term)
+        where = presence.of_key(presence.Kind.USER_EMAIL, term)
+        return Search(qs.filter(user_email__iexact=term), where)
+    if _REQUEST_ID_TERM.fullmatch(term):
+        where = presence.of_key(presence.Kind.REQUEST_ID, term)
+        if _ISSUED_REQUEST_ID.fullmatch(term) or timeline.newest(
+            AuditLog.objects.filter(request_id=term).only("id", "created_at"), limit=1, where=where
+        ):
+            return Search(qs.filter(request_id=term), where)
     if len(term) > SEARCH_MAX_LENGTH:
         raise UnsearchableTerm(f"Search for at most {SEARCH_MAX_LENGTH} characters.")
     if not searchable(term):
         raise UnsearchableTerm(UNSEARCHABLE_MESSAGE)
-    return qs.filter(description__icontains=term)
+    return Search(qs.filter(description__icontains=term))
 
 
 @dataclass(frozen=True)
@@ -108,15 +127,49 @@ def audit_log_page(
     """
     qs = audit_log_matching(after=after, **filters)
     below, since = filters.get("before"), filters.get("since")
+    where = _kinds_where(**filters)
     if after is not None:
         logs = timeline.oldest(
-            qs, limit=limit, above=after, below=below, since=since, not_before=written_after
+            qs,
+            limit=limit,
+            above=after,
+            below=below,
+            since=since,
+            not_before=written_after,
+            where=where,
         )
         logs.reverse()
     else:
-        logs = timeline.newest(qs, limit=limit, below=below, since=since, not_before=written_after)
+        logs = timeline.newest(
+            qs, limit=limit, below=below, since=since, not_before=written_after, where=where
+        )
     newest = logs[0].id if logs else after
     return AuditLogPage(logs=logs, next_cursor=newest)
+
+
+def _kinds_where(
+    *,
+    errors_only: bool = False,
+    severity: str | None = None,
+    action: str | None = None,
+    entity_type: str | None = None,
+    related: Sequence[tuple[str, str]] = (),
+    **others: Any,
+) -> timeline.Where | None:
+    """The months that can hold rows of the filters by severity, action and entity type
+    (audit.presence), when there are any: a filter that matches nothing then reads no month."""
+    if related:
+        entity_type = None  # an entity's history holds the rows of its related entities too
+    if not (errors_only or severity or action or entity_type):
+        return None
+    severities: list[str] | None = None
+    if errors_only:
+        severities = [s for s in ERROR_SEVERITIES if s == severity or not severity]
+    elif severity:
+        severities = [severity]
+    return presence.of_kinds(
+        severities=severities, action=action or "", entity_type=entity_type or ""
+    )
 
 
 def audit_log_matching(
@@ -182,7 +235,11 @@ def audit_log_matching(
 def latest_row(action: str, *, using: str = DEFAULT_DB_ALIAS) -> Mapping[str, Any] | None:
     """The newest row of an action (its id, time, severity, source and metadata), or None."""
     rows = AuditLog.objects.using(using).filter(action=action)
-    found = timeline.newest(rows.only("created_at", "severity", "source", "metadata"), limit=1)
+    # Where the action's rows are: an action that never happened reads no month.
+    where = presence.of_kinds(action=action, using=using)
+    found = timeline.newest(
+        rows.only("created_at", "severity", "source", "metadata"), limit=1, where=where
+    )
     if not found:
         return None
     row = found[0]

@@ -3,7 +3,7 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
-from audit import chain, partitions, rollup, spool
+from audit import chain, partitions, presence, rollup, spool
 from audit.models import Action, Severity
 from audit.services import AuditEntry, audit_record_independent
 
@@ -41,6 +41,13 @@ def verify_chain() -> bool:
 @shared_task(name="audit.fold_rollup", ignore_result=True, soft_time_limit=50, time_limit=70)
 def fold_rollup() -> int:
     return rollup.fold(budget_seconds=20).rows
+
+
+# Which months hold each filter's and search term's rows (audit.presence), up to the horizon as
+# well; its own task and mark, so that either fold failing does not hold up the other.
+@shared_task(name="audit.fold_presence", ignore_result=True, soft_time_limit=50, time_limit=70)
+def fold_presence() -> int:
+    return presence.fold(budget_seconds=20).rows
 
 
 @shared_task(

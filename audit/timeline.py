@@ -300,6 +300,15 @@ def _span(
 
 
 @dataclass(frozen=True)
+class Where:
+    """Where the rows a read selects can be (audit.presence knows it for some filters): in these
+    UTC months (each given by its first instant), or among the rows with an id above `above`."""
+
+    months: tuple[datetime, ...]
+    above: int
+
+
+@dataclass(frozen=True)
 class Bounds:
     """Where the rows of an id range are, for SQL written by hand: the on-time ones have a
     created_at in [low, high] (low None: no bound below), the late ones are listed."""
@@ -345,16 +354,25 @@ def newest(
     below: int | None = None,
     since: datetime | None = None,
     not_before: datetime | None = None,
+    where: Where | None = None,
 ) -> list[AuditLog]:
     """`qs.order_by("-id")[:limit]`, read from as few months as it can.
 
     `qs` holds every filter, the id bounds included; `above`/`below` (ids, exclusive) and `since`
     (created_at, inclusive) repeat those bounds so that they can be turned into months.
     `not_before` is a time no selected row was written before (the creation of the entity whose
-    history this is), give or take MARGIN.
+    history this is), give or take MARGIN. `where`: the only months that can hold a selected
+    row besides the newest rows (audit.presence); a read then looks nowhere else.
     """
     return _read(
-        qs, limit, newest_first=True, above=above, below=below, since=since, not_before=not_before
+        qs,
+        limit,
+        newest_first=True,
+        above=above,
+        below=below,
+        since=since,
+        not_before=not_before,
+        where=where,
     )
 
 
@@ -366,10 +384,18 @@ def oldest(
     below: int | None = None,
     since: datetime | None = None,
     not_before: datetime | None = None,
+    where: Where | None = None,
 ) -> list[AuditLog]:
     """`qs.order_by("id")[:limit]`, read from as few months as it can (see `newest`)."""
     return _read(
-        qs, limit, newest_first=False, above=above, below=below, since=since, not_before=not_before
+        qs,
+        limit,
+        newest_first=False,
+        above=above,
+        below=below,
+        since=since,
+        not_before=not_before,
+        where=where,
     )
 
 
@@ -382,6 +408,7 @@ def _read(
     below: int | None,
     since: datetime | None,
     not_before: datetime | None,
+    where: Where | None,
 ) -> list[AuditLog]:
     order = "-id" if newest_first else "id"
     using = qs.db
@@ -399,31 +426,68 @@ def _read(
         late = list(qs.filter(id__in=list(late_times), created_at__in=set(late_times.values())))
     rows: list[AuditLog] = []
     if floor is not None and floor <= ceiling:
-        # Grown from the end the page starts at: the newest end, or the oldest.
-        width: timedelta | None = None if ceiling - floor <= ONE_QUERY else FIRST_WIDTH
-        while True:
-            lo, hi = floor, ceiling
-            if width is not None and newest_first:
-                lo = max(floor, ceiling - width)
-            elif width is not None:
-                hi = min(ceiling, floor + width)
-            rows = list(
-                on_time.filter(created_at__gte=lo, created_at__lte=hi).order_by(order)[:limit]
-            )
-            if (lo, hi) == (floor, ceiling) or width is None:
-                break  # the whole range: nothing is left out
-            if len(rows) == limit:
-                # Full, and its last row far enough inside the window that no row outside it
-                # can have an id on this side of it.
-                last = rows[-1].created_at
-                if (newest_first and last >= lo + MARGIN) or (
-                    not newest_first and last <= hi - MARGIN
-                ):
-                    break
-            # Wide enough for `limit` rows at the rate this window found them, with room.
-            width = max(width * 4, width * limit * 3 / (2 * len(rows))) if rows else width * 4
+        ranges = [(floor, ceiling)] if where is None else _ranges(using, where, floor, ceiling, now)
+        # Ranges at least MARGIN apart: every on-time row of a later one has a higher id than
+        # every one of an earlier one, so the page is the first `limit` rows taken range by range
+        # from the end it starts at.
+        for lo, hi in reversed(ranges) if newest_first else ranges:
+            rows += _read_range(on_time, order, limit - len(rows), lo, hi, newest_first)
+            if len(rows) >= limit:
+                break
     merged = {row.pk: row for row in rows + late}
     return sorted(merged.values(), key=lambda row: row.pk, reverse=newest_first)[:limit]
+
+
+def _ranges(
+    using: str, where: Where, floor: datetime, ceiling: datetime, now: datetime
+) -> list[tuple[datetime, datetime]]:
+    """The parts of [floor, ceiling] that `where` says can hold rows, oldest first, each at least
+    MARGIN from the next (closer ones are read as one)."""
+    # A month is [its first instant, the next month's): the last microsecond is its end.
+    wanted = [(month, _next_month(month) - timedelta(microseconds=1)) for month in where.months]
+    # The rows above the mark: on time, they are newer than its row (or its month's anchor).
+    tail, _ = _row_time(using, where.above, now) if where.above else (None, ceiling)
+    wanted.append((tail if tail is not None else floor, ceiling))
+    ranges: list[tuple[datetime, datetime]] = []
+    for lo, hi in sorted(wanted):
+        lo, hi = max(lo, floor), min(hi, ceiling)
+        if lo > hi:
+            continue
+        if ranges and lo - ranges[-1][1] < MARGIN:
+            ranges[-1] = (ranges[-1][0], max(hi, ranges[-1][1]))
+        else:
+            ranges.append((lo, hi))
+    return ranges
+
+
+def _read_range(
+    on_time: QuerySet[AuditLog],
+    order: str,
+    limit: int,
+    floor: datetime,
+    ceiling: datetime,
+    newest_first: bool,
+) -> list[AuditLog]:
+    """The first `limit` on-time rows by `order` with a created_at in [floor, ceiling]."""
+    # Grown from the end the page starts at: the newest end, or the oldest.
+    width: timedelta | None = None if ceiling - floor <= ONE_QUERY else FIRST_WIDTH
+    while True:
+        lo, hi = floor, ceiling
+        if width is not None and newest_first:
+            lo = max(floor, ceiling - width)
+        elif width is not None:
+            hi = min(ceiling, floor + width)
+        rows = list(on_time.filter(created_at__gte=lo, created_at__lte=hi).order_by(order)[:limit])
+        if (lo, hi) == (floor, ceiling) or width is None:
+            return rows  # the whole range: nothing is left out
+        if len(rows) == limit:
+            # Full, and its last row far enough inside the window that no row outside it can
+            # have an id on this side of it.
+            last = rows[-1].created_at
+            if (newest_first and last >= lo + MARGIN) or (not newest_first and last <= hi - MARGIN):
+                return rows
+        # Wide enough for `limit` rows at the rate this window found them, with room.
+        width = max(width * 4, width * limit * 3 / (2 * len(rows))) if rows else width * 4
 
 
 def any_older_than(moment: datetime, *, using: str = DEFAULT_DB_ALIAS) -> bool:

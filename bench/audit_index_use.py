@@ -71,7 +71,7 @@ def reads(now, newest):
     def admin(term=None, **filters):
         qs = AuditLog.objects.filter(**filters)
         if term:
-            qs = audit_log_search(qs, term)
+            qs = audit_log_search(qs, term).rows
         qs = qs.order_by("-id")
         list(qs[:50])
         qs[:1001].count()

@@ -63,6 +63,11 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
             "task": "audit.fold_rollup",
             "schedule": settings.AUDIT_ROLLUP_SECONDS,
         },
+        # The months that hold each filter's rows, for reads that match few or none.
+        "audit-fold-presence": {
+            "task": "audit.fold_presence",
+            "schedule": settings.AUDIT_ROLLUP_SECONDS,
+        },
         "audit-verify-chain": {
             "task": "audit.verify_chain",
             "schedule": settings.AUDIT_VERIFY_SECONDS,

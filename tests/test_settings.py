@@ -181,6 +181,7 @@ def test_the_beat_schedule_is_one_dict_with_intervals_from_the_settings(settings
         "audit-checkpoint-chain": {"task": "audit.checkpoint_chain", "schedule": 3600.0},
         "audit-verify-chain": {"task": "audit.verify_chain", "schedule": 3600.0},
         "audit-fold-rollup": {"task": "audit.fold_rollup", "schedule": 30.0},
+        "audit-fold-presence": {"task": "audit.fold_presence", "schedule": 30.0},
         "audit-ensure-partitions": {"task": "audit.ensure_partitions", "schedule": 86400.0},
     }
     settings.ALERT_SWEEP_SECONDS = 7.0
