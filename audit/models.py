@@ -391,15 +391,19 @@ class AuditKindMonth(models.Model):
 
 
 class AuditKeyMonth(models.Model):
-    """A UTC month that holds at least one audit row of a user e-mail address or a request id,
-    as 64 bits of the value's MD5 (audit.presence): the admin's search by e-mail or request id
-    reads only those months. A hash, so the table holds no address; two values that share one
-    only make a search read a month that holds neither, never miss one.
+    """A UTC month that holds at least one audit row of a user e-mail address, a request id,
+    three characters in a row of a description, a user id or an entity, as 64 bits of the
+    value's MD5 (audit.presence): filters and searches by these read only those months. A hash,
+    so the table holds no address; two values that share one only make a search read a month
+    that holds neither, never miss one.
     """
 
     class Kind(models.IntegerChoices):
         USER_EMAIL = 1, "user e-mail (upper case)"
         REQUEST_ID = 2, "request id"
+        TEXT = 3, "three characters of a description (upper case)"
+        USER_ID = 4, "user id"
+        ENTITY = 5, "entity (type#id)"
 
     pk = models.CompositePrimaryKey("kind", "key", "month")
     kind = models.PositiveSmallIntegerField(choices=Kind.choices)

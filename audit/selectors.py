@@ -78,14 +78,15 @@ def audit_log_search(qs: QuerySet[AuditLog], term: str) -> Search:
     a UUID) is only ever a request id. Anything else is free text in the description (trigram
     index), and must be searchable (else UnsearchableTerm). One shape per term rather than every
     field OR-ed together: an OR over several indexes collects every match of each before it can
-    sort, which for a common value is a large part of the table. Actions, e-mail addresses and
-    request ids come with the months that hold them, so that one nobody used reads no month.
+    sort, which for a common value is a large part of the table. Every term comes with the
+    months that can hold its rows, so that one nobody used reads no month.
     """
     term = term.strip()
     if term in Action.values:
         return Search(qs.filter(action=term), presence.of_kinds(action=term))
     if entity := _ENTITY_TERM.fullmatch(term):
-        return Search(qs.filter(entity_type=entity[1], entity_id=entity[2]))
+        where = presence.of_key(presence.Kind.ENTITY, presence.entity_key(entity[1], entity[2]))
+        return Search(qs.filter(entity_type=entity[1], entity_id=entity[2]), where)
     if _EMAIL_TERM.fullmatch(term) and len(term) <= 254:
         where = presence.of_key(presence.Kind.USER_EMAIL, term)
         return Search(qs.filter(user_email__iexact=term), where)
@@ -99,7 +100,7 @@ def audit_log_search(qs: QuerySet[AuditLog], term: str) -> Search:
         raise UnsearchableTerm(f"Search for at most {SEARCH_MAX_LENGTH} characters.")
     if not searchable(term):
         raise UnsearchableTerm(UNSEARCHABLE_MESSAGE)
-    return Search(qs.filter(description__icontains=term))
+    return Search(qs.filter(description__icontains=term), presence.of_text(term))
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ def audit_log_page(
     """
     qs = audit_log_matching(after=after, **filters)
     below, since = filters.get("before"), filters.get("since")
-    where = _kinds_where(**filters)
+    where = _where(**filters)
     if after is not None:
         logs = timeline.oldest(
             qs,
@@ -147,29 +148,44 @@ def audit_log_page(
     return AuditLogPage(logs=logs, next_cursor=newest)
 
 
-def _kinds_where(
+def _where(
     *,
     errors_only: bool = False,
     severity: str | None = None,
     action: str | None = None,
     entity_type: str | None = None,
     related: Sequence[tuple[str, str]] = (),
+    q: str | None = None,
     **others: Any,
 ) -> timeline.Where | None:
-    """The months that can hold rows of the filters by severity, action and entity type
-    (audit.presence), when there are any: a filter that matches nothing then reads no month."""
+    """The months that can hold rows of the filters by severity, action, entity type, entity,
+    user and text (audit.presence), when there are any: a filter that matches nothing then reads
+    no month."""
+    wheres: list[timeline.Where | None] = []
+    entity_id = others.get("entity_id")
+    if entity_type and entity_id:
+        # An entity's history: its rows and its related entities' (whose types differ).
+        entities = [(entity_type, entity_id), *related]
+        keys = [presence.entity_key(kind, str(key)) for kind, key in entities]
+        wheres.append(presence.of_key(presence.Kind.ENTITY, *keys))
     if related:
-        entity_type = None  # an entity's history holds the rows of its related entities too
-    if not (errors_only or severity or action or entity_type):
-        return None
-    severities: list[str] | None = None
-    if errors_only:
-        severities = [s for s in ERROR_SEVERITIES if s == severity or not severity]
-    elif severity:
-        severities = [severity]
-    return presence.of_kinds(
-        severities=severities, action=action or "", entity_type=entity_type or ""
-    )
+        entity_type = None
+    if errors_only or severity or action or entity_type:
+        severities: list[str] | None = None
+        if errors_only:
+            severities = [s for s in ERROR_SEVERITIES if s == severity or not severity]
+        elif severity:
+            severities = [severity]
+        wheres.append(
+            presence.of_kinds(
+                severities=severities, action=action or "", entity_type=entity_type or ""
+            )
+        )
+    if q:
+        wheres.append(presence.of_text(q))
+    if others.get("user_id") is not None:
+        wheres.append(presence.of_key(presence.Kind.USER_ID, str(others["user_id"])))
+    return timeline.Where.both(*wheres)
 
 
 def audit_log_matching(

@@ -307,6 +307,16 @@ class Where:
     months: tuple[datetime, ...]
     above: int
 
+    @staticmethod
+    def both(*wheres: Where | None) -> Where | None:
+        """Where rows that meet every one of these can be (None: not known for any)."""
+        known = [where for where in wheres if where is not None]
+        if not known:
+            return None
+        months = set(known[0].months).intersection(*(where.months for where in known[1:]))
+        # A row at or below every mark is in the months of each; one above any mark is read.
+        return Where(months=tuple(sorted(months)), above=min(where.above for where in known))
+
 
 @dataclass(frozen=True)
 class Bounds:

@@ -506,6 +506,10 @@ AUDIT_VERIFY_STALE_SECONDS = env.float(
 AUDIT_ROLLUP_SECONDS = env.float("AUDIT_ROLLUP_SECONDS", default=30.0)
 AUDIT_ROLLUP_FOLD_IDS = env.int("AUDIT_ROLLUP_FOLD_IDS", default=100_000)
 AUDIT_ROLLUP_KEEP_DAYS = env.int("AUDIT_ROLLUP_KEEP_DAYS", default=35)
+# The months of each filter's rows (audit.presence), folded as often, at most this many ids per
+# transaction: each row adds every three characters of its description, so a batch is kept
+# well inside DB_STATEMENT_TIMEOUT.
+AUDIT_PRESENCE_FOLD_IDS = env.int("AUDIT_PRESENCE_FOLD_IDS", default=20_000)
 # How many years each class of audit row is kept before its monthly partition is archived and
 # leaves the database (audit.retention; README, "Retention and archives"). Money records follow
 # German and Indian bookkeeping (8-10 years); logins and reads of personal data are kept a year.

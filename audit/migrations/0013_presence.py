@@ -27,7 +27,11 @@ class Migration(migrations.Migration):
                 (
                     "kind",
                     models.PositiveSmallIntegerField(
-                        choices=[(1, "user e-mail (upper case)"), (2, "request id")]
+                        choices=[(1, "user e-mail (upper case)"), (2, "request id"),
+                            (3, "three characters of a description (upper case)"),
+                            (4, "user id"),
+                            (5, "entity (type#id)"),
+                        ]
                     ),
                 ),
                 ("key", models.BigIntegerField()),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -61,7 +61,7 @@ MONTH = "(date_trunc('month', created_at AT TIME ZONE 'UTC'))::date"
 
 
 def test_the_fold_lists_every_month_of_every_kind_and_key_and_nothing_else(history, settings):
-    settings.AUDIT_ROLLUP_FOLD_IDS = 700  # several batches, each in its own transaction
+    settings.AUDIT_PRESENCE_FOLD_IDS = 700  # several batches, each in its own transaction
     _fold_to(_newest_id())
     kinds = _months_of_the_trail(
         f"SELECT DISTINCT action, severity, entity_type, {MONTH} FROM audit_auditlog"  # noqa: S608
@@ -83,6 +83,27 @@ def test_the_fold_lists_every_month_of_every_kind_and_key_and_nothing_else(histo
             " WHERE request_id <> ''"
         )
     }
+    keys |= {
+        (AuditKeyMonth.Kind.TEXT, _hash(description.upper()[i : i + 3]), month)
+        for description, month in _months_of_the_trail(
+            f"SELECT DISTINCT description, {MONTH} FROM audit_auditlog"  # noqa: S608
+        )
+        for i in range(len(description) - 2)
+    }
+    keys |= {
+        (AuditKeyMonth.Kind.USER_ID, _hash(str(user_id)), month)
+        for user_id, month in _months_of_the_trail(
+            f"SELECT DISTINCT user_id, {MONTH} FROM audit_auditlog"  # noqa: S608
+            " WHERE user_id IS NOT NULL"
+        )
+    } | {
+        (AuditKeyMonth.Kind.ENTITY, _hash(f"{entity_type}#{entity_id}"), month)
+        for entity_type, entity_id, month in _months_of_the_trail(
+            f"SELECT DISTINCT entity_type, entity_id, {MONTH} FROM audit_auditlog"  # noqa: S608
+            " WHERE entity_id <> ''"
+        )
+    }
+    assert {kind for kind, _, _ in keys} == set(AuditKeyMonth.Kind)
     assert len(keys) > 3000
     assert set(AuditKeyMonth.objects.values_list("kind", "key", "month")) == keys
 
@@ -109,6 +130,14 @@ FILTERS: list[dict[str, Any]] = [
     {"action": "PAYMENT_RECEIVED", "entity_type": "Order"},
     {"action": "USER_UPDATED"},  # nothing matches
     {"entity_type": "Order", "user_id": 2},
+    {"q": "row 12"},  # any case, across words
+    {"q": "ow 3", "action": "LOGIN"},
+    {"q": "nothing like it"},  # nothing matches
+    {"q": "late"},  # the late rows' description
+    {"entity_type": "Order", "entity_id": "7"},
+    {"entity_type": "Order", "entity_id": "4000"},  # nothing matches
+    {"user_id": 2},
+    {"user_id": 99, "q": "row"},  # nothing matches
 ]
 
 
@@ -201,6 +230,40 @@ def test_an_address_nobody_used_reads_only_the_rows_not_folded_yet(history, admi
         .order_by("-id")
         .values_list("id", flat=True)[:50]
     )
+
+
+@pytest.mark.parametrize(
+    "search",
+    [
+        {"q": "zebra"},
+        {"q": "Row 1", "errors_only": True, "entity_type": "Lead"},
+        {"user_id": 99},
+        {"entity_type": "Order", "entity_id": "4000"},
+    ],
+    ids=["a word nobody wrote", "words of rows of other kinds", "a user", "an entity"],
+)
+def test_a_text_user_or_entity_that_no_row_holds_reads_only_the_rows_not_folded_yet(
+    history, search
+):
+    _fold_to(_newest_id())
+    audit_log_page(limit=50, **search)  # the anchors, once
+    with CaptureQueriesContext(connection) as queries:
+        page = audit_log_page(limit=50, **search)
+    assert page.logs == []
+    assert _planned_months(queries) <= _late_and_recent_months(history)
+
+
+def test_the_months_of_a_text_are_found_in_any_case_beyond_ascii(history, admin_client):
+    row = audit_record(AuditEntry("LEAD_UPDATED", description="Anruf bei Frau Müller-Straße"))
+    _fold_to(row.id)
+    month = datetime(row.created_at.year, row.created_at.month, 1, tzinfo=UTC)
+    for term in ("müller-straße", "ÜLLER-STRAßE", "Frau M"):
+        assert presence.of_text(term).months == (month,), term
+    # Python's upper() of ß is SS, PostgreSQL's keeps ß: the search is the database's, and the
+    # months are of the database's capitals too.
+    assert not AuditLog.objects.filter(description__icontains="MÜLLER-STRASSE").exists()
+    assert presence.of_text("MÜLLER-STRASSE").months == ()
+    assert _shown(admin_client.get(ADMIN, {"q": "müller-straße"})) == [row.id]
 
 
 def test_the_oldest_request_is_found_in_its_month_and_an_unknown_one_reads_no_month(
