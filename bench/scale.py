@@ -573,6 +573,8 @@ READS = [
     Read("audit-logs action=DATABASE_ERROR (rare)", get(FEED + "?action=DATABASE_ERROR")),
     Read("audit-logs entityType=Lead&entityId", get(FEED + "?entityType=Lead&entityId={lead}")),
     Read("audit-logs userId", get(FEED + "?userId={user}")),
+    Read("audit-logs userId nobody acted as", get(FEED + "?userId=4000")),
+    Read("audit-logs entity that is gone", get(FEED + "?entityType=Lead&entityId=999999999")),
     Read("audit-logs since=1h ago", get(FEED + "?since={since}")),
     Read("audit-logs after=newest-100 (poll)", get(FEED + "?after={newest}&limit=200")),
     Read(
