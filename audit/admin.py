@@ -112,7 +112,8 @@ class AuditLogAdmin(ReadOnlyAdmin):
     search_fields = ["description"]  # shows the box; audit_log_search decides what a term means
     search_help_text = (
         "An action code (PAYMENT_RECEIVED), an entity (Invoice #7), an e-mail address, a request "
-        "id, or text of the descriptions (three letters or digits in a row at least)."
+        "id (32 hex digits or a UUID are always read as one), or text of the descriptions (three "
+        "letters or digits in a row at least)."
     )
     date_hierarchy = None
     show_full_result_count = False

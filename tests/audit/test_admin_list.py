@@ -133,6 +133,8 @@ def varied(db):
         "asha": make(user_email="Asha@Example.com", description="Logged in"),
         "request": make(request_id="req-4711", description="Lead updated"),
         "text": make(description="Refund requested by the lead"),
+        "uuid": make(request_id="5f0c6a7e-3b1d-4c2a-9e8f-0a1b2c3d4e5f", description="Lead viewed"),
+        "hex_text": make(description="Webhook 0123456789abcdef0123456789abcdef received"),
     }
 
 
@@ -150,6 +152,10 @@ def varied(db):
         ("EUR 134", ["payment"]),
         # Not a request id any row carries: free text, which finds nothing here.
         ("req-0000", []),
+        ("5f0c6a7e-3b1d-4c2a-9e8f-0a1b2c3d4e5f", ["uuid"]),
+        # The shape of the request ids issued here: a request id only, never free text.
+        ("0123456789abcdef0123456789abcdef", []),
+        ("Webhook 0123456789abcdef", ["hex_text"]),
     ],
 )
 def test_each_search_shape_finds_its_rows(admin_client_, varied, term, expected):
